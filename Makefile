@@ -1,0 +1,47 @@
+# The user interface of the stack. `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STACK := $(PYTHON) -m stack
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap:
+	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
+
+install: bootstrap ## Install what is missing: Debian packages and the pinned Python venv
+	@$(STACK) install
+
+up: bootstrap ## Install what is missing, start the whole stack, wait until ready, print where things are
+	@$(STACK) up
+
+down: bootstrap ## Stop every process of the stack (data is kept)
+	@$(STACK) down
+
+clean: bootstrap ## Stop the stack and remove all of its state (.stack/)
+	@$(STACK) clean
+
+status: bootstrap ## Show each process and the replication state
+	@$(STACK) status
+
+repl-status: bootstrap ## For each replica: IO/SQL threads, GTID positions, seconds behind
+	@$(STACK) repl-status
+
+lint: install ## ruff, mypy and shellcheck
+	$(VENV)/bin/ruff check backend stack
+	$(VENV)/bin/ruff format --check backend stack
+	$(VENV)/bin/mypy backend/app stack
+	shellcheck -x mysql/*.sh .ci/run
+
+test-unit: install ## Unit tests only (no servers, seconds)
+	$(VENV)/bin/pytest -m "not integration" backend/tests/unit
+
+test-integration: install ## Integration tests against a test stack of their own (own ports and state dir)
+	$(VENV)/bin/pytest -m integration backend/tests/integration
+
+test: install lint ## Every test: lint, unit tests, then integration tests on a stack of their own
+	$(VENV)/bin/pytest backend/tests

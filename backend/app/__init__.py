@@ -1,0 +1,37 @@
+"""The API: a Flask app factory that reads like a table of contents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import logs, redis_client
+from app.api import context, health, users
+from app.api.problems import register_error_handlers
+from app.config import Settings
+from app.db.engines import make_engines
+from app.db.routing import Router
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from environment settings; OVERRIDES replace settings (tests)."""
+    settings = Settings(**(overrides or {}))
+    logs.configure(settings.log_level, settings.api_name)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["settings"] = settings
+    app.extensions["db_router"] = Router(make_engines(settings))
+    redis_client.init_app(app, settings)
+
+    context.init_app(app, served_by=settings.api_name)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(users.bp)
+    register_error_handlers(app)
+
+    # Exactly one trusted proxy hop (nginx) in front of the app.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    return app

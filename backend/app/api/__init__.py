@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints that parse input, call one use case and shape the response."""

@@ -1,0 +1,102 @@
+"""Every error as application/problem+json (RFC 9457): {type, title, status, detail[, errors]}."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.services.errors import NotFound
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answer raised from a route: the status, a detail and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        problem_type: str = "about:blank",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """STATUS is the HTTP status; DETAIL says what went wrong in this occurrence."""
+        super().__init__(detail)
+        self.status, self.detail, self.errors = status, detail, errors
+        self.problem_type, self.headers = problem_type, headers or {}
+
+
+def problem_response(problem: Problem) -> Response:
+    """Render a Problem as a problem+json response."""
+    body: dict[str, Any] = {
+        "type": problem.problem_type,
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    response = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
+    response.headers.update(problem.headers)
+    return response
+
+
+def validation_problem(error: ValidationError, where: str) -> Problem:
+    """A 422 naming each field that failed and why; WHERE is 'body' or 'query'."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or where,
+            "message": item["msg"].removeprefix("Value error, "),
+        }
+        for item in error.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return Problem(
+        422, f"Invalid {where}: {fields}", errors=errors, problem_type="/problems/validation-error"
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every error the app can meet to a problem response."""
+
+    @app.errorhandler(Problem)
+    def on_problem(error: Problem) -> Response:
+        return problem_response(error)
+
+    @app.errorhandler(NotFound)
+    def on_not_found(error: NotFound) -> Response:
+        return problem_response(Problem(404, str(error).capitalize() + "."))
+
+    @app.errorhandler(HTTPException)
+    def on_http_exception(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = problem_response(Problem(status, error.description or HTTPStatus(status).phrase))
+        if status == 405 and error.response is None:
+            response.headers["Allow"] = ", ".join(getattr(error, "valid_methods", None) or [])
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def on_database_error(error: OperationalError | InterfaceError) -> Response:
+        # Connection-level failures are the service's fault and temporary: say when to retry.
+        log.error("database error", extra={"error": str(error.orig)})
+        return problem_response(
+            Problem(
+                503, "The database is not available; retry shortly.", headers={"Retry-After": "1"}
+            )
+        )
+
+    @app.errorhandler(Exception)
+    def on_unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(Problem(500, "An unexpected error occurred."))

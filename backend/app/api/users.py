@@ -1,0 +1,94 @@
+"""Routes of /api/users and /api/users/{id}/posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from app.api.context import reading, writing
+from app.api.parsing import json_body, query_args
+from app.schemas import (
+    PostCreate,
+    PostPage,
+    UserCreate,
+    UserPage,
+    UserPatch,
+    post_document,
+    user_document,
+)
+from app.services import posts, users
+
+bp = Blueprint("users", __name__, url_prefix="/api/users")
+# Ids are BIGINT: anything larger is simply not found, never an out-of-range database error.
+USER = "<int(max=9223372036854775807):user_id>"
+
+
+def page(items: list[dict[str, Any]], limit: int, next_url: str) -> dict[str, Any]:
+    """A page of items with the URL of the next page (null on the last page)."""
+    return {"items": items, "next": next_url if len(items) == limit else None}
+
+
+@bp.post("")
+def create_user() -> tuple[Response, int, dict[str, str]]:
+    """Create a user: 201 with the user and its Location."""
+    data = json_body(UserCreate)
+    with writing() as conn:
+        user = users.create_user(conn=conn, name=data.name, second_name=data.second_name)
+    return jsonify(user_document(user)), 201, {"Location": f"/api/users/{user['id']}"}
+
+
+@bp.get("")
+def list_users() -> Response:
+    """Users in id order, a page at a time (keyset: ?after=<last id seen>)."""
+    query = query_args(UserPage)
+    with reading() as conn:
+        rows = users.list_users(conn=conn, limit=query.limit, after=query.after)
+    after = rows[-1]["id"] if rows else query.after
+    next_url = url_for("users.list_users", limit=query.limit, after=after)
+    return jsonify(page([user_document(r) for r in rows], query.limit, next_url))
+
+
+@bp.get(f"/{USER}")
+def get_user(user_id: int) -> Response:
+    """One user."""
+    with reading() as conn:
+        user = users.get_user(conn=conn, user_id=user_id)
+    return jsonify(user_document(user))
+
+
+@bp.patch(f"/{USER}")
+def patch_user(user_id: int) -> Response:
+    """Change some fields of a user; answers with the whole user."""
+    data = json_body(UserPatch)
+    with writing() as conn:
+        user = users.update_user(conn=conn, user_id=user_id, changes=data.changes())
+    return jsonify(user_document(user))
+
+
+@bp.delete(f"/{USER}")
+def delete_user(user_id: int) -> tuple[str, int]:
+    """Delete a user and their posts."""
+    with writing() as conn:
+        users.delete_user(conn=conn, user_id=user_id)
+    return "", 204
+
+
+@bp.post(f"/{USER}/posts")
+def create_post(user_id: int) -> tuple[Response, int]:
+    """Add a post (1-280 characters) to a user."""
+    data = json_body(PostCreate)
+    with writing() as conn:
+        post = posts.create_post(conn=conn, user_id=user_id, body=data.body)
+    return jsonify(post_document(post)), 201
+
+
+@bp.get(f"/{USER}/posts")
+def list_posts(user_id: int) -> Response:
+    """A user's posts, newest first, a page at a time (keyset: ?before=<last id seen>)."""
+    query = query_args(PostPage)
+    with reading() as conn:
+        rows = posts.list_posts(conn=conn, user_id=user_id, limit=query.limit, before=query.before)
+    before = rows[-1]["id"] if rows else None
+    next_url = url_for("users.list_posts", user_id=user_id, limit=query.limit, before=before)
+    return jsonify(page([post_document(r) for r in rows], query.limit, next_url))

@@ -1,0 +1,35 @@
+"""Tables of the application schema (SQLAlchemy Core; Alembic migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, MetaData, String, Table
+from sqlalchemy.dialects.mysql import DATETIME
+
+NAME_MAX = 64
+POST_BODY_MAX = 280
+
+# Timestamps are stored as UTC, to the microsecond.
+TIMESTAMP_UTC = DATETIME(fsp=6)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("second_name", String(NAME_MAX), nullable=False),
+    Column("created_at", TIMESTAMP_UTC, nullable=False),
+    Column("updated_at", TIMESTAMP_UTC, nullable=False),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("body", String(POST_BODY_MAX), nullable=False),
+    Column("created_at", TIMESTAMP_UTC, nullable=False),
+    # A user's posts newest first, by keyset: WHERE user_id = ? AND id < ? ORDER BY id DESC.
+    Index("ix_posts_user_id_id", "user_id", "id"),
+)

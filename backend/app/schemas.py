@@ -1,0 +1,108 @@
+"""Shapes of request bodies, query strings and response documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from app.models import NAME_MAX, POST_BODY_MAX
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
+PostBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_BODY_MAX)
+]
+STRICT = ConfigDict(extra="forbid", strict=True)
+BIGINT_MAX = 2**63 - 1
+
+
+class UserCreate(BaseModel):
+    """Body of POST /api/users."""
+
+    model_config = STRICT
+    name: Name
+    second_name: Name
+
+
+class UserPatch(BaseModel):
+    """Body of PATCH /api/users/{id}: any subset of the fields, at least one."""
+
+    model_config = STRICT
+    name: Name | None = None
+    second_name: Name | None = None
+
+    @field_validator("name", "second_name", mode="before")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        """Leaving a field out keeps it; sending null would erase a required value."""
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep it")
+        return value
+
+    @model_validator(mode="after")
+    def at_least_one_field(self) -> UserPatch:
+        """An empty PATCH is a client mistake, not a no-op."""
+        if not self.model_fields_set:
+            raise ValueError("give at least one of: name, second_name")
+        return self
+
+    def changes(self) -> dict[str, str]:
+        """The fields the client set, ready for an UPDATE."""
+        return self.model_dump(include=self.model_fields_set)
+
+
+class PostCreate(BaseModel):
+    """Body of POST /api/users/{id}/posts."""
+
+    model_config = STRICT
+    body: PostBody
+
+
+class UserPage(BaseModel):
+    """Query of GET /api/users (strings from the URL are converted, then range-checked)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(20, ge=1, le=100)
+    after: int = Field(0, ge=0, le=BIGINT_MAX)
+
+
+class PostPage(BaseModel):
+    """Query of GET /api/users/{id}/posts."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(20, ge=1, le=100)
+    before: int | None = Field(None, ge=1, le=BIGINT_MAX)
+
+
+def timestamp(value: datetime) -> str:
+    """A stored UTC timestamp in ISO 8601 with a Z."""
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def user_document(user: dict[str, Any]) -> dict[str, Any]:
+    """A user as the API shows it."""
+    return {
+        "id": user["id"],
+        "name": user["name"],
+        "second_name": user["second_name"],
+        "created_at": timestamp(user["created_at"]),
+        "updated_at": timestamp(user["updated_at"]),
+    }
+
+
+def post_document(post: dict[str, Any]) -> dict[str, Any]:
+    """A post as the API shows it."""
+    return {
+        "id": post["id"],
+        "user_id": post["user_id"],
+        "body": post["body"],
+        "created_at": timestamp(post["created_at"]),
+    }

@@ -1,0 +1,46 @@
+"""Posts of a user: create, list newest first by keyset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from app.models import posts, users
+from app.services.clock import utcnow
+from app.services.errors import NotFound
+
+Post = dict[str, Any]
+# MariaDB's "Cannot add or update a child row: a foreign key constraint fails".
+ER_NO_REFERENCED_ROW = 1452
+
+
+def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
+    """Insert a post for USER_ID; the foreign key proves the user exists in the same statement."""
+    row = {"user_id": user_id, "body": body, "created_at": utcnow()}
+    try:
+        result = conn.execute(insert(posts).values(**row))
+    except IntegrityError as error:
+        if getattr(error.orig, "args", (None,))[0] == ER_NO_REFERENCED_ROW:
+            raise NotFound("user", user_id) from error
+        raise
+    return {"id": result.lastrowid, **row}
+
+
+def list_posts(*, conn: Connection, user_id: int, limit: int, before: int | None) -> list[Post]:
+    """Up to LIMIT posts of USER_ID older than BEFORE, newest first (keyset pagination)."""
+    query = select(posts).where(posts.c.user_id == user_id)
+    if before is not None:
+        query = query.where(posts.c.id < before)
+    rows = [
+        dict(row) for row in conn.execute(query.order_by(posts.c.id.desc()).limit(limit)).mappings()
+    ]
+    if not rows and not user_exists(conn=conn, user_id=user_id):
+        raise NotFound("user", user_id)
+    return rows
+
+
+def user_exists(*, conn: Connection, user_id: int) -> bool:
+    """True when a user with this id exists."""
+    return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None

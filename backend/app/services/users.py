@@ -1,0 +1,51 @@
+"""Users: create, read, list by keyset, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from app.models import users
+from app.services.clock import utcnow
+from app.services.errors import NotFound
+
+User = dict[str, Any]
+
+
+def create_user(*, conn: Connection, name: str, second_name: str) -> User:
+    """Insert a user and return it as stored (timestamps set here, so no read-back is needed)."""
+    now = utcnow()
+    row = {"name": name, "second_name": second_name, "created_at": now, "updated_at": now}
+    result = conn.execute(insert(users).values(**row))
+    return {"id": result.lastrowid, **row}
+
+
+def get_user(*, conn: Connection, user_id: int) -> User:
+    """One user by id."""
+    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+    if row is None:
+        raise NotFound("user", user_id)
+    return dict(row)
+
+
+def list_users(*, conn: Connection, limit: int, after: int) -> list[User]:
+    """Up to LIMIT users with id greater than AFTER, ascending by id (keyset pagination)."""
+    query = select(users).where(users.c.id > after).order_by(users.c.id).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def update_user(*, conn: Connection, user_id: int, changes: dict[str, str]) -> User:
+    """Apply CHANGES to one user and return the row as it now is (same transaction)."""
+    result = conn.execute(
+        update(users).where(users.c.id == user_id).values(**changes, updated_at=utcnow())
+    )
+    if result.rowcount == 0:
+        raise NotFound("user", user_id)
+    return get_user(conn=conn, user_id=user_id)
+
+
+def delete_user(*, conn: Connection, user_id: int) -> None:
+    """Delete one user; their posts go with them (ON DELETE CASCADE)."""
+    if conn.execute(delete(users).where(users.c.id == user_id)).rowcount == 0:
+        raise NotFound("user", user_id)

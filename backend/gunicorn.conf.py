@@ -1,0 +1,15 @@
+"""gunicorn settings of one API replica, all from the environment (see .env.example)."""
+
+import os
+
+bind = os.environ.get("API_BIND", "127.0.0.1:8001")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM, workers finish the requests they hold for up to this long.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 30
+proc_name = os.environ.get("API_NAME", "api")
+# nginx writes the access log (with the request id); the app logs JSON to stderr.
+accesslog = None
+errorlog = "-"

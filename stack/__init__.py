@@ -1,0 +1,1 @@
+"""The native launcher: installs, configures, starts and stops a whole stack (stdlib only)."""

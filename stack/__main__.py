@@ -1,0 +1,112 @@
+"""Command line of the native launcher: python3 -m stack {install,up,down,clean,status,...}."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from stack import mysql, supervisor
+from stack.install import ensure_installed
+from stack.render import render_all
+from stack.settings import Stack, load_stack
+from stack.ui import step, table
+
+
+def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
+    """Poll /readyz through nginx until it answers 200, with a deadline."""
+    url = f"{stack.base_url}/readyz"
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
+                if response.status == 200:
+                    step("ready", f"{url} answered 200")
+                    return
+        except urllib.error.HTTPError as error:
+            last = f"HTTP {error.code}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.3)
+    raise SystemExit(f"{url} not ready after {timeout:.0f}s (last: {last}); see {stack.state}/logs")
+
+
+def print_summary(stack: Stack) -> None:
+    """Where everything is, and how to look inside."""
+    host, database = stack.host, stack.env["MYSQL_DATABASE"]
+    rows = [("service", "address", "try")]
+    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
+    rows += [(api.name, f"http://{host}:{api.port}", "gunicorn + Flask") for api in stack.apis]
+    rows += [
+        (
+            f"mysql {db.name}",
+            f"{host}:{db.port}",
+            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
+        )
+        for db in stack.databases
+    ]
+    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
+    print("\n" + table(rows))
+    print(
+        "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "
+        f"{stack.env['MYSQL_APP_USER']}) from .env or .env.example.\n"
+        "DBeaver: new connection, driver MariaDB, host and port from the table, database "
+        f"{database}.\nReplication: make repl-status    Logs: {stack.state / 'logs'}\n"
+    )
+
+
+def up(stack: Stack) -> None:
+    """Install what is missing, start everything, set up replication and schema, wait for ready."""
+    ensure_installed(stack)
+    render_all(stack)
+    step("configs", f"rendered into {stack.state}")
+    mysql.ensure_datadirs(stack)
+    supervisor.ensure_running(stack)
+    mysql.wait_for_databases(stack)
+    mysql.ensure_admin_accounts(stack)
+    mysql.setup_replication(stack)
+    mysql.migrate(stack)
+    wait_until_ready(stack)
+    print_summary(stack)
+
+
+def clean(stack: Stack) -> None:
+    """Stop the stack and delete all of its state."""
+    supervisor.shutdown(stack)
+    shutil.rmtree(stack.state, ignore_errors=True)
+    step("clean", f"removed {stack.state}")
+
+
+def status(stack: Stack) -> None:
+    """Each process and the replication state."""
+    if supervisor.supervisord_pid(stack) is None:
+        print("stack is not running")
+        return
+    print(supervisor.ctl(stack, "status", check=False).stdout)
+    mysql.replication_status(stack)
+
+
+COMMANDS = {
+    "install": ensure_installed,
+    "up": up,
+    "down": supervisor.shutdown,
+    "clean": clean,
+    "status": status,
+    "repl-status": mysql.replication_status,
+    "replicate": mysql.setup_replication,
+    "migrate": mysql.migrate,
+}
+
+
+def main(argv: list[str]) -> None:
+    """Dispatch one command."""
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        raise SystemExit(f"usage: python3 -m stack {{{','.join(COMMANDS)}}}")
+    COMMANDS[argv[0]](load_stack())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,97 @@
+"""MariaDB lifecycle steps of the native stack: datadirs, admin account, replication, schema."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from stack.install import venv_bin
+from stack.settings import REPO, Node, Stack
+from stack.ui import step
+
+
+def ensure_datadirs(stack: Stack) -> None:
+    """Initialise the datadir of each MariaDB node that has none; existing data is kept."""
+    for db in stack.databases:
+        home = stack.state / "mysql" / db.name
+        if (home / "data" / "mysql").is_dir():
+            step(f"mysql {db.name}", "datadir exists, kept")
+            continue
+        step(f"mysql {db.name}", "initialising datadir")
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                f"--defaults-file={home / 'my.cnf'}",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+def socket_sql(stack: Stack, db: Node, statement: str) -> subprocess.CompletedProcess[str]:
+    """Run STATEMENT as root over the node's unix socket (root authenticates by socket)."""
+    sock = stack.state / "mysql" / db.name / "mysqld.sock"
+    return subprocess.run(
+        ["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "--batch", "-e", statement],
+        capture_output=True,
+        text=True,
+    )
+
+
+def wait_for_databases(stack: Stack, timeout: float = 60) -> None:
+    """Poll each node's socket until it answers, with a deadline."""
+    for db in stack.databases:
+        deadline = time.monotonic() + timeout
+        while socket_sql(stack, db, "SELECT 1").returncode != 0:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"mysql {db.name} did not start: see {stack.state / 'logs'}")
+            time.sleep(0.2)
+    step("mysql", f"{len(stack.databases)} node(s) answering")
+
+
+def ensure_admin_accounts(stack: Stack) -> None:
+    """root@'%' with the configured password on each node, kept out of the binlog.
+
+    Each node gets its own local admin account (as the MariaDB image does in docker), so the
+    replication script can reach a replica before it replicates anything.
+    """
+    password = stack.env["MYSQL_ROOT_PASSWORD"].replace("\\", "\\\\").replace("'", "''")
+    statement = (
+        "SET SESSION sql_log_bin = 0;"
+        f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{password}';"
+        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+    )
+    for db in stack.databases:
+        result = socket_sql(stack, db, statement)
+        if result.returncode != 0:
+            raise SystemExit(f"mysql {db.name}: admin account: {result.stderr.strip()}")
+
+
+def setup_replication(stack: Stack) -> None:
+    """Run the shared, idempotent replication script (the one docker-compose runs too)."""
+    step("replication", "running mysql/setup-replication.sh")
+    subprocess.run(
+        ["bash", str(REPO / "mysql" / "setup-replication.sh")],
+        check=True,
+        env=stack.replication_env(),
+    )
+
+
+def migrate(stack: Stack) -> None:
+    """Apply Alembic migrations on the primary as the application user."""
+    step("migrations", "alembic upgrade head (primary)")
+    subprocess.run(
+        [str(venv_bin(stack, "alembic")), "upgrade", "head"],
+        check=True,
+        cwd=REPO / "backend",
+        env={**stack.replication_env(), **stack.api_env()},
+    )
+
+
+def replication_status(stack: Stack) -> None:
+    """Print replication threads, GTID positions and lag of every replica."""
+    subprocess.run(
+        ["bash", str(REPO / "mysql" / "repl-status.sh")], check=False, env=stack.replication_env()
+    )

@@ -1,0 +1,182 @@
+"""Renders every config file of a native stack into its state dir from the shared sources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stack.settings import REPO, Node, Stack
+
+PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Fill ${NAME} placeholders; an unknown name is an error, never a silent blank."""
+    missing = sorted({m for m in PLACEHOLDER.findall(text) if m not in values})
+    if missing:
+        raise KeyError(f"template placeholders without a value: {missing}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def nginx_values(stack: Stack) -> dict[str, str]:
+    """Values for nginx/nginx.conf.template on the native stack."""
+    servers = "\n".join(
+        f"        server {stack.host}:{api.port} max_fails=1 fail_timeout=2s;" for api in stack.apis
+    )
+    return {
+        "NGINX_WORKER_PROCESSES": stack.env["NGINX_WORKER_PROCESSES"],
+        "NGINX_PID_FILE": str(stack.state / "run" / "nginx.pid"),
+        "NGINX_ERROR_LOG": str(stack.state / "logs" / "nginx-error.log"),
+        "NGINX_ACCESS_LOG": str(stack.state / "logs" / "nginx-access.log"),
+        "NGINX_TEMP_DIR": str(stack.state / "nginx"),
+        "NGINX_MAX_BODY_SIZE": stack.env["NGINX_MAX_BODY_SIZE"],
+        "NGINX_UPSTREAM_SERVERS": servers,
+        "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
+    }
+
+
+def mysql_config(stack: Stack, node: Node, server_id: int) -> str:
+    """An instance option file: the shared role config plus this instance's paths and port."""
+    role = "primary" if node.name == "primary" else "replica"
+    data = stack.state / "mysql" / node.name
+    return "\n".join(
+        [
+            f"!include {REPO / 'mysql' / 'conf' / 'common.cnf'}",
+            f"!include {REPO / 'mysql' / 'conf' / f'{role}.cnf'}",
+            "[mariadbd]",
+            "user = root",
+            f"server_id = {server_id}",
+            f"datadir = {data / 'data'}",
+            f"socket = {data / 'mysqld.sock'}",
+            f"pid_file = {data / 'mysqld.pid'}",
+            f"log_error = {stack.state / 'logs' / f'mysql-{node.name}.err'}",
+            f"port = {node.port}",
+            f"bind_address = {stack.host}",
+            "",
+        ]
+    )
+
+
+def redis_config(stack: Stack) -> str:
+    """Redis as a pure cache: no persistence, bounded memory, LRU eviction."""
+    return "\n".join(
+        [
+            f"bind {stack.host}",
+            f"port {stack.redis_port}",
+            f"dir {stack.state / 'redis'}",
+            'save ""',
+            "appendonly no",
+            "maxmemory 256mb",
+            "maxmemory-policy allkeys-lru",
+            "protected-mode yes",
+            "",
+        ]
+    )
+
+
+def supervisor_program(stack: Stack, name: str, command: str, **extra: str) -> str:
+    """One [program:x] section; output goes to the stack's log dir."""
+    lines = [
+        f"[program:{name}]",
+        f"command={command}",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=1",
+        "stopsignal=TERM",
+        "stopasgroup=true",
+        "killasgroup=true",
+        f"stdout_logfile={stack.state / 'logs' / f'{name}.log'}",
+        "stdout_logfile_maxbytes=20MB",
+        "redirect_stderr=true",
+    ]
+    lines += [f"{key}={value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def supervisor_env(values: dict[str, str]) -> str:
+    """supervisord's environment= syntax: quoted, with % doubled."""
+
+    def quote(value: str) -> str:
+        return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
+
+    return ",".join(f"{key}={quote(value)}" for key, value in sorted(values.items()))
+
+
+def supervisor_config(stack: Stack) -> str:
+    """supervisord.conf: every process of the stack, databases first, nginx last."""
+    state, venv = stack.state, stack.venv
+    head = f"""[unix_http_server]
+file={state / "run" / "supervisor.sock"}
+chmod=0700
+
+[supervisord]
+pidfile={state / "run" / "supervisord.pid"}
+logfile={state / "logs" / "supervisord.log"}
+childlogdir={state / "logs"}
+user=root
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{state / "run" / "supervisor.sock"}
+
+"""
+    programs = [
+        supervisor_program(
+            stack,
+            f"mysql-{db.name}",
+            f"/usr/sbin/mariadbd --defaults-file={state / 'mysql' / db.name / 'my.cnf'}",
+            priority="10",
+            stopwaitsecs="60",
+        )
+        for db in stack.databases
+    ]
+    programs.append(
+        supervisor_program(
+            stack, "redis", f"/usr/bin/redis-server {state / 'redis.conf'}", priority="10"
+        )
+    )
+    for api in stack.apis:
+        env = {**stack.api_env(), "API_NAME": api.name, "API_BIND": f"{stack.host}:{api.port}"}
+        programs.append(
+            supervisor_program(
+                stack,
+                api.name,
+                f"{venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app:create_app()'",
+                directory=str(REPO / "backend"),
+                environment=supervisor_env(env),
+                priority="20",
+                stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
+            )
+        )
+    programs.append(
+        supervisor_program(
+            stack,
+            "nginx",
+            f"/usr/sbin/nginx -e {state / 'logs' / 'nginx-error.log'} "
+            f"-c {state / 'nginx.conf'} -g 'daemon off;'",
+            priority="30",
+        )
+    )
+    return head + "\n".join(programs)
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a rendered file, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def render_all(stack: Stack) -> None:
+    """Write every rendered config of the stack into its state dir."""
+    state = stack.state
+    for sub in ("logs", "run", "redis", "nginx"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    template = (REPO / "nginx" / "nginx.conf.template").read_text()
+    write(state / "nginx.conf", render_template(template, nginx_values(stack)))
+    for server_id, db in enumerate(stack.databases, start=1):
+        write(state / "mysql" / db.name / "my.cnf", mysql_config(stack, db, server_id))
+    write(state / "redis.conf", redis_config(stack))
+    write(state / "supervisord.conf", supervisor_config(stack), mode=0o600)

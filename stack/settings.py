@@ -1,0 +1,121 @@
+"""Settings of a native stack: .env.example defaults, then .env, then the process environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines of a dotenv file (comments and blank lines ignored)."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_env() -> dict[str, str]:
+    """Every setting, with later sources overriding earlier ones."""
+    env = read_env_file(REPO / ".env.example")
+    env.update(read_env_file(REPO / ".env"))
+    env.update({k: v for k, v in os.environ.items() if k in env or k.startswith(("APP_", "DB_"))})
+    return env
+
+
+@dataclass(frozen=True)
+class Node:
+    """One server process of the stack."""
+
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The topology and paths of one stack instance, derived from its settings."""
+
+    env: dict[str, str]
+
+    @property
+    def host(self) -> str:
+        return self.env["BIND_HOST"]
+
+    @property
+    def state(self) -> Path:
+        return (REPO / self.env["STACK_DIR"]).resolve()
+
+    @property
+    def venv(self) -> Path:
+        return REPO / ".venv"
+
+    @property
+    def primary(self) -> Node:
+        return Node("primary", int(self.env["MYSQL_PRIMARY_PORT"]))
+
+    @property
+    def replicas(self) -> list[Node]:
+        ports = [int(p) for p in self.env["MYSQL_REPLICA_PORTS"].split(",") if p.strip()]
+        count = int(self.env["REPLICAS"])
+        if not 0 <= count <= len(ports):
+            raise SystemExit(f"REPLICAS={count}: MYSQL_REPLICA_PORTS lists {len(ports)} port(s)")
+        return [Node(f"replica-{i + 1}", port) for i, port in enumerate(ports[:count])]
+
+    @property
+    def databases(self) -> list[Node]:
+        return [self.primary, *self.replicas]
+
+    @property
+    def apis(self) -> list[Node]:
+        base = int(self.env["API_BASE_PORT"])
+        return [Node(f"api-{i + 1}", base + i) for i in range(int(self.env["API_REPLICAS"]))]
+
+    @property
+    def nginx_port(self) -> int:
+        return int(self.env["NGINX_PORT"])
+
+    @property
+    def redis_port(self) -> int:
+        return int(self.env["REDIS_PORT"])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.nginx_port}"
+
+    def replication_env(self) -> dict[str, str]:
+        """Environment for the scripts in mysql/ (setup-replication.sh, repl-status.sh)."""
+        return {
+            **os.environ,
+            **self.env,
+            "MYSQL_PRIMARY_HOST": self.host,
+            "MYSQL_PRIMARY_PORT": str(self.primary.port),
+            "MYSQL_REPLICAS": ",".join(f"{self.host}:{r.port}" for r in self.replicas),
+        }
+
+    def api_env(self) -> dict[str, str]:
+        """What an API process needs: its database, cache and tuning settings, no admin secrets."""
+        shared = {
+            k: v
+            for k, v in self.env.items()
+            if k.startswith(("APP_", "API_", "DB_", "GUNICORN_", "LOG_", "REDIS_"))
+            or k in ("MYSQL_DATABASE", "MYSQL_APP_USER", "MYSQL_APP_PASSWORD")
+        }
+        return {
+            **shared,
+            "DB_PRIMARY": f"{self.host}:{self.primary.port}",
+            "DB_REPLICAS": ",".join(f"{self.host}:{r.port}" for r in self.replicas),
+            "REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
+        }
+
+
+def load_stack() -> Stack:
+    """The stack described by the current settings."""
+    return Stack(load_env())
