@@ -44,4 +44,4 @@ test-integration: install ## Integration tests against a test stack of their own
 	$(VENV)/bin/pytest -m integration backend/tests/integration
 
 test: install lint ## Every test: lint, unit tests, then integration tests on a stack of their own
-	$(VENV)/bin/pytest backend/tests
+	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration

@@ -1,0 +1,68 @@
+"""The integration test stack: a whole native stack of its own, started by the project's launcher.
+
+It has its own state dir and ports, so `make test` never touches a stack the user is running.
+It is torn down (and its state removed) at the end, unless KEEP_TEST_STACK=1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from stack.settings import REPO, Stack, load_stack
+from tests.integration.helpers import Api, Databases
+
+TEST_STACK_ENV = {
+    "STACK_DIR": ".stack-test",
+    "NGINX_PORT": "18080",
+    "API_BASE_PORT": "18001",
+    "MYSQL_PRIMARY_PORT": "13308",
+    "MYSQL_REPLICA_PORTS": "13307,13309",
+    "REDIS_PORT": "16380",
+    "REPLICAS": "1",
+    "API_REPLICAS": "3",
+    "APP_ENV": "test",
+}
+
+
+def launcher(command: str) -> subprocess.CompletedProcess[str]:
+    """Run the native launcher on the test stack; its output is returned for assertions."""
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", command],
+        cwd=REPO,
+        env={**os.environ, **TEST_STACK_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"stack {command} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Start the test stack once for the whole session."""
+    os.environ.update(TEST_STACK_ENV)
+    launcher("up")
+    try:
+        yield load_stack()
+    finally:
+        if os.environ.get("KEEP_TEST_STACK") != "1":
+            launcher("clean")
+
+
+@pytest.fixture(scope="session")
+def dbs(stack: Stack) -> Databases:
+    return Databases(stack)
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[Api]:
+    """An HTTP client whose paths go through the test stack's nginx."""
+    with Api(stack.base_url) as client:
+        yield client

@@ -1,0 +1,97 @@
+"""Helpers for integration tests: direct SQL on each node, and polling with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pymysql
+import requests
+
+from stack.settings import Node, Stack
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Call CHECK until it returns a truthy value or raises nothing falsy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except AssertionError as error:
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
+
+
+class Databases:
+    """Direct connections to the test stack's MariaDB nodes, as admin or as the app user."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def node(self, name: str) -> Node:
+        return next(db for db in self.stack.databases if db.name == name)
+
+    def connect(self, name: str, *, as_app: bool = False) -> pymysql.Connection[Any]:
+        env = self.stack.env
+        user, password = (
+            (env["MYSQL_APP_USER"], env["MYSQL_APP_PASSWORD"])
+            if as_app
+            else ("root", env["MYSQL_ROOT_PASSWORD"])
+        )
+        return pymysql.connect(
+            host=self.stack.host,
+            port=self.node(name).port,
+            user=user,
+            password=password,
+            database=env["MYSQL_DATABASE"],
+            autocommit=True,
+            connect_timeout=3,
+        )
+
+    def query(self, name: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        conn = self.connect(name)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, args)
+                return list(cursor.fetchall())
+        finally:
+            conn.close()
+
+    def scalar(self, name: str, sql: str, *args: Any) -> Any:
+        rows = self.query(name, sql, *args)
+        return rows[0][0] if rows else None
+
+    def primary_gtid(self) -> str:
+        return str(self.scalar("primary", "SELECT @@gtid_binlog_pos"))
+
+    def wait_replicated(self, timeout: float = 10.0) -> None:
+        """Wait until every replica has applied everything the primary has written."""
+        target = self.primary_gtid()
+        for replica in self.stack.replicas:
+            eventually(
+                lambda r=replica.name: self.scalar(r, "SELECT @@gtid_slave_pos") == target, timeout
+            )
+
+
+class Api(requests.Session):
+    """A requests session that sends every path to one base URL (the stack's nginx)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().request(method, f"{self.base_url}{url!s}", *args, **kwargs)
+
+    def create_user(self, name: str = "Ada", second_name: str = "Lovelace") -> dict[str, Any]:
+        response = self.post("/api/users", json={"name": name, "second_name": second_name})
+        assert response.status_code == 201, response.text
+        user: dict[str, Any] = response.json()
+        return user

@@ -1,0 +1,36 @@
+"""Unit-test fixtures: the real app factory, pointed at addresses where nothing listens.
+
+Engines connect lazily, so every test here that needs no database runs without one; a test
+that reached a database by mistake would fail on the connection instead of passing quietly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+
+NOWHERE = "127.0.0.1:9"  # the discard port: nothing answers there
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app(
+        {
+            "api_name": "api-test",
+            "db_primary": NOWHERE,
+            "db_replicas": NOWHERE,
+            "mysql_database": "app",
+            "mysql_app_user": "app",
+            "mysql_app_password": "unit-test",
+            "redis_url": f"redis://{NOWHERE}/0",
+            "api_max_body_bytes": 4096,
+        }
+    )
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

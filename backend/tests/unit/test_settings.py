@@ -1,0 +1,89 @@
+"""Typed settings of the API and of the launcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
+from stack.settings import Stack, read_env_file
+
+BASE = {
+    "db_primary": "127.0.0.1:3308",
+    "mysql_database": "app",
+    "mysql_app_user": "app",
+    "mysql_app_password": "dev-app-password",
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ()),
+        ("127.0.0.1:3307", ("127.0.0.1:3307",)),
+        ("a:1, b:2 ,", ("a:1", "b:2")),
+    ],
+)
+def test_replica_addresses_are_a_comma_separated_list(raw: str, expected: tuple[str, ...]) -> None:
+    settings = Settings(**BASE, db_replicas=raw)
+    assert settings.db_replicas == expected
+    assert settings.replica_names() == [f"replica-{i + 1}" for i in range(len(expected))]
+
+
+def test_production_refuses_the_development_password() -> None:
+    with pytest.raises(ValidationError, match="development password"):
+        Settings(**BASE, app_env="production")
+
+
+def test_production_accepts_a_real_password() -> None:
+    settings = Settings(
+        **{**BASE, "mysql_app_password": "s3cret-from-a-vault"}, app_env="production"
+    )
+    assert settings.mysql_app_password.get_secret_value() == "s3cret-from-a-vault"
+
+
+def test_the_password_is_not_shown_in_the_settings_repr() -> None:
+    assert "dev-app-password" not in repr(Settings(**BASE))
+
+
+def test_env_file_parsing_skips_comments_and_strips_quotes(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# comment\n\nA=1\nB = 'two'\nC=\"x=y\"\nnot a setting\n")
+    assert read_env_file(env) == {"A": "1", "B": "two", "C": "x=y"}
+
+
+def stack_env(**overrides: str) -> dict[str, str]:
+    env = read_env_file(Path(__file__).resolve().parents[3] / ".env.example")
+    return {**env, **overrides}
+
+
+def test_default_topology_matches_the_documented_ports() -> None:
+    stack = Stack(stack_env())
+    assert stack.primary.port == 3308
+    assert [(r.name, r.port) for r in stack.replicas] == [("replica-1", 3307)]
+    assert [(a.name, a.port) for a in stack.apis] == [
+        ("api-1", 8001),
+        ("api-2", 8002),
+        ("api-3", 8003),
+    ]
+    assert stack.nginx_port == 8080
+    assert stack.redis_port == 6380
+
+
+def test_two_replicas_use_the_second_replica_port() -> None:
+    stack = Stack(stack_env(REPLICAS="2"))
+    assert [(r.name, r.port) for r in stack.replicas] == [("replica-1", 3307), ("replica-2", 3309)]
+
+
+def test_more_replicas_than_ports_is_refused() -> None:
+    with pytest.raises(SystemExit, match="REPLICAS=3"):
+        _ = Stack(stack_env(REPLICAS="3")).replicas
+
+
+def test_api_processes_get_no_admin_or_replication_secret() -> None:
+    env = Stack(stack_env()).api_env()
+    assert "MYSQL_ROOT_PASSWORD" not in env
+    assert "MYSQL_REPL_PASSWORD" not in env
+    assert env["DB_REPLICAS"] == "127.0.0.1:3307"
