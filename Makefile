@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,3 +45,9 @@ test-integration: install ## Integration tests against a test stack of their own
 
 test: install lint ## Every test: lint, unit tests, then integration tests on a stack of their own
 	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration
+
+diagrams: ## Render the diagrams in docs/diagrams/*.dot into imgs/*.png (Graphviz)
+	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
+	@for src in docs/diagrams/*.dot; do \
+	  out=imgs/$$(basename "$${src%.dot}").png; dot -Tpng -Gdpi=110 "$$src" -o "$$out" && echo "$$out"; \
+	done

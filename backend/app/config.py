@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -17,7 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     app_env: Literal["development", "test", "production"] = "development"
-    api_name: str = "api-1"
+    # Shown in X-Served-By; in compose, where replicas share one environment, the container name.
+    api_name: str = Field(default_factory=socket.gethostname)
     log_level: str = "INFO"
 
     # host:port of the primary, and of each replica in order (replica-1, replica-2, ...).
