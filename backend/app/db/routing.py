@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class Router:
         """ENGINES maps node names to engines; it must hold 'primary'."""
         self.engines = engines
         self.replica_names = [name for name in engines if name != PRIMARY]
-        self._turn = itertools.count()
+        # Each worker process starts at a random replica, so that the first reads of many
+        # freshly started workers do not all land on replica-1.
+        self._turn = itertools.count(random.randrange(max(len(self.replica_names), 1)))
 
     def read_candidates(self) -> list[str]:
         """Nodes to try for a plain read, in order: replicas from the next in turn, then primary."""
