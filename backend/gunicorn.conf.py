@@ -13,3 +13,20 @@ proc_name = os.environ.get("API_NAME", "api")
 # nginx writes the access log (with the request id); the app logs JSON to stderr.
 accesslog = None
 errorlog = "-"
+
+
+def on_starting(server: object) -> None:
+    """Start each run with an empty metrics dir: counters of dead runs must not be added up."""
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)
+        for name in os.listdir(metrics_dir):
+            os.remove(os.path.join(metrics_dir, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Tell prometheus_client that a worker is gone (its live gauges stop counting)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

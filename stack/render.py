@@ -137,8 +137,23 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             stack, "redis", f"/usr/bin/redis-server {state / 'redis.conf'}", priority="10"
         )
     )
+    programs.append(
+        supervisor_program(
+            stack,
+            "heartbeat",
+            f"{venv / 'bin' / 'python'} -m app.heartbeat",
+            directory=str(REPO / "backend"),
+            environment=supervisor_env(stack.api_env()),
+            priority="15",
+        )
+    )
     for api in stack.apis:
-        env = {**stack.api_env(), "API_NAME": api.name, "API_BIND": f"{stack.host}:{api.port}"}
+        env = {
+            **stack.api_env(),
+            "API_NAME": api.name,
+            "API_BIND": f"{stack.host}:{api.port}",
+            "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
+        }
         programs.append(
             supervisor_program(
                 stack,

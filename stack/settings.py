@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Settings an API process never gets.
+ADMIN_SECRETS = frozenset({"MYSQL_ROOT_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"})
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -27,7 +29,8 @@ def load_env() -> dict[str, str]:
     """Every setting, with later sources overriding earlier ones."""
     env = read_env_file(REPO / ".env.example")
     env.update(read_env_file(REPO / ".env"))
-    env.update({k: v for k, v in os.environ.items() if k in env or k.startswith(("APP_", "DB_"))})
+    prefixes = ("APP_", "DB_", "CACHE_", "REPLICA_", "BREAKER_", "REDIS_", "READ_", "RYW_")
+    env.update({k: v for k, v in os.environ.items() if k in env or k.startswith(prefixes)})
     return env
 
 
@@ -101,13 +104,8 @@ class Stack:
         }
 
     def api_env(self) -> dict[str, str]:
-        """What an API process needs: its database, cache and tuning settings, no admin secrets."""
-        shared = {
-            k: v
-            for k, v in self.env.items()
-            if k.startswith(("APP_", "API_", "DB_", "GUNICORN_", "LOG_", "REDIS_"))
-            or k in ("MYSQL_DATABASE", "MYSQL_APP_USER", "MYSQL_APP_PASSWORD")
-        }
+        """What an API process needs: every setting but the admin and replication secrets."""
+        shared = {k: v for k, v in self.env.items() if k not in ADMIN_SECRETS}
         return {
             **shared,
             "DB_PRIMARY": f"{self.host}:{self.primary.port}",

@@ -7,12 +7,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import logs, redis_client
+from app import logs, wiring
 from app.api import context, health, users
 from app.api.problems import register_error_handlers
 from app.config import Settings
-from app.db.engines import make_engines
-from app.db.routing import Router
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -24,10 +22,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["settings"] = settings
-    app.extensions["db_router"] = Router(make_engines(settings))
-    redis_client.init_app(app, settings)
+    wiring.init_app(app, settings)
 
-    context.init_app(app, served_by=settings.api_name)
+    context.init_app(app, settings.api_name, settings.consistency_cookie_max_age_s)
     app.register_blueprint(health.bp)
     app.register_blueprint(users.bp)
     register_error_handlers(app)

@@ -9,7 +9,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Passwords shipped in .env.example: fine on a laptop, refused anywhere else.
-DEVELOPMENT_PASSWORDS = frozenset({"dev-app-password", "dev-root-password", "dev-repl-password"})
+DEVELOPMENT_SECRETS = frozenset(
+    {"dev-app-password", "dev-root-password", "dev-repl-password", "dev-secret-key-change-me"}
+)
 
 
 class Settings(BaseSettings):
@@ -35,8 +37,36 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_socket_timeout: float = Field(0.2, gt=0)
+    redis_slow_call_s: float = Field(0.05, gt=0)
 
     api_max_body_bytes: int = Field(65536, ge=1024)
+    # Signs consistency tokens; every API replica must share it.
+    app_secret_key: SecretStr = SecretStr("dev-secret-key-change-me")
+    consistency_cookie_max_age_s: int = Field(300, ge=1)
+
+    cache_ttl_s: float = Field(60.0, gt=0)
+    cache_ttl_jitter: float = Field(0.1, ge=0, lt=1)
+    cache_negative_ttl_s: float = Field(5.0, gt=0)
+    cache_stale_grace_s: float = Field(10.0, ge=0)
+    cache_tombstone_ttl_s: float = Field(30.0, gt=0)
+    cache_lock_ttl_ms: int = Field(2000, ge=10)
+    cache_lock_wait_ms: int = Field(500, ge=0)
+    cache_xfetch_beta: float = Field(1.0, ge=0)
+
+    breaker_window: int = Field(20, ge=1)
+    breaker_min_calls: int = Field(5, ge=1)
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1)
+    breaker_open_s: float = Field(2.0, gt=0)
+    breaker_half_open_probes: int = Field(1, ge=1)
+
+    replica_poll_interval_s: float = Field(0.25, ge=0)
+    replica_lag_eject_s: float = Field(1.0, gt=0)
+    replica_lag_readmit_s: float = Field(0.5, gt=0)
+    replica_readmit_after_s: float = Field(2.0, ge=0)
+    ryw_wait_s: float = Field(0.005, ge=0)
+    read_fallback_max: int = Field(8, ge=1)
+    read_fallback_lease_s: float = Field(10.0, gt=0)
+    heartbeat_interval_s: float = Field(0.25, gt=0)
 
     @field_validator("db_replicas", mode="before")
     @classmethod
@@ -47,11 +77,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def refuse_development_passwords(self) -> Settings:
-        """Outside development, the example passwords are a misconfiguration, not a default."""
-        password = self.mysql_app_password.get_secret_value()
-        if self.app_env == "production" and password in DEVELOPMENT_PASSWORDS:
-            raise ValueError("MYSQL_APP_PASSWORD is a development password; set a real one")
+    def refuse_development_secrets(self) -> Settings:
+        """In production, the example secrets are a misconfiguration, not a default."""
+        if self.app_env == "production":
+            for name in ("mysql_app_password", "app_secret_key"):
+                if getattr(self, name).get_secret_value() in DEVELOPMENT_SECRETS:
+                    raise ValueError(f"{name.upper()} is a development secret; set a real one")
         return self
 
     def replica_names(self) -> list[str]:

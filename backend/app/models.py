@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, MetaData, SmallInteger, String, Table
 from sqlalchemy.dialects.mysql import DATETIME
 
 NAME_MAX = 64
@@ -32,4 +32,13 @@ posts = Table(
     Column("created_at", TIMESTAMP_UTC, nullable=False),
     # A user's posts newest first, by keyset: WHERE user_id = ? AND id < ? ORDER BY id DESC.
     Index("ix_posts_user_id_id", "user_id", "id"),
+)
+
+# One row, rewritten a few times a second on the primary by app.heartbeat; on a replica its age
+# is the replica's lag.
+heartbeat = Table(
+    "heartbeat",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("ts", TIMESTAMP_UTC, nullable=False),
 )

@@ -1,59 +1,70 @@
-"""Per-request context: the request id, the node that served the data, and headers showing them.
+"""Per-request context: request id, consistency token, and the headers that show a request's path.
 
-Every response carries X-Request-ID, X-Served-By, X-DB-Node and X-Cache so that the path a
-request took through the architecture is visible from the outside.
+Every response carries X-Request-ID, X-Served-By, X-DB-Node and X-Cache, so the path a request
+took through the architecture is visible from the outside. A write response also carries the
+read-your-writes token (header and cookie).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import Connection
 
-from app.db.routing import Router
+from app.api.problems import Problem
+from app.db.consistency import TOKEN_COOKIE, TOKEN_HEADER, Token, TokenCodec
 
 REQUEST_ID_MAX = 128
 
 
-def router() -> Router:
-    """The app's database router."""
-    router: Router = current_app.extensions["db_router"]
-    return router
+def codec() -> TokenCodec:
+    """The app's token codec."""
+    token_codec: TokenCodec = current_app.extensions["token_codec"]
+    return token_codec
 
 
-@contextmanager
-def reading() -> Iterator[Connection]:
-    """A read unit of work on the node the router picks, recorded for X-DB-Node."""
-    with router().reader() as uow:
-        g.db_node = uow.node
-        yield uow.conn
+def request_token() -> Token | None:
+    """The consistency token the client sent back: a bad header is a 400, a bad cookie is ignored.
+
+    A cookie may outlive a secret-key rotation, so it is dropped quietly; a header is set on
+    purpose by the client, so a forged or damaged one is an error the client should see.
+    """
+    if "token" not in g:
+        header = request.headers.get(TOKEN_HEADER)
+        token = codec().decode(header) if header else None
+        if header and token is None:
+            raise Problem(400, f"The {TOKEN_HEADER} header is not a valid token.")
+        if token is None and (cookie := request.cookies.get(TOKEN_COOKIE)):
+            token = codec().decode(cookie)
+        g.token = token
+    token_in_request: Token | None = g.token
+    return token_in_request
 
 
-@contextmanager
-def writing() -> Iterator[Connection]:
-    """A write unit of work on the primary, recorded for X-DB-Node."""
-    with router().writer() as uow:
-        g.db_node = uow.node
-        yield uow.conn
+def issue_token(token: Token) -> None:
+    """Send TOKEN with this response (after a write committed)."""
+    g.new_token = codec().encode(token)
 
 
-def init_app(app: Flask, served_by: str) -> None:
+def init_app(app: Flask, served_by: str, cookie_max_age_s: int) -> None:
     """Install the hooks that stamp every response."""
 
     @app.before_request
     def take_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = (
-            incoming[:REQUEST_ID_MAX] if incoming.isprintable() and incoming else (uuid.uuid4().hex)
-        )
+        valid = incoming and incoming.isprintable() and len(incoming) <= REQUEST_ID_MAX
+        g.request_id = incoming if valid else uuid.uuid4().hex
 
     @app.after_request
     def stamp_headers(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers["X-Served-By"] = served_by
-        response.headers["X-DB-Node"] = g.get("db_node", "none")
-        response.headers["X-Cache"] = "BYPASS"
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id", "")
+        headers["X-Served-By"] = served_by
+        headers["X-DB-Node"] = g.get("db_node", "none")
+        headers["X-Cache"] = g.get("cache_outcome", "BYPASS")
+        if new_token := g.get("new_token"):
+            headers[TOKEN_HEADER] = new_token
+            response.set_cookie(
+                TOKEN_COOKIE, new_token, max_age=cookie_max_age_s, httponly=True, samesite="Lax"
+            )
         return response

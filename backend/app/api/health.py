@@ -1,58 +1,68 @@
-"""Liveness (/healthz: this process only) and readiness (/readyz: every dependency, measured)."""
+"""Liveness (/healthz: this process only), readiness (/readyz: every dependency) and /metrics."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from redis import Redis
 from sqlalchemy import text
 
-from app.api.context import router
+from app import metrics
+from app.api.data import cache, router
+from app.db.replicas import observe
+from app.db.routing import PRIMARY
 
 bp = Blueprint("health", __name__)
 
 
-def probe(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one dependency check: its findings, status ok/down and latency in ms."""
-    started = time.perf_counter()
-    try:
-        result = {"status": "ok", **check()}
-    except Exception as error:  # any failure of a dependency is a finding, not a crash
-        result = {"status": "down", "error": f"{type(error).__name__}: {error}"[:300]}
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    return result
+def timed(check: dict[str, Any], started: float) -> dict[str, Any]:
+    """CHECK with its latency in ms."""
+    return {**check, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
 def check_primary() -> dict[str, Any]:
     """The primary accepts connections and is writable."""
-    with router().engines["primary"].connect() as conn:
-        read_only = conn.execute(text("SELECT @@global.read_only")).scalar()
-    if read_only:
-        raise RuntimeError("primary is read-only")
-    return {}
+    started = time.perf_counter()
+    try:
+        with router().nodes.readers[PRIMARY].connect() as conn:
+            read_only = conn.execute(text("SELECT @@global.read_only")).scalar()
+    except Exception as error:  # any failure of a dependency is a finding, not a crash
+        return timed({"status": "down", "error": type(error).__name__}, started)
+    return timed({"status": "read_only" if read_only else "ok"}, started)
 
 
 def check_replica(name: str) -> dict[str, Any]:
-    """A replica answers, and both replication threads run; reports its lag."""
-    with router().engines[name].connect() as conn:
-        status = conn.execute(text("SHOW REPLICA STATUS")).mappings().first()
-    if status is None:
-        raise RuntimeError("not configured as a replica")
-    io, sql = status["Slave_IO_Running"], status["Slave_SQL_Running"]
-    if io != "Yes" or sql != "Yes":
-        raise RuntimeError(f"replication stopped (io={io}, sql={sql})")
-    return {"lag_s": status["Seconds_Behind_Master"]}
+    """A live look at one replica, next to what the router currently thinks of it."""
+    started = time.perf_counter()
+    seen = observe(router().nodes.readers[name])
+    state = router().monitor.states[name]
+    if not seen.reachable:
+        status = "down"
+    elif not seen.replicating:
+        status = "stopped"
+    else:
+        status = "ok" if state.admitted else "ejected"
+    check = {
+        "status": status,
+        "admitted": state.admitted,
+        "lag_s": seen.lag_s,
+        "reason": seen.problem or state.reason,
+    }
+    return timed(check, started)
 
 
 def check_redis() -> dict[str, Any]:
-    """Redis answers PING."""
+    """Redis answers PING; the state of this process's breaker around it."""
+    started = time.perf_counter()
     client: Redis = current_app.extensions["redis"]
-    client.ping()
-    return {}
+    breaker = cache().breaker.state.value
+    try:
+        client.ping()
+    except Exception as error:  # any failure of a dependency is a finding, not a crash
+        return timed({"status": "down", "breaker": breaker, "error": type(error).__name__}, started)
+    return timed({"status": "ok", "breaker": breaker}, started)
 
 
 @bp.get("/healthz")
@@ -63,12 +73,19 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the primary is up and reads have somewhere to go; degraded parts are named."""
-    checks = {"primary": probe(check_primary)}
+    """Ready while the primary takes writes; anything else that is not ok is named as degraded."""
+    checks = {"primary": check_primary()}
     for name in router().replica_names:
-        checks[name] = probe(partial(check_replica, name))
-    checks["redis"] = probe(check_redis)
-    down = sorted(name for name, result in checks.items() if result["status"] != "ok")
-    ready = "primary" not in down
-    status = "ok" if not down else ("degraded" if ready else "unavailable")
-    return jsonify(status=status, down=down, checks=checks), 200 if ready else 503
+        checks[name] = check_replica(name)
+    checks["redis"] = check_redis()
+    degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
+    ready = checks["primary"]["status"] == "ok"
+    status = "unavailable" if not ready else ("degraded" if degraded else "ok")
+    return jsonify(status=status, degraded=degraded, checks=checks), 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    """Prometheus text format."""
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)

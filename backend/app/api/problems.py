@@ -36,8 +36,8 @@ class Problem(Exception):
         self.problem_type, self.headers = problem_type, headers or {}
 
 
-def problem_response(problem: Problem) -> Response:
-    """Render a Problem as a problem+json response."""
+def problem_body(problem: Problem) -> bytes:
+    """The problem+json document of PROBLEM."""
     body: dict[str, Any] = {
         "type": problem.problem_type,
         "title": HTTPStatus(problem.status).phrase,
@@ -46,7 +46,12 @@ def problem_response(problem: Problem) -> Response:
     }
     if problem.errors:
         body["errors"] = problem.errors
-    response = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
+    return json.dumps(body).encode()
+
+
+def problem_response(problem: Problem) -> Response:
+    """Render a Problem as a problem+json response."""
+    response = Response(problem_body(problem), status=problem.status, mimetype=PROBLEM_JSON)
     response.headers.update(problem.headers)
     return response
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from app.api.context import reading, writing
+from app.api.data import cached, read, writing
 from app.api.parsing import json_body, query_args
 from app.schemas import (
     PostCreate,
@@ -22,6 +22,17 @@ from app.services import posts, users
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 # Ids are BIGINT: anything larger is simply not found, never an out-of-range database error.
 USER = "<int(max=9223372036854775807):user_id>"
+FIRST_PAGE = PostPage.model_validate({})
+
+
+def user_key(user_id: int) -> str:
+    """Cache key of GET /api/users/{id}."""
+    return f"c1:user:{user_id}"
+
+
+def posts_key(user_id: int) -> str:
+    """Cache key of the first page of GET /api/users/{id}/posts (default limit)."""
+    return f"c1:posts:{user_id}"
 
 
 def page(items: list[dict[str, Any]], limit: int, next_url: str) -> dict[str, Any]:
@@ -33,8 +44,10 @@ def page(items: list[dict[str, Any]], limit: int, next_url: str) -> dict[str, An
 def create_user() -> tuple[Response, int, dict[str, str]]:
     """Create a user: 201 with the user and its Location."""
     data = json_body(UserCreate)
-    with writing() as conn:
-        user = users.create_user(conn=conn, name=data.name, second_name=data.second_name)
+    with writing() as write:
+        user = users.create_user(conn=write.conn, name=data.name, second_name=data.second_name)
+        # A 404 for this id may be cached (someone asked before it existed).
+        write.touches(user_key(user["id"]), posts_key(user["id"]))
     return jsonify(user_document(user)), 201, {"Location": f"/api/users/{user['id']}"}
 
 
@@ -42,8 +55,7 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
 def list_users() -> Response:
     """Users in id order, a page at a time (keyset: ?after=<last id seen>)."""
     query = query_args(UserPage)
-    with reading() as conn:
-        rows = users.list_users(conn=conn, limit=query.limit, after=query.after)
+    rows = read(lambda conn: users.list_users(conn=conn, limit=query.limit, after=query.after))
     after = rows[-1]["id"] if rows else query.after
     next_url = url_for("users.list_users", limit=query.limit, after=after)
     return jsonify(page([user_document(r) for r in rows], query.limit, next_url))
@@ -51,26 +63,30 @@ def list_users() -> Response:
 
 @bp.get(f"/{USER}")
 def get_user(user_id: int) -> Response:
-    """One user."""
-    with reading() as conn:
-        user = users.get_user(conn=conn, user_id=user_id)
-    return jsonify(user_document(user))
+    """One user (cached)."""
+    return cached(
+        user_key(user_id),
+        "user",
+        lambda conn: user_document(users.get_user(conn=conn, user_id=user_id)),
+    )
 
 
 @bp.patch(f"/{USER}")
 def patch_user(user_id: int) -> Response:
     """Change some fields of a user; answers with the whole user."""
     data = json_body(UserPatch)
-    with writing() as conn:
-        user = users.update_user(conn=conn, user_id=user_id, changes=data.changes())
+    with writing() as write:
+        user = users.update_user(conn=write.conn, user_id=user_id, changes=data.changes())
+        write.touches(user_key(user_id))
     return jsonify(user_document(user))
 
 
 @bp.delete(f"/{USER}")
 def delete_user(user_id: int) -> tuple[str, int]:
     """Delete a user and their posts."""
-    with writing() as conn:
-        users.delete_user(conn=conn, user_id=user_id)
+    with writing() as write:
+        users.delete_user(conn=write.conn, user_id=user_id)
+        write.touches(user_key(user_id), posts_key(user_id))
     return "", 204
 
 
@@ -78,17 +94,27 @@ def delete_user(user_id: int) -> tuple[str, int]:
 def create_post(user_id: int) -> tuple[Response, int]:
     """Add a post (1-280 characters) to a user."""
     data = json_body(PostCreate)
-    with writing() as conn:
-        post = posts.create_post(conn=conn, user_id=user_id, body=data.body)
+    with writing() as write:
+        post = posts.create_post(conn=write.conn, user_id=user_id, body=data.body)
+        write.touches(posts_key(user_id))
     return jsonify(post_document(post)), 201
 
 
 @bp.get(f"/{USER}/posts")
 def list_posts(user_id: int) -> Response:
-    """A user's posts, newest first, a page at a time (keyset: ?before=<last id seen>)."""
+    """A user's posts, newest first, a page at a time (keyset: ?before=<last id seen>).
+
+    The first page with the default limit is cached: it is what a profile view asks for.
+    """
     query = query_args(PostPage)
-    with reading() as conn:
-        rows = posts.list_posts(conn=conn, user_id=user_id, limit=query.limit, before=query.before)
+    if query == FIRST_PAGE:
+        return cached(posts_key(user_id), "posts", lambda conn: posts_page(conn, user_id, query))
+    return jsonify(read(lambda conn: posts_page(conn, user_id, query)))
+
+
+def posts_page(conn: Any, user_id: int, query: PostPage) -> dict[str, Any]:
+    """One page of a user's posts as a document."""
+    rows = posts.list_posts(conn=conn, user_id=user_id, limit=query.limit, before=query.before)
     before = rows[-1]["id"] if rows else None
     next_url = url_for("users.list_posts", user_id=user_id, limit=query.limit, before=before)
-    return jsonify(page([post_document(r) for r in rows], query.limit, next_url))
+    return page([post_document(r) for r in rows], query.limit, next_url)

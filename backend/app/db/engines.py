@@ -1,10 +1,13 @@
-"""One SQLAlchemy engine (and connection pool) per database node."""
+"""Engines (and connection pools) per database node: for writes, for reads, for monitoring."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine
 
 from app.config import Settings
+from app.db.routing import PRIMARY, Nodes
 
 
 def node_url(settings: Settings, address: str) -> URL:
@@ -21,26 +24,43 @@ def node_url(settings: Settings, address: str) -> URL:
     )
 
 
-def make_engine(settings: Settings, address: str) -> Engine:
+def make_engine(settings: Settings, address: str, **options: Any) -> Engine:
     """An engine with a bounded pool and short timeouts, so a dead node fails fast."""
+    timeouts = {
+        "connect_timeout": settings.db_connect_timeout,
+        "read_timeout": settings.db_read_timeout,
+        "write_timeout": settings.db_read_timeout,
+    }
+    defaults: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_connect_timeout,
+        "pool_recycle": 1800,
+        "pool_pre_ping": True,
+    }
     return create_engine(
-        node_url(settings, address),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_connect_timeout,
-        pool_recycle=1800,
-        pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": settings.db_connect_timeout,
-            "read_timeout": settings.db_read_timeout,
-            "write_timeout": settings.db_read_timeout,
-        },
+        node_url(settings, address), connect_args=timeouts, **{**defaults, **options}
     )
 
 
-def make_engines(settings: Settings) -> dict[str, Engine]:
-    """Engines keyed by node name: 'primary', 'replica-1', ..."""
-    engines = {"primary": make_engine(settings, settings.db_primary)}
-    for name, address in zip(settings.replica_names(), settings.db_replicas, strict=True):
-        engines[name] = make_engine(settings, address)
-    return engines
+def replica_addresses(settings: Settings) -> dict[str, str]:
+    """Replica name -> host:port."""
+    return dict(zip(settings.replica_names(), settings.db_replicas, strict=True))
+
+
+def make_nodes(settings: Settings) -> Nodes:
+    """The writer engine of the primary, and an autocommit read engine per node."""
+    readers = {PRIMARY: make_engine(settings, settings.db_primary, isolation_level="AUTOCOMMIT")}
+    for name, address in replica_addresses(settings).items():
+        readers[name] = make_engine(settings, address, isolation_level="AUTOCOMMIT")
+    return Nodes(writer=make_engine(settings, settings.db_primary), readers=readers)
+
+
+def make_monitor_engines(settings: Settings) -> dict[str, Engine]:
+    """One single-connection engine per replica for the health monitor, apart from request pools."""
+    return {
+        name: make_engine(
+            settings, address, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+        )
+        for name, address in replica_addresses(settings).items()
+    }

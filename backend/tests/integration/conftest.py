@@ -23,7 +23,7 @@ TEST_STACK_ENV = {
     "MYSQL_PRIMARY_PORT": "13308",
     "MYSQL_REPLICA_PORTS": "13307,13309",
     "REDIS_PORT": "16380",
-    "REPLICAS": "1",
+    "REPLICAS": "2",
     "API_REPLICAS": "3",
     "APP_ENV": "test",
 }
@@ -42,6 +42,23 @@ def launcher(command: str) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise AssertionError(f"stack {command} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def supervisorctl(*args: str) -> str:
+    """Control the test stack's processes (stop a replica, restart Redis, ...)."""
+    state = REPO / TEST_STACK_ENV["STACK_DIR"]
+    result = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "supervisorctl"),
+            "-c",
+            str(state / "supervisord.conf"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout
 
 
 @pytest.fixture(scope="session")

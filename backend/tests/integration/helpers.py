@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pymysql
 import requests
 
+from app.db.consistency import covers
 from stack.settings import Node, Stack
 
 T = TypeVar("T")
@@ -71,12 +72,23 @@ class Databases:
     def primary_gtid(self) -> str:
         return str(self.scalar("primary", "SELECT @@gtid_binlog_pos"))
 
+    def data_checksum(self) -> list[tuple[Any, ...]]:
+        """Checksums of the app's data tables on the primary (the heartbeat moves the GTID)."""
+        return self.query("primary", "CHECKSUM TABLE users, posts")
+
+    def accounts_checksum(self, node: str) -> list[tuple[Any, ...]]:
+        """Checksums of the account and grant tables of NODE."""
+        return self.query(node, "CHECKSUM TABLE mysql.global_priv, mysql.db")
+
     def wait_replicated(self, timeout: float = 10.0) -> None:
         """Wait until every replica has applied everything the primary has written."""
         target = self.primary_gtid()
         for replica in self.stack.replicas:
             eventually(
-                lambda r=replica.name: self.scalar(r, "SELECT @@gtid_slave_pos") == target, timeout
+                lambda r=replica.name: covers(
+                    str(self.scalar(r, "SELECT @@gtid_slave_pos")), target
+                ),
+                timeout,
             )
 
 

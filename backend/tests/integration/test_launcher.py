@@ -10,11 +10,11 @@ from tests.integration.helpers import Api, Databases
 pytestmark = pytest.mark.integration
 
 
-def snapshot(dbs: Databases) -> tuple[object, object, str]:
+def snapshot(dbs: Databases) -> tuple[object, ...]:
     return (
         dbs.scalar("primary", "SELECT COUNT(*) FROM users"),
         dbs.scalar("primary", "SELECT COALESCE(MAX(updated_at), 0) FROM users"),
-        dbs.primary_gtid(),
+        tuple(dbs.data_checksum()),
     )
 
 
@@ -39,5 +39,16 @@ def test_up_on_a_stopped_stack_keeps_the_data(api: Api, dbs: Databases) -> None:
 
 def test_status_lists_every_process(dbs: Databases) -> None:
     output = launcher("status").stdout
-    for name in ["mysql-primary", "mysql-replica-1", "redis", "api-1", "api-2", "api-3", "nginx"]:
+    names = [
+        "mysql-primary",
+        "mysql-replica-1",
+        "mysql-replica-2",
+        "redis",
+        "heartbeat",
+        "api-1",
+        "api-2",
+        "api-3",
+        "nginx",
+    ]
+    for name in names:
         assert any(line.startswith(name) and "RUNNING" in line for line in output.splitlines())

@@ -27,6 +27,7 @@ def app() -> Flask:
             "mysql_app_password": "unit-test",
             "redis_url": f"redis://{NOWHERE}/0",
             "api_max_body_bytes": 4096,
+            "replica_poll_interval_s": 0,
         }
     )
 

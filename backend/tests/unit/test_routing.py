@@ -1,20 +1,25 @@
-"""Which node serves a unit of work: decided per unit, replicas in turn, primary as last resort."""
+"""Which node serves a unit of work: decided per unit, admitted replicas in turn, then fallbacks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app.db.routing import PRIMARY, Router
+from app.db.replicas import LagPolicy, ReplicaMonitor
+from app.db.routing import PRIMARY, Nodes, Router
+from app.resilience.bulkhead import Saturated
+
+REPLICAS = ["replica-1", "replica-2"]
 
 
 class FakeConnection:
-    """Enough of a Connection for the router: a context manager with begin()."""
+    """Enough of a Connection for the router: a context manager that answers MASTER_GTID_WAIT."""
 
-    def __init__(self, node: str) -> None:
-        self.node = node
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
 
     def __enter__(self) -> FakeConnection:
         return self
@@ -25,35 +30,67 @@ class FakeConnection:
     def begin(self) -> FakeConnection:
         return self
 
+    def close(self) -> None:
+        return None
+
+    def execute(self, statement: Any, params: Any = None) -> FakeConnection:
+        self.engine.waits += 1
+        return self
+
+    def scalar(self) -> int:
+        return 0 if self.engine.applies_gtid else -1
+
 
 class FakeEngine:
     """An engine whose connect() succeeds or fails as the test says."""
 
-    def __init__(self, node: str, *, up: bool = True) -> None:
-        self.node, self.up, self.connects = node, up, 0
+    def __init__(self, *, up: bool = True, applies_gtid: bool = True) -> None:
+        self.up, self.applies_gtid, self.connects, self.waits = up, applies_gtid, 0, 0
 
     def connect(self) -> FakeConnection:
         self.connects += 1
         if not self.up:
             raise OperationalError("connect", {}, Exception(2003, "down"))
-        return FakeConnection(self.node)
-
-    def begin(self) -> FakeConnection:
-        return self.connect()
+        return FakeConnection(self)
 
 
-def make_router(**up: bool) -> Router:
-    names = [PRIMARY, "replica-1", "replica-2"]
-    engines: dict[str, Any] = {
-        n: FakeEngine(n, up=up.get(n.replace("-", "_"), True)) for n in names
+class FakeBulkhead:
+    """Counts slots; full when the test says so."""
+
+    def __init__(self, *, full: bool = False) -> None:
+        self.full, self.taken, self.released = full, 0, 0
+
+    def acquire(self) -> Any:
+        if self.full:
+            raise Saturated("full")
+        self.taken += 1
+        return self.release
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def make_router(
+    *,
+    down: tuple[str, ...] = (),
+    ejected: tuple[str, ...] = (),
+    lagging: tuple[str, ...] = (),
+    bulkhead: FakeBulkhead | None = None,
+) -> Router:
+    engines = {
+        n: FakeEngine(up=n not in down, applies_gtid=n not in lagging) for n in [PRIMARY, *REPLICAS]
     }
-    return Router(engines)
+    monitor = ReplicaMonitor(dict.fromkeys(REPLICAS), LagPolicy(), interval_s=0)  # type: ignore[arg-type]
+    for name in ejected:
+        monitor.states[name] = replace(monitor.states[name], admitted=False)
+    nodes = Nodes(writer=engines[PRIMARY], readers=engines)  # type: ignore[arg-type]
+    return Router(nodes, monitor, bulkhead or FakeBulkhead(), ryw_wait_s=0.005)  # type: ignore[arg-type]
 
 
-def served_by(router: Router, times: int) -> list[str]:
+def served_by(router: Router, times: int, min_gtid: str | None = None) -> list[str]:
     nodes = []
     for _ in range(times):
-        with router.reader() as uow:
+        with router.reader(min_gtid) as uow:
             nodes.append(uow.node)
     return nodes
 
@@ -72,21 +109,52 @@ def test_writes_always_go_to_the_primary() -> None:
             assert uow.node == PRIMARY
 
 
+def test_an_ejected_replica_gets_no_reads() -> None:
+    assert served_by(make_router(ejected=("replica-1",)), 3) == ["replica-2"] * 3
+
+
 def test_an_unreachable_replica_is_skipped_for_the_next() -> None:
-    assert served_by(make_router(replica_1=False), 3) == ["replica-2"] * 3
+    assert served_by(make_router(down=("replica-2",)), 3) == ["replica-1"] * 3
 
 
-def test_reads_fall_back_to_the_primary_when_no_replica_answers() -> None:
-    assert served_by(make_router(replica_1=False, replica_2=False), 2) == [PRIMARY, PRIMARY]
-
-
-def test_without_replicas_reads_use_the_primary() -> None:
-    router = Router({PRIMARY: FakeEngine(PRIMARY)})  # type: ignore[dict-item]
+def test_with_no_replica_admitted_reads_use_the_primary_through_the_bulkhead() -> None:
+    bulkhead = FakeBulkhead()
+    router = make_router(ejected=tuple(REPLICAS), bulkhead=bulkhead)
     assert served_by(router, 2) == [PRIMARY, PRIMARY]
+    assert (bulkhead.taken, bulkhead.released) == (2, 2)
+
+
+def test_a_full_bulkhead_refuses_the_read_at_once() -> None:
+    router = make_router(ejected=tuple(REPLICAS), bulkhead=FakeBulkhead(full=True))
+    with pytest.raises(Saturated), router.reader():
+        pass
+
+
+def test_with_the_primary_down_too_an_ejected_but_reachable_replica_serves() -> None:
+    router = make_router(ejected=("replica-1",), down=(PRIMARY, "replica-2"))
+    assert served_by(router, 1) == ["replica-1"]
+
+
+def test_a_token_read_skips_a_replica_that_has_not_applied_the_gtid() -> None:
+    router = make_router(lagging=("replica-1",))
+    assert served_by(router, 3, min_gtid="0-1-50") == ["replica-2"] * 3
+
+
+def test_a_token_read_goes_to_the_primary_when_no_replica_has_the_gtid() -> None:
+    router = make_router(lagging=tuple(REPLICAS))
+    assert served_by(router, 2, min_gtid="0-1-50") == [PRIMARY, PRIMARY]
+
+
+def test_a_known_replica_position_spares_the_gtid_wait() -> None:
+    router = make_router()
+    for name in REPLICAS:
+        router.monitor.states[name] = replace(router.monitor.states[name], position="0-1-60")
+    served_by(router, 2, min_gtid="0-1-50")
+    assert sum(e.waits for e in router.nodes.readers.values()) == 0  # type: ignore[attr-defined]
 
 
 def test_a_read_fails_only_when_every_node_is_down() -> None:
-    router = make_router(primary=False, replica_1=False, replica_2=False)
+    router = make_router(down=(PRIMARY, *REPLICAS))
     with pytest.raises(OperationalError), router.reader():
         pass
 
@@ -95,4 +163,4 @@ def test_an_error_inside_the_unit_of_work_is_not_retried_elsewhere() -> None:
     router = make_router()
     with pytest.raises(ValueError, match="boom"), router.reader():
         raise ValueError("boom")
-    assert sum(e.connects for e in router.engines.values()) == 1  # type: ignore[attr-defined]
+    assert sum(e.connects for e in router.nodes.readers.values()) == 1  # type: ignore[attr-defined]

@@ -33,14 +33,18 @@ def test_replica_addresses_are_a_comma_separated_list(raw: str, expected: tuple[
 
 
 def test_production_refuses_the_development_password() -> None:
-    with pytest.raises(ValidationError, match="development password"):
-        Settings(**BASE, app_env="production")
+    with pytest.raises(ValidationError, match="MYSQL_APP_PASSWORD is a development secret"):
+        Settings(**BASE, app_env="production", app_secret_key="a-real-secret")
 
 
-def test_production_accepts_a_real_password() -> None:
-    settings = Settings(
-        **{**BASE, "mysql_app_password": "s3cret-from-a-vault"}, app_env="production"
-    )
+def test_production_refuses_the_development_secret_key() -> None:
+    with pytest.raises(ValidationError, match="APP_SECRET_KEY is a development secret"):
+        Settings(**{**BASE, "mysql_app_password": "real"}, app_env="production")
+
+
+def test_production_accepts_real_secrets() -> None:
+    real = {"mysql_app_password": "s3cret-from-a-vault", "app_secret_key": "another-real-secret"}
+    settings = Settings(**{**BASE, **real}, app_env="production")
     assert settings.mysql_app_password.get_secret_value() == "s3cret-from-a-vault"
 
 

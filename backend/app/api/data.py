@@ -1,0 +1,119 @@
+"""Database and cache access from a request: units of work, invalidation, tokens, cached reads.
+
+This is where HTTP meets the routing and cache layers: it records the node that served the data
+(X-Db-Node) and the cache outcome (X-Cache), and turns a committed write into tombstones for the
+cache keys it touched plus a read-your-writes token for the client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g
+from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app import metrics
+from app.api.context import issue_token, request_token
+from app.api.problems import PROBLEM_JSON, Problem, problem_body
+from app.cache import Cache, Outcome, Served
+from app.db.consistency import Token, newest
+from app.db.routing import PRIMARY, Router
+from app.resilience.bulkhead import Saturated
+from app.services.errors import NotFound
+
+T = TypeVar("T")
+
+
+def router() -> Router:
+    """The app's database router."""
+    db_router: Router = current_app.extensions["db_router"]
+    return db_router
+
+
+def cache() -> Cache:
+    """The app's cache."""
+    app_cache: Cache = current_app.extensions["cache"]
+    return app_cache
+
+
+@dataclass
+class Write:
+    """A write unit of work: its connection, and the cache keys whose answers it changes."""
+
+    conn: Connection
+    keys: list[str] = field(default_factory=list)
+
+    def touches(self, *keys: str) -> None:
+        """Declare cache keys to invalidate once the write has committed."""
+        self.keys.extend(keys)
+
+
+@contextmanager
+def writing() -> Iterator[Write]:
+    """A transaction on the primary; after commit, invalidate what it touched and issue a token."""
+    with router().writer() as uow:
+        g.db_node = uow.node
+        write = Write(uow.conn)
+        yield write
+    invalidated = cache().invalidate(write.keys, uow.gtid) if write.keys else True
+    if not invalidated:
+        metrics.INVALIDATION_FAILURES.inc()
+    if uow.gtid:
+        # If Redis missed the invalidation, this client's next reads skip the cache.
+        issue_token(Token(uow.gtid, skip_cache=not invalidated))
+
+
+def read(fetch: Callable[[Connection], T], min_gtid: str | None = None) -> T:
+    """Run FETCH on the node the router picks, honouring the client's token.
+
+    Reads are safe to repeat: if a replica's connection breaks mid-read (it is stopping, or
+    crashed), the read runs once more on another node. 503 when the primary's read cap is full.
+    """
+    token = request_token()
+    floor = newest(min_gtid, token.gtid if token else None)
+    failed: frozenset[str] = frozenset()
+    while True:
+        node = None
+        try:
+            with router().reader(floor, avoid=failed) as uow:
+                g.db_node = node = uow.node
+                metrics.DB_READS.labels(uow.node).inc()
+                return fetch(uow.conn)
+        except Saturated as error:
+            detail = f"No replica can serve reads and the primary is at its cap: {error}."
+            raise Problem(503, detail, headers={"Retry-After": "1"}) from error
+        except (OperationalError, InterfaceError):
+            if node in (None, PRIMARY) or failed:
+                raise  # no node could be opened, or the retry failed too
+            failed = frozenset({node})
+
+
+def json_bytes(document: Any) -> bytes:
+    """Compact JSON, as sent and as cached."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cached(key: str, kind: str, fetch: Callable[[Connection], Any]) -> Response:
+    """Answer a read from the cache, loading it with FETCH (once for all concurrent askers)."""
+    token = request_token()
+
+    def load(min_gtid: str | None) -> tuple[int, bytes]:
+        metrics.CACHE_LOADS.labels(kind).inc()
+        try:
+            return 200, json_bytes(read(fetch, min_gtid))
+        except NotFound as error:
+            return 404, problem_body(Problem(404, str(error).capitalize() + "."))
+
+    if token is not None and token.skip_cache:
+        served = Served(*load(token.gtid), Outcome.BYPASS)
+    else:
+        served = cache().read(key, load, token.gtid if token else None)
+    g.cache_outcome = served.outcome.value
+    metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
+    mimetype = "application/json" if served.status == 200 else PROBLEM_JSON
+    return Response(served.body, status=served.status, mimetype=mimetype)

@@ -1,0 +1,150 @@
+"""Replica health and lag tracking, with hysteresis between ejecting and re-admitting a replica.
+
+Each API worker polls every replica in a thread of its own (one per replica, so a hung replica
+cannot delay news about the others). A poll reads ``SHOW REPLICA STATUS`` and the age of the
+heartbeat row that ``app.heartbeat`` rewrites on the primary a few times a second: that age is
+the replica's lag with sub-second resolution (``Seconds_Behind_Master`` counts whole seconds and is
+NULL when replication is broken).
+
+A replica is ejected at once when it is unreachable, a replication thread is not running,
+``Seconds_Behind_Master`` is NULL, or its lag exceeds ``eject_above_s``. It is re-admitted only
+after its lag has stayed below the lower ``readmit_below_s`` for ``readmit_after_s``, so a replica
+hovering around the threshold does not flap. Ejection only changes where *new* reads go: queries
+already running on the replica finish normally.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Engine, text
+
+log = logging.getLogger(__name__)
+
+STATUS_SQL = text("SHOW REPLICA STATUS")
+LAG_SQL = text(
+    "SELECT @@gtid_slave_pos, (SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 "
+    "FROM heartbeat WHERE id = 1)"
+)
+
+
+@dataclass(frozen=True)
+class LagPolicy:
+    """Thresholds of the hysteresis, in seconds."""
+
+    eject_above_s: float = 1.0
+    readmit_below_s: float = 0.5
+    readmit_after_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one poll of a replica found."""
+
+    reachable: bool
+    replicating: bool = False
+    lag_s: float | None = None
+    position: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """What the router knows about one replica."""
+
+    name: str
+    admitted: bool = True
+    reachable: bool = True
+    lag_s: float | None = None
+    position: str = ""
+    reason: str = "not polled yet"
+    calm_since: float | None = None
+
+
+def next_state(
+    state: ReplicaState, seen: Observation, policy: LagPolicy, now: float
+) -> ReplicaState:
+    """Apply one observation to a replica's state (pure: the policy in one place)."""
+    base = replace(state, reachable=seen.reachable, lag_s=seen.lag_s, position=seen.position)
+    if not seen.reachable or not seen.replicating or seen.lag_s is None:
+        return replace(base, admitted=False, calm_since=None, reason=seen.problem or "no lag known")
+    if seen.lag_s > policy.eject_above_s:
+        return replace(base, admitted=False, calm_since=None, reason=f"lag {seen.lag_s:.2f}s")
+    if state.admitted:
+        return replace(base, reason="ok")
+    if seen.lag_s >= policy.readmit_below_s:
+        return replace(base, calm_since=None, reason=f"recovering, lag {seen.lag_s:.2f}s")
+    calm_since = state.calm_since if state.calm_since is not None else now
+    if now - calm_since >= policy.readmit_after_s:
+        return replace(base, admitted=True, calm_since=None, reason="ok")
+    return replace(base, calm_since=calm_since, reason="recovering: lag low, waiting")
+
+
+def observe(engine: Engine) -> Observation:
+    """Poll one replica: replication threads, heartbeat lag and GTID position."""
+    try:
+        with engine.connect() as conn:
+            status = conn.execute(STATUS_SQL).mappings().first()
+            position, heartbeat_age = conn.execute(LAG_SQL).one()
+    except Exception as error:  # any failure to poll means "unreachable"
+        return Observation(reachable=False, problem=f"unreachable: {type(error).__name__}")
+    if status is None:
+        return Observation(reachable=True, position=position, problem="not a replica")
+    io, sql = status["Slave_IO_Running"], status["Slave_SQL_Running"]
+    behind = status["Seconds_Behind_Master"]
+    if io != "Yes" or sql != "Yes" or behind is None:
+        problem = f"replication stopped (io={io}, sql={sql})"
+        return Observation(reachable=True, position=position, problem=problem)
+    lag = float(heartbeat_age) if heartbeat_age is not None else float(behind)
+    return Observation(reachable=True, replicating=True, lag_s=max(lag, 0.0), position=position)
+
+
+class ReplicaMonitor:
+    """Keeps a ReplicaState per replica up to date from background polls."""
+
+    def __init__(self, engines: dict[str, Engine], policy: LagPolicy, interval_s: float) -> None:
+        """ENGINES are small, dedicated monitoring engines; INTERVAL_S 0 disables polling."""
+        self.engines, self.policy, self.interval_s = engines, policy, interval_s
+        self.states = {name: ReplicaState(name) for name in engines}
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start one polling thread per replica (once; a no-op when polling is disabled)."""
+        with self._lock:
+            if self._started or self.interval_s <= 0:
+                return
+            self._started = True
+        for name in self.engines:
+            threading.Thread(
+                target=self._run, args=(name,), name=f"monitor-{name}", daemon=True
+            ).start()
+
+    def poll(self, name: str) -> ReplicaState:
+        """Poll one replica now and record the new state."""
+        before = self.states[name]
+        after = next_state(before, observe(self.engines[name]), self.policy, time.monotonic())
+        self.states[name] = after
+        if after.admitted != before.admitted:
+            log.warning(
+                "replica %s",
+                "admitted" if after.admitted else "ejected",
+                extra={"replica": name, "reason": after.reason, "lag_s": after.lag_s},
+            )
+        return after
+
+    def _run(self, name: str) -> None:
+        while True:
+            self.poll(name)
+            time.sleep(self.interval_s)
+
+    def admitted(self) -> list[str]:
+        """Replicas that may serve reads now."""
+        return [name for name, state in self.states.items() if state.admitted]
+
+    def ejected_but_reachable(self) -> list[str]:
+        """Replicas out of rotation that still answer: a last resort when the primary is down."""
+        return [n for n, s in self.states.items() if not s.admitted and s.reachable]

@@ -1,0 +1,135 @@
+"""A circuit breaker: closed, open, half-open, over a sliding window of recent calls.
+
+* closed: calls pass; the outcome of the last ``window`` calls is kept. Once at least
+  ``min_calls`` are known and the share of failures (errors, or calls slower than ``slow_call_s``)
+  reaches ``failure_rate``, the breaker opens.
+* open: calls are refused at once (the caller degrades instead of paying a timeout) for
+  ``open_s`` seconds, then the breaker turns half-open.
+* half-open: at most ``half_open_probes`` calls go through; a success closes the breaker, a failure
+  opens it again.
+
+State is per process (each gunicorn worker learns on its own, within a few calls). ``force()`` pins
+the state for a manual override.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class State(StrEnum):
+    """The three states, plus how they show in /readyz."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class BreakerOpen(Exception):
+    """The breaker refused the call without trying it."""
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """When to open, how long to stay open, how carefully to probe."""
+
+    window: int = 20
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    slow_call_s: float = 1.0
+    open_s: float = 2.0
+    half_open_probes: int = 1
+
+
+class CircuitBreaker:
+    """Guards calls to one dependency."""
+
+    def __init__(
+        self, name: str, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic
+    ):
+        """NAME shows in logs and /readyz; CLOCK is injectable for tests."""
+        self.name, self.policy, self._clock = name, policy, clock
+        self._state = State.CLOSED
+        self._outcomes: deque[bool] = deque(maxlen=policy.window)  # True = failed
+        self._opened_at = 0.0
+        self._probes = 0
+        self._forced: State | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> State:
+        """The current state (turning open into half-open once open_s has passed)."""
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> State:
+        if self._forced is not None:
+            return self._forced
+        if self._state is State.OPEN and self._clock() - self._opened_at >= self.policy.open_s:
+            self._state, self._probes = State.HALF_OPEN, 0
+        return self._state
+
+    def allow(self) -> bool:
+        """May a call go through now? In half-open, each True is a probe that must be recorded."""
+        with self._lock:
+            state = self._current()
+            if state is State.CLOSED:
+                return True
+            probing = state is State.HALF_OPEN and self._forced is None
+            if probing and self._probes < self.policy.half_open_probes:
+                self._probes += 1
+                return True
+            return False
+
+    def record(self, ok: bool, duration_s: float = 0.0) -> None:
+        """Record the outcome of a call that allow() let through."""
+        failed = not ok or duration_s > self.policy.slow_call_s
+        with self._lock:
+            if self._forced is not None:
+                return
+            if self._state is State.HALF_OPEN:
+                self._open() if failed else self._close()
+                return
+            self._outcomes.append(failed)
+            known = len(self._outcomes)
+            if (
+                known >= self.policy.min_calls
+                and sum(self._outcomes) / known >= self.policy.failure_rate
+            ):
+                self._open()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run FN under the breaker: refused when open, outcome and duration recorded."""
+        if not self.allow():
+            raise BreakerOpen(self.name)
+        started = self._clock()
+        try:
+            result = fn()
+        except Exception:
+            self.record(False, self._clock() - started)
+            raise
+        self.record(True, self._clock() - started)
+        return result
+
+    def force(self, state: State | None) -> None:
+        """Pin the breaker open or closed (manual override); None returns it to automatic."""
+        with self._lock:
+            self._forced = state
+            if state is None:
+                self._close()
+
+    def _open(self) -> None:
+        self._state, self._opened_at = State.OPEN, self._clock()
+        self._outcomes.clear()
+
+    def _close(self) -> None:
+        self._state = State.CLOSED
+        self._outcomes.clear()
