@@ -1,0 +1,123 @@
+"""Lag-aware routing with two replicas: spread, ejection within a second, hysteresis, bulkhead."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from redis import Redis
+
+from stack.settings import Stack
+from tests.integration.conftest import supervisorctl
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def read_node(stack: Stack) -> str:
+    """The node that served one uncached read (a fresh client: no consistency token)."""
+    response = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)
+    assert response.status_code == 200, response.text
+    return response.headers["X-DB-Node"]
+
+
+def nodes_seen(stack: Stack, reads: int = 30) -> set[str]:
+    return {read_node(stack) for _ in range(reads)}
+
+
+def wait_all_admitted(stack: Stack, timeout: float = 20) -> None:
+    eventually(lambda: nodes_seen(stack) == {"replica-1", "replica-2"}, timeout=timeout)
+
+
+def test_reads_spread_over_both_replicas(stack: Stack) -> None:
+    wait_all_admitted(stack)
+
+
+def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> float:
+    """Seconds until 20 reads in a row are served only by NODES."""
+    started = time.monotonic()
+    eventually(lambda: nodes_seen(stack, 20) <= nodes, timeout=timeout, interval=0.02)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def replica_1_sql_thread_restarted(dbs: Databases) -> Iterator[None]:
+    """Whatever the test does to replica-1's SQL thread, it runs again afterwards."""
+    yield
+    dbs.query("replica-1", "START REPLICA SQL_THREAD")
+
+
+def test_a_stalled_replica_loses_its_reads_within_a_second_and_returns(
+    stack: Stack, dbs: Databases, replica_1_sql_thread_restarted: None
+) -> None:
+    wait_all_admitted(stack)
+    dbs.query("replica-1", "STOP REPLICA SQL_THREAD")
+    assert seconds_until_only(stack, {"replica-2"}) < 1.0
+    dbs.query("replica-1", "START REPLICA SQL_THREAD")
+    wait_all_admitted(stack)
+
+
+def test_a_stopped_replica_loses_its_reads_at_once_and_returns(stack: Stack, api: Api) -> None:
+    wait_all_admitted(stack)
+    supervisorctl("stop", "mysql-replica-2")
+    try:
+        assert seconds_until_only(stack, {"replica-1"}) < 1.0
+        assert all(api.get("/api/users?limit=1").status_code == 200 for _ in range(20))
+        assert api.get("/readyz").json()["checks"]["replica-2"]["status"] == "down"
+    finally:
+        supervisorctl("start", "mysql-replica-2")
+    wait_all_admitted(stack, timeout=30)
+
+
+def test_a_lagging_replica_is_readmitted_only_after_a_calm_spell(
+    stack: Stack, dbs: Databases, replica_1_sql_thread_restarted: None
+) -> None:
+    wait_all_admitted(stack)
+    dbs.query("replica-1", "STOP REPLICA SQL_THREAD")
+    seconds_until_only(stack, {"replica-2"})
+    dbs.query("replica-1", "START REPLICA SQL_THREAD")
+    dbs.wait_replicated()
+    caught_up = time.monotonic()
+    eventually(lambda: "replica-1" in nodes_seen(stack, 10), timeout=20)
+    # Re-admission waits for REPLICA_READMIT_AFTER_S (2 s) of low lag after catching up.
+    assert time.monotonic() - caught_up >= 1.5
+
+
+@pytest.fixture
+def no_replica_admitted(dbs: Databases) -> Iterator[None]:
+    for replica in dbs.stack.replicas:
+        dbs.query(replica.name, "STOP REPLICA SQL_THREAD")
+    try:
+        yield
+    finally:
+        for replica in dbs.stack.replicas:
+            dbs.query(replica.name, "START REPLICA SQL_THREAD")
+        wait_all_admitted(dbs.stack)
+
+
+def test_without_healthy_replicas_reads_fall_back_to_the_primary(
+    stack: Stack, no_replica_admitted: None
+) -> None:
+    assert seconds_until_only(stack, {"primary"}) < 1.0
+
+
+def test_a_full_primary_bulkhead_answers_503_at_once(
+    stack: Stack, no_replica_admitted: None
+) -> None:
+    seconds_until_only(stack, {"primary"})
+    redis = Redis(host=stack.host, port=stack.redis_port)
+    limit = int(stack.env["READ_FALLBACK_MAX"])
+    now_ms = int(redis.time()[0]) * 1000
+    # Other processes' fallback reads in flight, as the bulkhead records them.
+    redis.zadd("bulkhead:primary-reads", {f"held-{i}": now_ms for i in range(limit)})
+    try:
+        response = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)
+        assert response.status_code == 503
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.headers["Retry-After"] == "1"
+        assert response.elapsed.total_seconds() < 0.5
+    finally:
+        redis.delete("bulkhead:primary-reads")
+    assert read_node(stack) == "primary"
