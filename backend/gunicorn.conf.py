@@ -10,9 +10,27 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 30
 proc_name = os.environ.get("API_NAME", "api")
+# Processes are managed by supervisord (or the container runtime); several API replicas on one
+# host would otherwise share gunicorn's default control socket path.
+control_socket_disable = True
 # nginx writes the access log (with the request id); the app logs JSON to stderr.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines (boot, worker exits, timeouts) in the same JSON shape as the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.logs.JsonFormatter", "served_by": proc_name}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+    },
+}
 
 
 def on_starting(server: object) -> None:

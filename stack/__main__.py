@@ -10,6 +10,7 @@ import urllib.request
 
 from stack import mysql, supervisor
 from stack.install import ensure_installed
+from stack.live import live_table
 from stack.render import render_all
 from stack.settings import Stack, load_stack
 from stack.ui import step, table
@@ -87,6 +88,7 @@ def status(stack: Stack) -> None:
         return
     print(supervisor.ctl(stack, "status", check=False).stdout)
     mysql.replication_status(stack)
+    print("\n" + live_table(stack))
 
 
 COMMANDS = {

@@ -6,6 +6,7 @@ import subprocess
 import time
 
 from stack.install import venv_bin
+from stack.render import REPLICATION_SCRIPT
 from stack.settings import REPO, Node, Stack
 from stack.ui import step
 
@@ -73,7 +74,7 @@ def setup_replication(stack: Stack) -> None:
     """Run the shared, idempotent replication script (the one docker-compose runs too)."""
     step("replication", "running mysql/setup-replication.sh")
     subprocess.run(
-        ["bash", str(REPO / "mysql" / "setup-replication.sh")],
+        ["bash", str(REPLICATION_SCRIPT)],
         check=True,
         env=stack.replication_env(),
     )

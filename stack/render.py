@@ -8,6 +8,19 @@ from pathlib import Path
 from stack.settings import REPO, Node, Stack
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
+NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
+MYSQL_CONF = REPO / "mysql" / "conf"
+REDIS_CONF = REPO / "redis" / "redis.conf"
+REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
+# The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
+SHARED_SOURCES = (
+    NGINX_TEMPLATE,
+    MYSQL_CONF / "common.cnf",
+    MYSQL_CONF / "primary.cnf",
+    MYSQL_CONF / "replica.cnf",
+    REDIS_CONF,
+    REPLICATION_SCRIPT,
+)
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
@@ -41,8 +54,8 @@ def mysql_config(stack: Stack, node: Node, server_id: int) -> str:
     data = stack.state / "mysql" / node.name
     return "\n".join(
         [
-            f"!include {REPO / 'mysql' / 'conf' / 'common.cnf'}",
-            f"!include {REPO / 'mysql' / 'conf' / f'{role}.cnf'}",
+            f"!include {MYSQL_CONF / 'common.cnf'}",
+            f"!include {MYSQL_CONF / f'{role}.cnf'}",
             "[mariadbd]",
             "user = root",
             f"server_id = {server_id}",
@@ -58,17 +71,13 @@ def mysql_config(stack: Stack, node: Node, server_id: int) -> str:
 
 
 def redis_config(stack: Stack) -> str:
-    """Redis as a pure cache: no persistence, bounded memory, LRU eviction."""
+    """The shared redis/redis.conf, plus this instance's address and dir."""
     return "\n".join(
         [
+            f"include {REDIS_CONF}",
             f"bind {stack.host}",
             f"port {stack.redis_port}",
             f"dir {stack.state / 'redis'}",
-            'save ""',
-            "appendonly no",
-            "maxmemory 256mb",
-            "maxmemory-policy allkeys-lru",
-            "protected-mode yes",
             "",
         ]
     )
@@ -189,7 +198,7 @@ def render_all(stack: Stack) -> None:
     state = stack.state
     for sub in ("logs", "run", "redis", "nginx"):
         (state / sub).mkdir(parents=True, exist_ok=True)
-    template = (REPO / "nginx" / "nginx.conf.template").read_text()
+    template = NGINX_TEMPLATE.read_text()
     write(state / "nginx.conf", render_template(template, nginx_values(stack)))
     for server_id, db in enumerate(stack.databases, start=1):
         write(state / "mysql" / db.name / "my.cnf", mysql_config(stack, db, server_id))

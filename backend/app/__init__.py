@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import logs, wiring
+from app import logs, metrics, wiring
 from app.api import context, health, users
 from app.api.problems import register_error_handlers
 from app.config import Settings
@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     wiring.init_app(app, settings)
 
     context.init_app(app, settings.api_name, settings.consistency_cookie_max_age_s)
+    metrics.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(users.bp)
     register_error_handlers(app)

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     read_fallback_max: int = Field(8, ge=1)
     read_fallback_lease_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(0.25, gt=0)
+    # Touched after every successful beat, for container health checks (empty: not written).
+    heartbeat_health_file: str = ""
 
     @field_validator("db_replicas", mode="before")
     @classmethod

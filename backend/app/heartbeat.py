@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -25,11 +26,14 @@ def main() -> None:
     settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
     logs.configure(settings.log_level, "heartbeat")
     engine = make_engine(settings, settings.db_primary, pool_size=1, max_overflow=0)
+    health_file = Path(settings.heartbeat_health_file) if settings.heartbeat_health_file else None
     failing = False
     while True:
         try:
             with engine.begin() as conn:
                 conn.execute(BEAT)
+            if health_file:
+                health_file.touch()
             if failing:
                 log.info("heartbeat restored")
             failing = False

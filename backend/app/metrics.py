@@ -1,29 +1,75 @@
 """Prometheus metrics of the API, shared by all gunicorn workers of one replica.
 
 With PROMETHEUS_MULTIPROC_DIR set (the launcher and compose set it), every worker writes its
-counters to files in that dir and /metrics adds them up; without it (unit tests) the default
+metrics to files in that dir and /metrics adds them up; without it (unit tests) the default
 in-process registry is used.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
+from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
+    Histogram,
     generate_latest,
     multiprocess,
 )
 
+REQUESTS = Counter(
+    "http_requests_total", "Requests by route, method and status", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time spent in the app per request, by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 CACHE_REQUESTS = Counter("cache_requests_total", "Cached reads by outcome", ["outcome"])
 CACHE_LOADS = Counter("cache_loads_total", "Database loads behind cached reads", ["kind"])
 DB_READS = Counter("db_reads_total", "Read units of work by the node that served them", ["node"])
 INVALIDATION_FAILURES = Counter(
     "cache_invalidation_failures_total", "Writes whose cache invalidation could not reach Redis"
 )
+REPLICA_LAG = Gauge(
+    "replica_lag_seconds",
+    "Replica lag seen by the last poll",
+    ["replica"],
+    multiprocess_mode="livemostrecent",
+)
+REPLICA_ADMITTED = Gauge(
+    "replica_admitted",
+    "1 when the router sends reads to the replica",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+BREAKER_OPEN = Gauge(
+    "breaker_open",
+    "1 when a circuit breaker is open or half-open",
+    ["breaker"],
+    multiprocess_mode="livemax",
+)
+
+
+def init_app(app: Flask) -> None:
+    """Count and time every request by its route pattern (never by id, to bound cardinality)."""
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
 
 
 def exposition() -> tuple[bytes, str]:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, text
 
+from app import metrics
+
 log = logging.getLogger(__name__)
 
 STATUS_SQL = text("SHOW REPLICA STATUS")
@@ -128,6 +130,9 @@ class ReplicaMonitor:
         before = self.states[name]
         after = next_state(before, observe(self.engines[name]), self.policy, time.monotonic())
         self.states[name] = after
+        metrics.REPLICA_ADMITTED.labels(name).set(int(after.admitted))
+        if after.lag_s is not None:
+            metrics.REPLICA_LAG.labels(name).set(after.lag_s)
         if after.admitted != before.admitted:
             log.warning(
                 "replica %s",

@@ -14,6 +14,7 @@ the state for a manual override.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -22,7 +23,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from app import metrics
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class State(StrEnum):
@@ -129,7 +133,12 @@ class CircuitBreaker:
     def _open(self) -> None:
         self._state, self._opened_at = State.OPEN, self._clock()
         self._outcomes.clear()
+        metrics.BREAKER_OPEN.labels(self.name).set(1)
+        log.warning("circuit breaker opened", extra={"breaker": self.name})
 
     def _close(self) -> None:
+        if self._state is not State.CLOSED:
+            log.warning("circuit breaker closed", extra={"breaker": self.name})
         self._state = State.CLOSED
         self._outcomes.clear()
+        metrics.BREAKER_OPEN.labels(self.name).set(0)
