@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,9 +32,9 @@ repl-status: bootstrap ## For each replica: IO/SQL threads, GTID positions, seco
 	@$(STACK) repl-status
 
 lint: install ## ruff, mypy and shellcheck
-	$(VENV)/bin/ruff check backend stack
-	$(VENV)/bin/ruff format --check backend stack
-	$(VENV)/bin/mypy backend/app stack
+	$(VENV)/bin/ruff check backend stack loadtest
+	$(VENV)/bin/ruff format --check backend stack loadtest
+	$(VENV)/bin/mypy backend/app stack loadtest
 	shellcheck -x mysql/*.sh .ci/run
 
 test-unit: install ## Unit tests only (no servers, seconds)
@@ -45,6 +45,15 @@ test-integration: install ## Integration tests against a test stack of their own
 
 test: install lint ## Every test: lint, unit tests, then integration tests on a stack of their own
 	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration
+
+loadtest: install ## Locust against the running stack (LOADTEST_USERS, LOADTEST_DURATION, LOAD_SHAPE=step|spike|dau-peak)
+	$(VENV)/bin/python -m loadtest.run
+
+bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors, ratios -> docs/benchmarks.md
+	$(VENV)/bin/python -m loadtest.bench
+
+seed: bootstrap ## Bulk-load USERS users (default 100000; try USERS=1000000) and wait for the replicas
+	@SEED_USERS=$(or $(USERS),100000) $(STACK) seed
 
 diagrams: ## Render the diagrams in docs/diagrams/*.dot into imgs/*.png (Graphviz)
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }

@@ -1,10 +1,31 @@
 """gunicorn settings of one API replica, all from the environment (see .env.example)."""
 
 import os
+import sys
+
+
+def fresh_metrics_dir() -> None:
+    """Start each run with an empty prometheus_client dir: a dead run's counters must not count.
+
+    Runs before anything imports the app (whose metrics open files in that dir at import).
+    """
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)
+        for name in os.listdir(metrics_dir):
+            os.remove(os.path.join(metrics_dir, name))
+
+
+fresh_metrics_dir()
+# gunicorn reads this file before it puts the app's folder on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from app.logs import JsonFormatter  # noqa: E402 (needs the two steps above)
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8001")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# Threads per worker (gthread only).
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, workers finish the requests they hold for up to this long.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
@@ -20,7 +41,7 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "app.logs.JsonFormatter", "served_by": proc_name}},
+    "formatters": {"json": {"()": JsonFormatter, "served_by": proc_name}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json"},
         "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
@@ -31,15 +52,6 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
     },
 }
-
-
-def on_starting(server: object) -> None:
-    """Start each run with an empty metrics dir: counters of dead runs must not be added up."""
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if metrics_dir:
-        os.makedirs(metrics_dir, exist_ok=True)
-        for name in os.listdir(metrics_dir):
-            os.remove(os.path.join(metrics_dir, name))
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
 import urllib.error
 import urllib.request
 
-from stack import mysql, supervisor
+from stack import mysql, seed, supervisor
 from stack.install import ensure_installed
 from stack.live import live_table
 from stack.render import render_all
@@ -91,6 +92,11 @@ def status(stack: Stack) -> None:
     print("\n" + live_table(stack))
 
 
+def seed_users(stack: Stack) -> None:
+    """Bulk-load SEED_USERS users (default 100000) and their posts; wait for the replicas."""
+    seed.seed(stack, int(os.environ.get("SEED_USERS", "100000")))
+
+
 COMMANDS = {
     "install": ensure_installed,
     "up": up,
@@ -100,6 +106,7 @@ COMMANDS = {
     "repl-status": mysql.replication_status,
     "replicate": mysql.setup_replication,
     "migrate": mysql.migrate,
+    "seed": seed_users,
 }
 
 

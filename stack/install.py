@@ -19,6 +19,7 @@ SYSTEM_PACKAGES = {
     "redis-server": "redis-server",
     "nginx": "nginx",
     "shellcheck": "shellcheck",
+    "wrk": "wrk",
 }
 REQUIREMENTS = REPO / "backend" / "requirements-dev.txt"
 

@@ -46,6 +46,8 @@ def ensure_running(stack: Stack) -> None:
     ctl(stack, "reread")
     ctl(stack, "update")
     ctl(stack, "start", "all", check=False)
+    # nginx re-reads its rendered config without dropping connections.
+    ctl(stack, "signal", "HUP", "nginx", check=False)
 
 
 def wait_for_socket(stack: Stack, timeout: float = 20) -> None:

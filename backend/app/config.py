@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     app_secret_key: SecretStr = SecretStr("dev-secret-key-change-me")
     consistency_cookie_max_age_s: int = Field(300, ge=1)
 
+    # False turns the cache off entirely (every read BYPASSes it): the staircase's early stages.
+    cache_enabled: bool = True
     cache_ttl_s: float = Field(60.0, gt=0)
     cache_ttl_jitter: float = Field(0.1, ge=0, lt=1)
     cache_negative_ttl_s: float = Field(5.0, gt=0)

@@ -109,10 +109,11 @@ def cached(key: str, kind: str, fetch: Callable[[Connection], Any]) -> Response:
         except NotFound as error:
             return 404, problem_body(Problem(404, str(error).capitalize() + "."))
 
-    if token is not None and token.skip_cache:
-        served = Served(*load(token.gtid), Outcome.BYPASS)
+    min_gtid = token.gtid if token else None
+    if not current_app.extensions["settings"].cache_enabled or (token and token.skip_cache):
+        served = Served(*load(min_gtid), Outcome.BYPASS)
     else:
-        served = cache().read(key, load, token.gtid if token else None)
+        served = cache().read(key, load, min_gtid)
     g.cache_outcome = served.outcome.value
     metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
     mimetype = "application/json" if served.status == 200 else PROBLEM_JSON

@@ -48,11 +48,21 @@ def replica_addresses(settings: Settings) -> dict[str, str]:
     return dict(zip(settings.replica_names(), settings.db_replicas, strict=True))
 
 
+# Read engines pay one round trip per read, not three: in autocommit there is nothing to roll
+# back when a connection returns to the pool, and no ping before use: a connection that died
+# with its server fails the read, which then runs once more on another node (api/data.py).
+READ_ENGINE = {
+    "isolation_level": "AUTOCOMMIT",
+    "pool_reset_on_return": None,
+    "pool_pre_ping": False,
+}
+
+
 def make_nodes(settings: Settings) -> Nodes:
     """The writer engine of the primary, and an autocommit read engine per node."""
-    readers = {PRIMARY: make_engine(settings, settings.db_primary, isolation_level="AUTOCOMMIT")}
+    readers = {PRIMARY: make_engine(settings, settings.db_primary, **READ_ENGINE)}
     for name, address in replica_addresses(settings).items():
-        readers[name] = make_engine(settings, address, isolation_level="AUTOCOMMIT")
+        readers[name] = make_engine(settings, address, **READ_ENGINE)
     return Nodes(writer=make_engine(settings, settings.db_primary), readers=readers)
 
 

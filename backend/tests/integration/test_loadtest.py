@@ -1,0 +1,59 @@
+"""A short Locust run in `make test`, so the scenarios and the report pipeline cannot rot."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack.settings import REPO, Stack
+from tests.integration.conftest import TEST_STACK_ENV
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_short_locust_run_meets_its_thresholds(stack: Stack, tmp_path: Path) -> None:
+    seeded = subprocess.run(
+        [sys.executable, "-m", "stack", "seed"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **TEST_STACK_ENV, "SEED_USERS": "2000"},
+        timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    env = {
+        **os.environ,
+        **TEST_STACK_ENV,
+        "LOADTEST_HOST": stack.base_url,
+        "STACK_STATE": str(stack.state),
+        "LOADTEST_REPORTS": str(tmp_path),
+        "LOADTEST_COPY_CHARTS": "0",
+        "LOADTEST_USERS": "10",
+        "LOADTEST_SPAWN_RATE": "10",
+        "LOADTEST_DURATION": "6s",
+        "MAX_P99_MS": "2000",
+        "MAX_FAILURE_RATIO": "0",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest.run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "thresholds met" in run.stdout + run.stderr
+    report = next(tmp_path.iterdir())
+    with (report / "locust_stats.csv").open() as rows:
+        stats = {row["Name"]: row for row in csv.DictReader(rows)}
+    assert int(stats["Aggregated"]["Request Count"]) > 50
+    assert int(stats["/api/users/[id] (read own write)"]["Failure Count"]) == 0
+    assert (report / "report.html").exists()
+    assert (report / "requests.png").exists()
+    assert (report / "latency.png").exists()

@@ -1,0 +1,268 @@
+"""`make bench`: the staircase from one server to the full stack, measured in one run.
+
+Stages, each on the same read-heavy Zipf mix (loadtest/wrk/zipf_mix.lua) with wrk:
+
+1. one API server (gunicorn), primary only, no cache, no load balancer;
+2. + reads from the replicas;
+3. + the Redis cache;
+4. + nginx over the API replicas: the running stack.
+
+Plus two floors in the same run (nginx answering by itself, the bare /healthz through nginx) and
+the hot-path ratios (a cached GET and an uncached replica read, each divided by /healthz).
+Each stage reports the best throughput whose p99 stays within BENCH_P99_MS, trying a few
+connection counts. Prints a table, writes docs/benchmarks.md and imgs/staircase.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stack.seed import seed
+from stack.settings import REPO, Stack, load_stack
+
+WRK_DIR = REPO / "loadtest" / "wrk"
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
+P99_LIMIT_MS = float(os.environ.get("BENCH_P99_MS", "50"))
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8,16,32").split(",")]
+SINGLE_PORT = int(os.environ.get("BENCH_SINGLE_PORT", "8090"))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk run."""
+
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    connections: int
+
+
+def to_ms(text: str) -> float:
+    """wrk's '1.23ms' / '45.00us' / '1.02s' / '1.50m' in milliseconds."""
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    factor = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[match.group(2)]
+    return float(match.group(1)) * factor
+
+
+def wrk(name: str, url: str, script: str | None, connections: int, env: dict[str, str]) -> Result:
+    """Run wrk once (one thread, so the load generator leaves the stack its CPU) and parse it."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{DURATION_S}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(WRK_DIR / script)]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(n) for n in socket.groups()) if socket else 0
+    )
+    return Result(name, rps, p50, p99, errors, connections)
+
+
+def best_within_p99(name: str, url: str, script: str, env: dict[str, str]) -> Result:
+    """The highest throughput among CONNECTIONS whose p99 stays within the limit."""
+    wrk(name, url, script, CONNECTIONS[0], env)  # warm-up: pools, caches
+    results = [wrk(name, url, script, c, env) for c in CONNECTIONS]
+    within = [r for r in results if r.p99_ms <= P99_LIMIT_MS and r.errors == 0]
+    return max(within or results, key=lambda r: r.rps)
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    """Poll URL until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Popen[bytes]:
+    """Start one API server (gunicorn) outside nginx, as stages 1-3 need it."""
+    metrics_dir = stack.state / "metrics" / "bench"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        **stack.api_env(),
+        "API_NAME": "bench",
+        "API_BIND": f"{stack.host}:{SINGLE_PORT}",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "CACHE_ENABLED": "true" if cache else "false",
+        "DB_REPLICAS": stack.api_env()["DB_REPLICAS"] if replicas else "",
+    }
+    process = subprocess.Popen(
+        [str(stack.venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
+        cwd=REPO / "backend",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(f"http://{stack.host}:{SINGLE_PORT}/healthz")
+    return process
+
+
+def seeded_range(stack: Stack) -> dict[str, int]:
+    """The id range `make seed` loaded (seeding 100,000 users first if nothing was seeded)."""
+    path = stack.state / "seed.json"
+    if not path.exists():
+        seed(stack, 100_000)
+    summary: dict[str, int] = json.loads(path.read_text())
+    return summary
+
+
+def staircase(stack: Stack, env: dict[str, str]) -> list[Result]:
+    """Stages 1-4 on the Zipf mix."""
+    single = f"http://{stack.host}:{SINGLE_PORT}"
+    steps = [
+        ("1. one server, primary only", {"replicas": False, "cache": False}),
+        ("2. + read replicas", {"replicas": True, "cache": False}),
+        ("3. + Redis cache", {"replicas": True, "cache": True}),
+    ]
+    results = []
+    for name, options in steps:
+        process = single_server(stack, **options)
+        try:
+            results.append(best_within_p99(name, single, "zipf_mix.lua", env))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        print_row(results[-1])
+    workers = f"{len(stack.apis)} API replicas x {stack.env['GUNICORN_WORKERS']} workers"
+    results.append(best_within_p99(f"4. + nginx, {workers}", stack.base_url, "zipf_mix.lua", env))
+    print_row(results[-1])
+    return results
+
+
+def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
+    """The floors and the hot-path reads, all through nginx at the same connection count."""
+    base, conns = stack.base_url, CONNECTIONS[-1]
+    runs = [
+        ("nginx alone (/lb-health)", "/lb-health", None),
+        ("bare /healthz", "/healthz", None),
+        ("cached GET /api/users/{id}", "", "hot_user.lua"),
+        ("uncached replica read", "", "replica_read.lua"),
+    ]
+    results = []
+    for name, path, script in runs:
+        wrk(name, base + path, script, conns, env)  # warm-up
+        results.append(wrk(name, base + path, script, conns, env))
+        print_row(results[-1])
+    return results
+
+
+def print_row(r: Result) -> None:
+    """One line of the live table."""
+    numbers = f"{r.rps:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>7} {r.connections:>5}"
+    print(f"{r.name:<44} {numbers}", flush=True)
+
+
+def markdown(
+    stairs: list[Result], hot: list[Result], ratios: dict[str, float], command: str
+) -> str:
+    """The results section of docs/benchmarks.md."""
+
+    def rows(results: list[Result]) -> str:
+        return "\n".join(
+            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} "
+            f"| {r.connections} |"
+            for r in results
+        )
+
+    head = "| stage | req/s | p50 ms | p99 ms | errors | connections |\n|---|---|---|---|---|---|"
+    ratio_rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in ratios.items())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"## Latest run\n\n`{command}`, {stamp}, {os.cpu_count()} CPUs, wrk 1 thread, "
+        f"{DURATION_S} s per run.\n\n### The staircase (Zipf mix, best throughput with p99 ≤ "
+        f"{P99_LIMIT_MS:.0f} ms)\n\n{head}\n{rows(stairs)}\n\n"
+        "![staircase](../imgs/staircase.png)\n\n"
+        f"### Floors and the hot path (through nginx)\n\n{head}\n{rows(hot)}\n\n"
+        f"| ratio | value |\n|---|---|\n{ratio_rows}\n"
+    )
+
+
+def chart(stairs: list[Result], hot: list[Result], path: Path) -> None:
+    """A bar chart of requests/s per stage, p99 written on each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = stairs + hot[1:2]
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    colors = ["#90a4ae", "#64b5f6", "#e57373", "#81c784", "#ffd54f"]
+    bars = ax.bar([r.name for r in results], [r.rps for r in results], color=colors[: len(results)])
+    for bar, r in zip(bars, results, strict=True):
+        ax.annotate(
+            f"{r.rps:,.0f}/s\np99 {r.p99_ms:.0f} ms",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
+    ax.set_ylabel("requests/s (Zipf mix; floor: bare /healthz)")
+    ax.set_title("From one server to the full stack, on this machine")
+    ax.tick_params(axis="x", labelsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=12, ha="right")
+    ax.margins(y=0.2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write_doc(section: str) -> None:
+    """Replace the generated section of docs/benchmarks.md, keeping the text above it."""
+    doc = REPO / "docs" / "benchmarks.md"
+    marker = "<!-- generated by make bench: everything below this line -->"
+    intro = doc.read_text().split(marker)[0] if doc.exists() else "# Benchmarks\n\n"
+    doc.write_text(f"{intro.rstrip()}\n\n{marker}\n\n{section}")
+
+
+def main() -> None:
+    """Run the whole staircase and write its outputs."""
+    stack = load_stack()
+    wait_for(f"{stack.base_url}/readyz", timeout=5)
+    ids = seeded_range(stack)
+    env = {
+        **os.environ,
+        "FIRST_ID": str(ids["first_id"]),
+        "LAST_ID": str(ids["last_id"]),
+        "WRK_LIB": str(WRK_DIR),
+    }
+    print(f"{'stage':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5}")
+    stairs = staircase(stack, env)
+    hot = hot_path(stack, env)
+    healthz = hot[1].rps
+    ratios = {
+        "cached GET ÷ bare /healthz (target ≥ 0.85)": hot[2].rps / healthz,
+        "uncached replica read ÷ bare /healthz (target ≥ 0.6)": hot[3].rps / healthz,
+        "full stack ÷ stage 1, Zipf mix at p99 ≤ 50 ms (target ≥ 2)": stairs[3].rps / stairs[0].rps,
+    }
+    print()
+    for name, value in ratios.items():
+        print(f"{name:<64} {value:.2f}")
+    command = "make bench " + " ".join(sys.argv[1:])
+    write_doc(markdown(stairs, hot, ratios, command.strip()))
+    chart(stairs, hot, REPO / "imgs" / "staircase.png")
+    print("\nwrote docs/benchmarks.md and imgs/staircase.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Load shapes: find the knee (step), survive a burst (spike), hold the 1M-DAU peak (dau-peak).
+
+The dau-peak rate comes from the capacity model in docs/capacity.md: DAU x requests per user per
+day / 86,400 s x peak factor (1,000,000 x 30 / 86,400 x 3 = 1,042 req/s by default). Each Locust
+user aims at USER_RPS requests/s, so the shape runs rate / USER_RPS users.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from locust import LoadTestShape
+
+
+def env_float(name: str, default: float) -> float:
+    """A number from the environment."""
+    return float(os.environ.get(name, default))
+
+
+def run_time(shape: LoadTestShape) -> float:
+    """Seconds since the shape started (Locust's method has no type hints)."""
+    seconds: float = shape.get_run_time()  # type: ignore[no-untyped-call]
+    return seconds
+
+
+def peak_rps() -> float:
+    """Peak requests/s of the capacity model."""
+    dau = env_float("DAU", 1_000_000)
+    per_user = env_float("REQUESTS_PER_USER_PER_DAY", 30)
+    return dau * per_user / 86_400 * env_float("PEAK_FACTOR", 3)
+
+
+class StepShape(LoadTestShape):
+    """Add STEP_USERS every STEP_SECONDS up to MAX_USERS, to see where latency bends (the knee)."""
+
+    def tick(self) -> tuple[int, float] | None:
+        """Users and spawn rate now, or None when done."""
+        step_users, step_s = env_float("STEP_USERS", 10), env_float("STEP_SECONDS", 10)
+        max_users = env_float("MAX_USERS", 60)
+        steps = run_time(self) // step_s + 1
+        if steps * step_users > max_users + step_users:
+            return None
+        return int(min(steps * step_users, max_users)), step_users
+
+
+class SpikeShape(LoadTestShape):
+    """BASE_USERS, then SPIKE_USERS for SPIKE_SECONDS, then back: does the stack recover?"""
+
+    def tick(self) -> tuple[int, float] | None:
+        """Users and spawn rate now, or None when done."""
+        base, spike = int(env_float("BASE_USERS", 10)), int(env_float("SPIKE_USERS", 60))
+        t = run_time(self)
+        if t > 45:
+            return None
+        return (spike, 100.0) if 15 <= t < 30 else (base, 100.0)
+
+
+class DauPeakShape(LoadTestShape):
+    """Hold the capacity model's peak rate for PEAK_SECONDS after a short ramp."""
+
+    def tick(self) -> tuple[int, float] | None:
+        """Users and spawn rate now, or None when done."""
+        users = math.ceil(peak_rps() / env_float("USER_RPS", 10))
+        if run_time(self) > env_float("PEAK_SECONDS", 60) + 10:
+            return None
+        return users, max(users / 10, 1.0)
+
+
+SHAPES: dict[str, type[LoadTestShape]] = {
+    "step": StepShape,
+    "spike": SpikeShape,
+    "dau-peak": DauPeakShape,
+}
+
+
+def by_name(name: str) -> type[LoadTestShape]:
+    """The shape called NAME."""
+    if name not in SHAPES:
+        raise SystemExit(f"LOAD_SHAPE={name}: choose one of {', '.join(SHAPES)}")
+    return SHAPES[name]

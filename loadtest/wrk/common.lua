@@ -1,0 +1,22 @@
+-- Shared by the wrk scripts of `make bench`: the seeded id range and a Zipf-like id sampler.
+-- FIRST_ID / LAST_ID come from the environment (bench.py passes the range `make seed` loaded).
+local first = tonumber(os.getenv("FIRST_ID") or "1")
+local last = tonumber(os.getenv("LAST_ID") or "1000")
+local count = last - first + 1
+local log_count = math.log(count)
+
+-- Log-uniform ranks (Zipf with s = 1, continuous approximation): rank r is drawn with
+-- probability ~ 1/r, so a few ids are hot and most are cold, as in real traffic.
+function zipf_id()
+  local rank = math.floor(math.exp(math.random() * log_count))
+  return first + rank - 1
+end
+
+function uniform_id()
+  return math.random(first, last)
+end
+
+-- Each wrk thread seeds its own generator.
+function seed_random(thread_id)
+  math.randomseed(os.time() + thread_id * 7919)
+end

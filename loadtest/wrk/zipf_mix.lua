@@ -1,0 +1,27 @@
+-- The read-heavy Zipf mix: 85% GET a user, 10% GET their first page of posts, 5% PATCH a user.
+package.path = package.path .. ";" .. (os.getenv("WRK_LIB") or "loadtest/wrk") .. "/?.lua"
+require("common")
+
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+
+function init(args)
+  seed_random(id or 0)
+end
+
+local patch_headers = {["Content-Type"] = "application/json"}
+
+function request()
+  local roll = math.random(100)
+  local user = zipf_id()
+  if roll <= 85 then
+    return wrk.format("GET", "/api/users/" .. user)
+  elseif roll <= 95 then
+    return wrk.format("GET", "/api/users/" .. user .. "/posts")
+  end
+  return wrk.format("PATCH", "/api/users/" .. user, patch_headers,
+                    '{"second_name":"Bench' .. math.random(1000) .. '"}')
+end
