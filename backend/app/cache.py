@@ -33,11 +33,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from redis import Redis
 from redis.exceptions import RedisError
 
 from app.db.consistency import newest
+from app.near_cache import NearCache
 from app.resilience.breaker import BreakerOpen, CircuitBreaker
+from redis import Redis
 
 T = TypeVar("T")
 
@@ -129,9 +130,15 @@ def parse(raw: bytes | None) -> Entry | Tombstone | None:
 class Cache:
     """Cache-aside reads and invalidation for response bodies."""
 
-    def __init__(self, redis: Redis, breaker: CircuitBreaker, policy: CachePolicy) -> None:
-        """REDIS is the client; BREAKER guards every call to it."""
-        self.redis, self.breaker, self.policy = redis, breaker, policy
+    def __init__(
+        self,
+        redis: Redis,
+        breaker: CircuitBreaker,
+        policy: CachePolicy,
+        near: NearCache | None = None,
+    ) -> None:
+        """REDIS is the client; BREAKER guards every call to it; NEAR keeps entries in-process."""
+        self.redis, self.breaker, self.policy, self.near = redis, breaker, policy, near
         self._fill = redis.register_script(FILL)
         self._pending: dict[str, str] = {}  # key -> GTID of invalidations Redis has not seen
 
@@ -144,11 +151,18 @@ class Cache:
 
     def read(self, key: str, load: Loader, min_gtid: str | None = None) -> Served:
         """Answer from the cache, or load (once, however many ask) and fill it."""
+        near = self.near if min_gtid is None else None  # token reads ask Redis itself
+        if near is not None and (held := near.get(key)) is not None:
+            return Served(held.status, held.body, Outcome.HIT)
+        since = near.mark() if near is not None else 0
         try:
             self._flush_pending()
             found = parse(self._call(lambda: self.redis.get(key)))  # type: ignore[arg-type]
             if isinstance(found, Entry):
-                return self._serve_entry(key, found, load)
+                served = self._serve_entry(key, found, load)
+                if near is not None and served.body is found.body:
+                    near.put(key, found, since, (found.soft_expiry_ms - now_ms()) / 1000)
+                return served
             floor = newest(min_gtid, found.gtid if found else None)
             expected = found.raw if found else b""
             lock = self._try_lock(key)

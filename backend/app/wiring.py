@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Flask
-from redis import Redis
 
 from app.cache import Cache, CachePolicy
 from app.config import Settings
@@ -11,8 +10,10 @@ from app.db.consistency import TokenCodec
 from app.db.engines import make_monitor_engines, make_nodes
 from app.db.replicas import LagPolicy, ReplicaMonitor
 from app.db.routing import Router
+from app.near_cache import NearCache
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
+from redis import Redis
 
 
 def breaker_policy(settings: Settings, slow_call_s: float) -> BreakerPolicy:
@@ -37,7 +38,7 @@ def make_redis(settings: Settings) -> Redis:
 
 
 def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cache:
-    """The cache with its policy from settings."""
+    """The cache with its policy from settings, and its near cache (started) unless disabled."""
     policy = CachePolicy(
         ttl_s=settings.cache_ttl_s,
         ttl_jitter=settings.cache_ttl_jitter,
@@ -48,7 +49,11 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
         lock_wait_ms=settings.cache_lock_wait_ms,
         xfetch_beta=settings.cache_xfetch_beta,
     )
-    return Cache(redis, breaker, policy)
+    near = None
+    if settings.near_cache_ttl_s > 0:
+        near = NearCache(redis, "c1:", settings.near_cache_ttl_s, settings.near_cache_max_entries)
+        near.start()
+    return Cache(redis, breaker, policy, near)
 
 
 def make_router(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Router:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import requests
-from redis import Redis
 
 from app.cache import Cache, CachePolicy, Outcome
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
+from redis import Redis
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
@@ -161,3 +161,18 @@ def test_with_redis_down_reads_bypass_the_cache_and_recover(api: Api, stack: Sta
         return response.headers["X-Cache"] == "HIT" and response.json()["name"] == "Written"
 
     eventually(cache_is_back, timeout=15)
+
+
+def test_every_worker_drops_its_near_cached_copy_when_a_key_changes(api: Api, stack: Stack) -> None:
+    user = api.create_user("Near", "Copy")
+    direct = [f"http://{stack.host}:{a.port}/api/users/{user['id']}" for a in stack.apis]
+    for _ in range(4):  # every worker of every replica reads it: Redis hits kept in-process
+        for url in direct:
+            assert requests.get(url, timeout=5).json()["name"] == "Near"
+    api.patch(f"/api/users/{user['id']}", json={"name": "Changed"})
+
+    # No token: only Redis's invalidation message stands between a worker and its old copy.
+    def every_worker_sees_the_change() -> bool:
+        return all(requests.get(url, timeout=5).json()["name"] == "Changed" for url in direct * 4)
+
+    eventually(every_worker_sees_the_change, timeout=1.0)

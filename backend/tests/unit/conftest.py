@@ -28,6 +28,7 @@ def app() -> Flask:
             "redis_url": f"redis://{NOWHERE}/0",
             "api_max_body_bytes": 4096,
             "replica_poll_interval_s": 0,
+            "near_cache_ttl_s": 0,
         }
     )
 

@@ -1,0 +1,138 @@
+"""A near cache: each worker keeps hot cache entries in memory, invalidated by Redis itself.
+
+A Redis hit still costs a round trip, about a quarter of a request's budget here. Entries read
+from Redis are also kept in the worker for up to ``ttl_s`` (30 s; never past the entry's own
+expiry), and Redis tells every worker when a key changes: server-assisted client-side caching
+in broadcast mode. Each worker holds two connections of its own: one subscribed to ``__redis__:invalidate``, and one that turned on
+``CLIENT TRACKING ON REDIRECT <subscriber> BCAST PREFIX c1:`` and then stays idle. Redis sends
+the name of every changed ``c1:`` key to the subscriber, and the worker drops it. A lost
+subscription empties the near cache and turns it off until the subscription is back, so the
+only staleness left is the delivery time of one message.
+
+A read that carries a consistency token skips the near cache (it goes to Redis, which the write
+updated before its response left), so read-your-writes does not depend on message delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from redis.connection import Connection
+from redis.exceptions import RedisError
+
+from redis import Redis
+
+log = logging.getLogger(__name__)
+CHANNEL = "__redis__:invalidate"
+ADDRESS_OPTIONS = ("host", "port", "db", "username", "password", "socket_connect_timeout")
+
+
+class NearCache:
+    """Per-process LRU of entries, valid while Redis keeps this process's subscription."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_s: float, max_entries: int) -> None:
+        """REDIS is the data client whose connections get tracking turned on."""
+        self.redis, self.prefix, self.ttl_s, self.max_entries = redis, prefix, ttl_s, max_entries
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._changed: dict[str, int] = {}  # key -> sequence number of its last invalidation
+        self._sequence = 0
+        self._subscribed_at = 0  # reads that began earlier may have missed an invalidation
+        self._lock = threading.Lock()
+        self.redirect_id: int | None = None  # None: no subscription, near cache off
+
+    def start(self) -> None:
+        """Subscribe in a background thread (again and again, should the subscription drop)."""
+        if self.ttl_s > 0:
+            threading.Thread(target=self._run, name="near-cache", daemon=True).start()
+
+    def mark(self) -> int:
+        """Remember when a read started, to refuse a put that an invalidation overtook."""
+        with self._lock:
+            return self._sequence
+
+    def get(self, key: str) -> Any | None:
+        """The entry, if held, fresh and the subscription is alive."""
+        if self.redirect_id is None:
+            return None
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None or held[0] < time.monotonic():
+                return None
+            self._entries.move_to_end(key)
+            return held[1]
+
+    def put(self, key: str, value: Any, since: int, fresh_for_s: float) -> None:
+        """Keep VALUE for at most FRESH_FOR_S, unless KEY changed after its read began (SINCE)."""
+        if self.redirect_id is None or fresh_for_s <= 0:
+            return
+        with self._lock:
+            if since < self._subscribed_at or self._changed.get(key, -1) > since:
+                return
+            self._entries[key] = (time.monotonic() + min(self.ttl_s, fresh_for_s), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def _invalidate(self, keys: list[bytes] | None) -> None:
+        with self._lock:
+            self._sequence += 1
+            if keys is None:  # Redis flushed: forget everything
+                self._entries.clear()
+                self._changed.clear()
+                return
+            for raw in keys:
+                key = raw.decode()
+                self._entries.pop(key, None)
+                self._changed[key] = self._sequence
+            if len(self._changed) > 100_000:  # old marks only matter for reads in flight
+                self._changed = {
+                    k: s for k, s in self._changed.items() if s > self._sequence - 1000
+                }
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._subscribe_and_listen()
+            except (RedisError, OSError) as error:
+                log.warning("near cache off: subscription lost", extra={"error": str(error)})
+            self.redirect_id = None
+            with self._lock:
+                self._entries.clear()
+            time.sleep(1.0)
+
+    def _connection(self) -> Connection:
+        # The data client's address and credentials; RESP2, so that invalidations arrive as
+        # plain pub/sub messages; no read timeout, the subscriber waits for them.
+        kwargs = self.redis.connection_pool.connection_kwargs
+        address = {k: kwargs[k] for k in ADDRESS_OPTIONS if k in kwargs}
+        conn = Connection(**address, protocol=2, socket_timeout=None)
+        conn.connect()
+        return conn
+
+    def _subscribe_and_listen(self) -> None:
+        subscriber, tracker = self._connection(), self._connection()
+        try:
+            subscriber.send_command("CLIENT", "ID")
+            client_id = int(subscriber.read_response())
+            subscriber.send_command("SUBSCRIBE", CHANNEL)
+            subscriber.read_response()
+            tracker.send_command(
+                "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix
+            )
+            tracker.read_response()
+            with self._lock:
+                self._sequence += 1
+                self._subscribed_at = self._sequence
+            self.redirect_id = client_id
+            log.info("near cache on", extra={"redirect_id": client_id})
+            while True:
+                message = subscriber.read_response()
+                if isinstance(message, list) and len(message) == 3 and message[0] == b"message":
+                    self._invalidate(message[2])
+        finally:
+            subscriber.disconnect()
+            tracker.disconnect()
