@@ -3,9 +3,10 @@
 A Redis hit still costs a round trip, about a quarter of a request's budget here. Entries read
 from Redis are also kept in the worker for up to ``ttl_s`` (30 s; never past the entry's own
 expiry), and Redis tells every worker when a key changes: server-assisted client-side caching
-in broadcast mode. Each worker holds two connections of its own: one subscribed to ``__redis__:invalidate``, and one that turned on
-``CLIENT TRACKING ON REDIRECT <subscriber> BCAST PREFIX c1:`` and then stays idle. Redis sends
-the name of every changed ``c1:`` key to the subscriber, and the worker drops it. A lost
+in broadcast mode. Each worker holds two connections of its own: one subscribed to
+``__redis__:invalidate``, and one that turned on ``CLIENT TRACKING ON REDIRECT <subscriber>
+BCAST PREFIX c1:`` and then stays idle. Redis sends the name of every changed ``c1:`` key to the
+subscriber, and the worker drops it. A lost
 subscription empties the near cache and turns it off until the subscription is back, so the
 only staleness left is the delivery time of one message.
 
