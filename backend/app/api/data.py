@@ -22,7 +22,7 @@ from app.api.context import issue_token, request_token
 from app.api.problems import PROBLEM_JSON, Problem, problem_body
 from app.cache import Cache, Outcome, Served
 from app.db.consistency import Token, newest
-from app.db.routing import PRIMARY, Router
+from app.db.routing import DBAPI_ERRORS, PRIMARY, Router
 from app.resilience.bulkhead import Saturated
 from app.services.errors import NotFound
 
@@ -68,7 +68,7 @@ def writing() -> Iterator[Write]:
         issue_token(Token(uow.gtid, skip_cache=not invalidated))
 
 
-def read(fetch: Callable[[Connection], T], min_gtid: str | None = None) -> T:
+def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
     """Run FETCH on the node the router picks, honouring the client's token.
 
     Reads are safe to repeat: if a replica's connection breaks mid-read (it is stopping, or
@@ -87,7 +87,7 @@ def read(fetch: Callable[[Connection], T], min_gtid: str | None = None) -> T:
         except Saturated as error:
             detail = f"No replica can serve reads and the primary is at its cap: {error}."
             raise Problem(503, detail, headers={"Retry-After": "1"}) from error
-        except (OperationalError, InterfaceError):
+        except (OperationalError, InterfaceError, *DBAPI_ERRORS):
             if node in (None, PRIMARY) or failed:
                 raise  # no node could be opened, or the retry failed too
             failed = frozenset({node})
@@ -98,7 +98,7 @@ def json_bytes(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def cached(key: str, kind: str, fetch: Callable[[Connection], Any]) -> Response:
+def cached(key: str, kind: str, fetch: Callable[[Any], Any]) -> Response:
     """Answer a read from the cache, loading it with FETCH (once for all concurrent askers)."""
     token = request_token()
 

@@ -7,6 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import pymysql
 from flask import Flask, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -92,9 +93,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def on_database_error(error: OperationalError | InterfaceError) -> Response:
+    @app.errorhandler(pymysql.err.OperationalError)
+    @app.errorhandler(pymysql.err.InterfaceError)
+    def on_database_error(error: Exception) -> Response:
         # Connection-level failures are the service's fault and temporary: say when to retry.
-        log.error("database error", extra={"error": str(error.orig)})
+        log.error("database error", extra={"error": str(getattr(error, "orig", error))})
         return problem_response(
             Problem(
                 503, "The database is not available; retry shortly.", headers={"Retry-After": "1"}

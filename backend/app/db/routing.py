@@ -8,7 +8,9 @@ write in the same transaction could miss that write). So callers declare intent 
   answer a write depends on, such as the row returned after an UPDATE). After the commit the
   unit of work holds the write's GTID, for read-your-writes tokens and cache invalidation.
 * ``reader(min_gtid)``: plain reads, in autocommit (each read use case is one or two
-  independent statements, so no snapshot is needed and no BEGIN/COMMIT round trips are paid).
+  independent statements, so no snapshot is needed and no BEGIN/COMMIT round trips are paid),
+  on a raw DBAPI connection from the node's pool: the read use cases are plain SQL, and
+  SQLAlchemy's Connection layer measured as costly as the query itself (docs/benchmarks.md).
   In order of preference:
 
   1. an admitted replica (round robin; see replicas.py for admission). With ``min_gtid`` (a
@@ -29,26 +31,34 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+import pymysql
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db.consistency import covers
 from app.db.replicas import ReplicaMonitor
+from app.db.sql import fetch_one
 from app.resilience.bulkhead import Bulkhead
 
 PRIMARY = "primary"
 LAST_GTID = text("SELECT @@last_gtid")
-GTID_WAIT = text("SELECT MASTER_GTID_WAIT(:gtid, :timeout)")
+GTID_WAIT = "SELECT MASTER_GTID_WAIT(%s, %s)"
+# Errors of a DBAPI connection itself (PyMySQL's), raised by reads on raw connections.
+DBAPI_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class UnitOfWork:
-    """An open connection, the node it talks to, and (after a write commits) the write's GTID."""
+    """An open connection, the node it talks to, and (after a write commits) the write's GTID.
+
+    A writer's ``conn`` is a SQLAlchemy Connection; a reader's is a pooled DBAPI connection.
+    """
 
     node: str
-    conn: Connection
+    conn: Any
     gtid: str = ""
 
 
@@ -94,9 +104,12 @@ class Router:
         """A read on the best node available now (see the module docstring), never one in AVOID."""
         node, conn, release = self._open_for_read(min_gtid, avoid)
         try:
-            with conn:
-                yield UnitOfWork(node, conn)
+            yield UnitOfWork(node, conn)
+        except DBAPI_ERRORS:
+            conn.invalidate()  # a broken connection must not go back to the pool
+            raise
         finally:
+            conn.close()  # back to the pool (a no-op after invalidate)
             release()
 
     def replica_order(self, avoid: frozenset[str] = frozenset()) -> list[str]:
@@ -109,14 +122,14 @@ class Router:
 
     def _open_for_read(
         self, min_gtid: str | None, avoid: frozenset[str]
-    ) -> tuple[str, Connection, Callable[[], None]]:
+    ) -> tuple[str, Any, Callable[[], None]]:
         for name in self.replica_order(avoid):
             if conn := self._connect_replica(name, min_gtid):
                 return name, conn, _nothing
         # With no replica configured the primary is the read node, not a fallback: no cap.
         release = self.bulkhead.acquire() if self.replica_names else _nothing
         try:
-            return PRIMARY, self.nodes.readers[PRIMARY].connect(), release
+            return PRIMARY, self.nodes.readers[PRIMARY].raw_connection(), release
         except DBAPIError:
             release()
             for name in set(self.monitor.ejected_but_reachable()) - avoid:
@@ -125,10 +138,10 @@ class Router:
                     return name, conn, _nothing
             raise
 
-    def _connect_replica(self, name: str, min_gtid: str | None) -> Connection | None:
+    def _connect_replica(self, name: str, min_gtid: str | None) -> Any | None:
         """A connection to replica NAME, if it answers and has applied MIN_GTID."""
         try:
-            conn = self.nodes.readers[name].connect()
+            conn = self.nodes.readers[name].raw_connection()
         except DBAPIError as error:
             log.warning(
                 "replica unavailable for reads", extra={"node": name, "error": str(error.orig)}
@@ -136,12 +149,11 @@ class Router:
             return None
         if min_gtid and not covers(self.monitor.states[name].position, min_gtid):
             try:
-                applied = conn.execute(
-                    GTID_WAIT, {"gtid": min_gtid, "timeout": self.ryw_wait_s}
-                ).scalar()
-            except DBAPIError:
-                applied = None
-            if applied != 0:
+                row = fetch_one(conn, GTID_WAIT, (min_gtid, self.ryw_wait_s))
+            except DBAPI_ERRORS:
+                conn.invalidate()
+                row = None
+            if row is None or next(iter(row.values())) != 0:
                 conn.close()
                 return None
         return conn

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
-from app.models import posts, users
+from app.db.sql import fetch_all, fetch_one
+from app.models import posts
 from app.services.clock import utcnow
 from app.services.errors import NotFound
 
 Post = dict[str, Any]
 # MariaDB's "Cannot add or update a child row: a foreign key constraint fails".
 ER_NO_REFERENCED_ROW = 1452
+MAX_ID = 2**63 - 1  # "before" of a first page: older than anything
 
 
 def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
@@ -28,19 +30,15 @@ def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
     return {"id": result.lastrowid, **row}
 
 
-def list_posts(*, conn: Connection, user_id: int, limit: int, before: int | None) -> list[Post]:
+def list_posts(*, conn: Any, user_id: int, limit: int, before: int | None) -> list[Post]:
     """Up to LIMIT posts of USER_ID older than BEFORE, newest first (keyset pagination)."""
-    query = select(posts).where(posts.c.user_id == user_id)
-    if before is not None:
-        query = query.where(posts.c.id < before)
-    rows = [
-        dict(row) for row in conn.execute(query.order_by(posts.c.id.desc()).limit(limit)).mappings()
-    ]
+    sql = "SELECT id, user_id, body, created_at FROM posts WHERE user_id = %s AND id < %s "
+    rows = fetch_all(conn, sql + "ORDER BY id DESC LIMIT %s", (user_id, before or MAX_ID, limit))
     if not rows and not user_exists(conn=conn, user_id=user_id):
         raise NotFound("user", user_id)
     return rows
 
 
-def user_exists(*, conn: Connection, user_id: int) -> bool:
+def user_exists(*, conn: Any, user_id: int) -> bool:
     """True when a user with this id exists."""
-    return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+    return fetch_one(conn, "SELECT id FROM users WHERE id = %s", (user_id,)) is not None

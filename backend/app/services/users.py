@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, update
 
+from app.db.sql import fetch_all, fetch_one
 from app.models import users
 from app.services.clock import utcnow
 from app.services.errors import NotFound
 
 User = dict[str, Any]
+GET_USER = "SELECT id, name, second_name, created_at, updated_at FROM users WHERE id = %s"
+LIST_USERS = (
+    "SELECT id, name, second_name, created_at, updated_at FROM users "
+    "WHERE id > %s ORDER BY id LIMIT %s"
+)
 
 
 def create_user(*, conn: Connection, name: str, second_name: str) -> User:
@@ -21,18 +27,17 @@ def create_user(*, conn: Connection, name: str, second_name: str) -> User:
     return {"id": result.lastrowid, **row}
 
 
-def get_user(*, conn: Connection, user_id: int) -> User:
-    """One user by id."""
-    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+def get_user(*, conn: Any, user_id: int) -> User:
+    """One user by id (on a read or a write connection)."""
+    row = fetch_one(conn, GET_USER, (user_id,))
     if row is None:
         raise NotFound("user", user_id)
-    return dict(row)
+    return row
 
 
-def list_users(*, conn: Connection, limit: int, after: int) -> list[User]:
+def list_users(*, conn: Any, limit: int, after: int) -> list[User]:
     """Up to LIMIT users with id greater than AFTER, ascending by id (keyset pagination)."""
-    query = select(users).where(users.c.id > after).order_by(users.c.id).limit(limit)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return fetch_all(conn, LIST_USERS, (after, limit))
 
 
 def update_user(*, conn: Connection, user_id: int, changes: dict[str, str]) -> User:

@@ -16,7 +16,9 @@ REPLICAS = ["replica-1", "replica-2"]
 
 
 class FakeConnection:
-    """Enough of a Connection for the router: a context manager that answers MASTER_GTID_WAIT."""
+    """Enough of a pooled DBAPI connection (and a writer's Connection) for the router."""
+
+    description = (("MASTER_GTID_WAIT",),)
 
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
@@ -33,12 +35,21 @@ class FakeConnection:
     def close(self) -> None:
         return None
 
+    def invalidate(self) -> None:
+        return None
+
+    def cursor(self) -> FakeConnection:
+        return self
+
     def execute(self, statement: Any, params: Any = None) -> FakeConnection:
         self.engine.waits += 1
         return self
 
-    def scalar(self) -> int:
-        return 0 if self.engine.applies_gtid else -1
+    def fetchall(self) -> list[tuple[int]]:
+        return [(0 if self.engine.applies_gtid else -1,)]
+
+    def scalar(self) -> str:
+        return ""
 
 
 class FakeEngine:
@@ -52,6 +63,8 @@ class FakeEngine:
         if not self.up:
             raise OperationalError("connect", {}, Exception(2003, "down"))
         return FakeConnection(self)
+
+    raw_connection = connect
 
 
 class FakeBulkhead:
