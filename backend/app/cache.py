@@ -58,6 +58,18 @@ return filled
 """
 
 
+# One round trip for every read: the value of KEYS[1]; when it holds no entry (nothing, or a
+# tombstone), also try to take the stampede lock KEYS[2] for ARGV[1], expiring in ARGV[2] ms.
+GET_OR_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, 2) == 'E|' then
+  return {value, 0}
+end
+local locked = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
+return {value, locked and 1 or 0}
+"""
+
+
 class Outcome(StrEnum):
     """How a read used the cache (the X-Cache header)."""
 
@@ -140,6 +152,7 @@ class Cache:
         """REDIS is the client; BREAKER guards every call to it; NEAR keeps entries in-process."""
         self.redis, self.breaker, self.policy, self.near = redis, breaker, policy, near
         self._fill = redis.register_script(FILL)
+        self._get_or_lock = redis.register_script(GET_OR_LOCK)
         self._pending: dict[str, str] = {}  # key -> GTID of invalidations Redis has not seen
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -157,7 +170,13 @@ class Cache:
         since = near.mark() if near is not None else 0
         try:
             self._flush_pending()
-            found = parse(self._call(lambda: self.redis.get(key)))  # type: ignore[arg-type]
+            token = uuid.uuid4().hex
+            raw, locked = self._call(
+                lambda: self._get_or_lock(
+                    keys=[key, f"{key}:lock"], args=[token, self.policy.lock_ttl_ms]
+                )
+            )
+            found = parse(raw)
             if isinstance(found, Entry):
                 served = self._serve_entry(key, found, load)
                 if near is not None and served.body is found.body:
@@ -165,7 +184,7 @@ class Cache:
                 return served
             floor = newest(min_gtid, found.gtid if found else None)
             expected = found.raw if found else b""
-            lock = self._try_lock(key)
+            lock = token if locked else None
             if lock is None and (waited := self._wait_for_fill(key)):
                 return Served(waited.status, waited.body, Outcome.HIT)
             return self._load_and_fill(key, load, floor, expected, lock or "")
