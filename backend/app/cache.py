@@ -122,6 +122,12 @@ class CachePolicy:
 
 
 Loader = Callable[[str | None], tuple[int, bytes]]
+CHANGED_PREFIX = "changed:"
+
+
+def changed_key(key: str) -> str:
+    """The marker a write sets next to cache key KEY ("c1:user:7" -> "changed:c1:user:7")."""
+    return CHANGED_PREFIX + key
 
 
 def now_ms() -> int:
@@ -268,6 +274,9 @@ class Cache:
             pipe = self.redis.pipeline(transaction=False)
             for key, gtid in pending.items():
                 pipe.set(key, f"T|{gtid}".encode(), px=ttl_ms)
+                # Writes also touch the key's "changed" marker, which near caches watch: fills
+                # rewrite cache keys all the time, and must not wake every worker.
+                pipe.set(changed_key(key), gtid, px=ttl_ms)
             pipe.execute()
 
         self._call(write)

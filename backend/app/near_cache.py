@@ -3,10 +3,11 @@
 A Redis hit still costs a round trip, about a quarter of a request's budget here. Entries read
 from Redis are also kept in the worker for up to ``ttl_s`` (30 s; never past the entry's own
 expiry), and Redis tells every worker when a key changes: server-assisted client-side caching
-in broadcast mode. Each worker holds two connections of its own: one subscribed to
-``__redis__:invalidate``, and one that turned on ``CLIENT TRACKING ON REDIRECT <subscriber>
-BCAST PREFIX c1:`` and then stays idle. Redis sends the name of every changed ``c1:`` key to the
-subscriber, and the worker drops it. A lost
+in broadcast mode. Every write sets a marker ``changed:<cache key>`` next to the tombstone it
+leaves (fills do not, so they wake nobody). Each worker holds two connections of its own: one
+subscribed to ``__redis__:invalidate``, and one that turned on ``CLIENT TRACKING ON REDIRECT
+<subscriber> BCAST PREFIX changed:`` and then stays idle. Redis sends the name of every marker
+that changes to the subscriber, and the worker drops that cache key. A lost
 subscription empties the near cache and turns it off until the subscription is back, so the
 only staleness left is the delivery time of one message.
 
@@ -36,7 +37,7 @@ class NearCache:
     """Per-process LRU of entries, valid while Redis keeps this process's subscription."""
 
     def __init__(self, redis: Redis, prefix: str, ttl_s: float, max_entries: int) -> None:
-        """REDIS is the data client whose connections get tracking turned on."""
+        """REDIS is the data client; PREFIX marks the keys whose changes are broadcast."""
         self.redis, self.prefix, self.ttl_s, self.max_entries = redis, prefix, ttl_s, max_entries
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._changed: dict[str, int] = {}  # key -> sequence number of its last invalidation
@@ -86,7 +87,7 @@ class NearCache:
                 self._changed.clear()
                 return
             for raw in keys:
-                key = raw.decode()
+                key = raw.decode().removeprefix(self.prefix)
                 self._entries.pop(key, None)
                 self._changed[key] = self._sequence
             if len(self._changed) > 100_000:  # old marks only matter for reads in flight

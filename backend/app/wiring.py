@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.cache import Cache, CachePolicy
+from app.cache import CHANGED_PREFIX, Cache, CachePolicy
 from app.config import Settings
 from app.db.consistency import TokenCodec
 from app.db.engines import make_monitor_engines, make_nodes
@@ -51,7 +51,9 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
     )
     near = None
     if settings.near_cache_ttl_s > 0:
-        near = NearCache(redis, "c1:", settings.near_cache_ttl_s, settings.near_cache_max_entries)
+        near = NearCache(
+            redis, CHANGED_PREFIX, settings.near_cache_ttl_s, settings.near_cache_max_entries
+        )
         near.start()
     return Cache(redis, breaker, policy, near)
 
