@@ -181,8 +181,9 @@ def markdown(
 
     def rows(results: list[Result]) -> str:
         return "\n".join(
-            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} "
-            f"| {r.connections} |"
+            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
+            f"{' (over the limit at every connection count)' if r.p99_ms > P99_LIMIT_MS else ''}"
+            f" | {r.errors} | {r.connections} |"
             for r in results
         )
 
