@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from redis import Redis
 from redis.exceptions import RedisError
 
 from app.db.consistency import newest
 from app.near_cache import NearCache
 from app.resilience.breaker import BreakerOpen, CircuitBreaker
-from redis import Redis
 
 T = TypeVar("T")
 

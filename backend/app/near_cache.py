@@ -23,10 +23,9 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from redis import Redis
 from redis.connection import Connection
 from redis.exceptions import RedisError
-
-from redis import Redis
 
 log = logging.getLogger(__name__)
 CHANNEL = "__redis__:invalidate"

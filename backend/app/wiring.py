@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from redis import Redis
 
 from app.cache import CHANGED_PREFIX, Cache, CachePolicy
 from app.config import Settings
@@ -13,7 +14,6 @@ from app.db.routing import Router
 from app.near_cache import NearCache
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
-from redis import Redis
 
 
 def breaker_policy(settings: Settings, slow_call_s: float) -> BreakerPolicy:

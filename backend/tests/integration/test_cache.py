@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import requests
+from redis import Redis
 
 from app.cache import Cache, CachePolicy, Outcome
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
-from redis import Redis
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
