@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import logs, metrics, wiring
-from app.api import context, health, users
+from app.api import context, health, openapi, users
 from app.api.problems import register_error_handlers
 from app.config import Settings
 
@@ -28,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(openapi.bp)
     register_error_handlers(app)
 
     # Exactly one trusted proxy hop (nginx) in front of the app.

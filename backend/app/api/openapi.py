@@ -1,0 +1,216 @@
+"""GET /openapi.json: the OpenAPI 3.1 document of every endpoint, built from the same models.
+
+Request schemas come from the pydantic models that validate requests (app/schemas.py), so the
+document cannot disagree with what the API accepts; response shapes are declared here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
+
+from app.schemas import BIGINT_MAX, PostCreate, UserCreate, UserPatch
+
+bp = Blueprint("openapi", __name__)
+REF = "#/components/schemas/{model}"
+TIMESTAMP = {"type": "string", "format": "date-time"}
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+USER = {
+    "type": "object",
+    "required": ["id", "name", "second_name", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "second_name": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+POST = {
+    "type": "object",
+    "required": ["id", "user_id", "body", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "user_id": {"type": "integer"},
+        "body": {"type": "string"},
+        "created_at": TIMESTAMP,
+    },
+}
+
+
+def page_of(item: str) -> dict[str, Any]:
+    """A keyset page of ITEM."""
+    return {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": REF.format(model=item)}},
+            "next": {"type": ["string", "null"]},
+        },
+    }
+
+
+def request_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema pydantic validates MODEL against."""
+    return model.model_json_schema(ref_template=REF)
+
+
+def patch_schema() -> dict[str, Any]:
+    """UserPatch: the fields of UserCreate, any of them, at least one, never null."""
+    schema = request_schema(UserCreate)
+    del schema["required"]
+    return {**schema, "title": UserPatch.__name__, "minProperties": 1}
+
+
+def problems(*statuses: int) -> dict[str, Any]:
+    """Problem responses for STATUSES, plus the 503 every database-backed route may answer."""
+    described = {
+        400: "Malformed JSON or consistency token",
+        404: "Unknown id",
+        405: "Method not allowed",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Invalid field or query parameter",
+        503: "Database unavailable; retry",
+    }
+    content = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+    return {str(s): {"description": described[s], "content": content} for s in (*statuses, 503)}
+
+
+def ok(status: int, model: str | None, description: str) -> dict[str, Any]:
+    """A success response with the schema MODEL (None: no body)."""
+    response: dict[str, Any] = {"description": description}
+    if model:
+        response["content"] = {"application/json": {"schema": {"$ref": REF.format(model=model)}}}
+    return {str(status): response}
+
+
+def body(model: str) -> dict[str, Any]:
+    """A required JSON request body."""
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
+
+
+def query(name: str, minimum: int, maximum: int, default: int | None = None) -> dict[str, Any]:
+    """An optional integer query parameter."""
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+}
+WRITE_ERRORS = (400, 413, 415, 422)
+
+
+def paths() -> dict[str, Any]:
+    """Every endpoint and what it may answer."""
+    return {
+        "/healthz": {"get": {"summary": "This process is alive", "responses": ok(200, None, "ok")}},
+        "/readyz": {
+            "get": {
+                "summary": "Every dependency, with latency",
+                "responses": {**ok(200, None, "ready"), **ok(503, None, "not ready")},
+            }
+        },
+        "/metrics": {
+            "get": {"summary": "Prometheus text format", "responses": ok(200, None, "metrics")}
+        },
+        "/api/users": {
+            "post": {
+                "summary": "Create a user",
+                "requestBody": body("UserCreate"),
+                "responses": {**ok(201, "User", "created"), **problems(*WRITE_ERRORS)},
+            },
+            "get": {
+                "summary": "Users by ascending id, a keyset page at a time",
+                "parameters": [query("limit", 1, 100, 20), query("after", 0, BIGINT_MAX, 0)],
+                "responses": {**ok(200, "UserPage", "a page"), **problems(422)},
+            },
+        },
+        "/api/users/{user_id}": {
+            "parameters": [USER_ID],
+            "get": {
+                "summary": "One user (cached)",
+                "responses": {**ok(200, "User", "the user"), **problems(400, 404)},
+            },
+            "patch": {
+                "summary": "Change some fields",
+                "requestBody": body("UserPatch"),
+                "responses": {**ok(200, "User", "the user"), **problems(404, *WRITE_ERRORS)},
+            },
+            "delete": {
+                "summary": "Delete the user and their posts",
+                "responses": {**ok(204, None, "deleted"), **problems(404)},
+            },
+        },
+        "/api/users/{user_id}/posts": {
+            "parameters": [USER_ID],
+            "post": {
+                "summary": "Add a post",
+                "requestBody": body("PostCreate"),
+                "responses": {**ok(201, "Post", "created"), **problems(404, *WRITE_ERRORS)},
+            },
+            "get": {
+                "summary": "Posts, newest first, a keyset page at a time",
+                "parameters": [query("limit", 1, 100, 20), query("before", 1, BIGINT_MAX)],
+                "responses": {**ok(200, "PostPage", "a page"), **problems(404, 422)},
+            },
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Zero to Million API",
+            "version": "1.0.0",
+            "description": "Users and posts behind nginx, MariaDB replicas and Redis.",
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": {
+                "UserCreate": request_schema(UserCreate),
+                "UserPatch": patch_schema(),
+                "PostCreate": request_schema(PostCreate),
+                "User": USER,
+                "Post": POST,
+                "UserPage": page_of("User"),
+                "PostPage": page_of("Post"),
+                "Problem": PROBLEM,
+            }
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document."""
+    return jsonify(document())

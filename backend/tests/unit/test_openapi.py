@@ -1,0 +1,46 @@
+"""The OpenAPI document covers every route the app serves, with the models that validate input."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+
+def documented(client: FlaskClient) -> dict[str, set[str]]:
+    document = client.get("/openapi.json").get_json()
+    return {
+        path: {m.upper() for m in item if m != "parameters"}
+        for path, item in document["paths"].items()
+    }
+
+
+def test_every_route_is_documented_with_its_methods(app: Flask, client: FlaskClient) -> None:
+    paths = documented(client)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "openapi.openapi"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        methods = rule.methods - {"HEAD", "OPTIONS"}  # type: ignore[operator]
+        assert methods <= paths.get(path, set()), f"{path} {methods} not documented"
+
+
+def test_request_bodies_refuse_unknown_fields_and_bound_lengths(client: FlaskClient) -> None:
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["UserCreate"]["additionalProperties"] is False
+    assert schemas["UserCreate"]["properties"]["name"]["maxLength"] == 64
+    assert schemas["PostCreate"]["properties"]["body"]["maxLength"] == 280
+    assert schemas["UserPatch"]["minProperties"] == 1
+    assert "required" not in schemas["UserPatch"]
+
+
+def test_every_error_is_a_problem_document(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and "content" in response:
+                    assert "application/problem+json" in response["content"]
