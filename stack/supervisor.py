@@ -46,8 +46,10 @@ def ensure_running(stack: Stack) -> None:
     ctl(stack, "reread")
     ctl(stack, "update")
     ctl(stack, "start", "all", check=False)
-    # nginx re-reads its rendered config without dropping connections.
-    ctl(stack, "signal", "HUP", "nginx", check=False)
+    # nginx re-reads its rendered config, and gunicorn replaces its workers with ones running
+    # the current code, both without dropping a request.
+    ctl(stack, "signal", "HUP", "nginx", *(api.name for api in stack.apis), check=False)
+    ctl(stack, "restart", "heartbeat", check=False)
 
 
 def wait_for_socket(stack: Stack, timeout: float = 20) -> None:

@@ -22,7 +22,7 @@ from app.api.context import issue_token, request_token
 from app.api.problems import PROBLEM_JSON, Problem, problem_body
 from app.cache import Cache, Outcome, Served
 from app.db.consistency import Token, newest
-from app.db.routing import DBAPI_ERRORS, PRIMARY, Router
+from app.db.routing import DBAPI_ERRORS, Router
 from app.resilience.bulkhead import Saturated
 from app.services.errors import NotFound
 
@@ -71,7 +71,7 @@ def writing() -> Iterator[Write]:
 def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
     """Run FETCH on the node the router picks, honouring the client's token.
 
-    Reads are safe to repeat: if a replica's connection breaks mid-read (it is stopping, or
+    Reads are safe to repeat: if a node's connection breaks mid-read (it is stopping, or
     crashed), the read runs once more on another node. 503 when the primary's read cap is full.
     """
     token = request_token()
@@ -88,9 +88,9 @@ def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
             detail = f"No replica can serve reads and the primary is at its cap: {error}."
             raise Problem(503, detail, headers={"Retry-After": "1"}) from error
         except (OperationalError, InterfaceError, *DBAPI_ERRORS):
-            if node in (None, PRIMARY) or failed:
+            if node is None or failed:
                 raise  # no node could be opened, or the retry failed too
-            failed = frozenset({node})
+            failed = frozenset({node})  # e.g. a pooled connection to a server that went away
 
 
 def json_bytes(document: Any) -> bytes:

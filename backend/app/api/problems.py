@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.db.routing import NoNodeAvailable
 from app.services.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
+    @app.errorhandler(NoNodeAvailable)
     @app.errorhandler(pymysql.err.OperationalError)
     @app.errorhandler(pymysql.err.InterfaceError)
     def on_database_error(error: Exception) -> Response:

@@ -50,6 +50,10 @@ DBAPI_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 log = logging.getLogger(__name__)
 
 
+class NoNodeAvailable(Exception):
+    """Neither a replica nor the primary could be opened for a read."""
+
+
 @dataclass
 class UnitOfWork:
     """An open connection, the node it talks to, and (after a write commits) the write's GTID.
@@ -126,26 +130,25 @@ class Router:
         for name in self.replica_order(avoid):
             if conn := self._connect_replica(name, min_gtid):
                 return name, conn, _nothing
-        # With no replica configured the primary is the read node, not a fallback: no cap.
-        release = self.bulkhead.acquire() if self.replica_names else _nothing
-        try:
-            return PRIMARY, self.nodes.readers[PRIMARY].raw_connection(), release
-        except DBAPIError:
-            release()
-            for name in set(self.monitor.ejected_but_reachable()) - avoid:
-                if conn := self._connect_replica(name, min_gtid):
-                    log.warning("primary down: reading from ejected replica", extra={"node": name})
-                    return name, conn, _nothing
-            raise
+        if PRIMARY not in avoid:
+            # With no replica configured the primary is the read node, not a fallback: no cap.
+            release = self.bulkhead.acquire() if self.replica_names else _nothing
+            try:
+                return PRIMARY, self.nodes.readers[PRIMARY].raw_connection(), release
+            except (DBAPIError, *DBAPI_ERRORS):
+                release()
+        for name in set(self.monitor.ejected_but_reachable()) - avoid:
+            if conn := self._connect_replica(name, min_gtid):
+                log.warning("primary down: reading from ejected replica", extra={"node": name})
+                return name, conn, _nothing
+        raise NoNodeAvailable("no database node can serve this read")
 
     def _connect_replica(self, name: str, min_gtid: str | None) -> Any | None:
         """A connection to replica NAME, if it answers and has applied MIN_GTID."""
         try:
             conn = self.nodes.readers[name].raw_connection()
-        except DBAPIError as error:
-            log.warning(
-                "replica unavailable for reads", extra={"node": name, "error": str(error.orig)}
-            )
+        except (DBAPIError, *DBAPI_ERRORS) as error:
+            log.warning("replica unavailable for reads", extra={"node": name, "error": str(error)})
             return None
         if min_gtid and not covers(self.monitor.states[name].position, min_gtid):
             try:

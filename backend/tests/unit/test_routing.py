@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from app.db.replicas import LagPolicy, ReplicaMonitor
-from app.db.routing import PRIMARY, Nodes, Router
+from app.db.routing import PRIMARY, Nodes, NoNodeAvailable, Router
 from app.resilience.bulkhead import Saturated
 
 REPLICAS = ["replica-1", "replica-2"]
@@ -168,8 +168,14 @@ def test_a_known_replica_position_spares_the_gtid_wait() -> None:
 
 def test_a_read_fails_only_when_every_node_is_down() -> None:
     router = make_router(down=(PRIMARY, *REPLICAS))
-    with pytest.raises(OperationalError), router.reader():
+    with pytest.raises(NoNodeAvailable), router.reader():
         pass
+
+
+def test_a_read_that_lost_the_primary_mid_query_retries_on_an_ejected_replica() -> None:
+    router = make_router(ejected=tuple(REPLICAS))
+    with router.reader(avoid=frozenset({PRIMARY})) as uow:
+        assert uow.node in REPLICAS
 
 
 def test_an_error_inside_the_unit_of_work_is_not_retried_elsewhere() -> None:

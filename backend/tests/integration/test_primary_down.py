@@ -1,0 +1,53 @@
+"""With the primary stopped: writes fail fast with 503 and Retry-After; reads keep working."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from stack.settings import Stack
+from tests.integration.conftest import supervisorctl
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def test_with_the_primary_down_writes_get_503_and_reads_continue(
+    api: Api, stack: Stack, dbs: Databases
+) -> None:
+    user = api.create_user("Primary", "Outage")
+    dbs.wait_replicated()
+    assert api.get(f"/api/users/{user['id']}").status_code == 200  # now cached too
+    supervisorctl("stop", "mysql-primary")
+    try:
+        started = time.monotonic()
+        write = requests.post(
+            f"{stack.base_url}/api/users", json={"name": "Lost", "second_name": "Write"}, timeout=10
+        )
+        assert write.status_code == 503
+        assert write.headers["Retry-After"]
+        assert write.headers["Content-Type"] == "application/problem+json"
+        assert time.monotonic() - started < 3.0
+        # Uncached reads: a replica serves, even once the monitor ejects it (no fresher node).
+        for _ in range(10):
+            read = requests.get(
+                f"{stack.base_url}/api/users?limit=1&after={user['id'] - 1}", timeout=10
+            )
+            assert read.status_code == 200
+            assert read.json()["items"][0]["id"] == user["id"]
+            assert read.headers["X-DB-Node"].startswith("replica-")
+        cached = requests.get(f"{stack.base_url}/api/users/{user['id']}", timeout=10)
+        assert cached.status_code == 200
+        assert api.get("/readyz").status_code == 503
+    finally:
+        supervisorctl("start", "mysql-primary")
+    eventually(lambda: api.get("/readyz").status_code == 200, timeout=30)
+    eventually(
+        lambda: (
+            api.post("/api/users", json={"name": "Back", "second_name": "Again"}).status_code == 201
+        ),
+        timeout=30,
+    )
+    dbs.wait_replicated(timeout=30)
