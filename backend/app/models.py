@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, MetaData, SmallInteger, String, Table
-from sqlalchemy.dialects.mysql import DATETIME
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+)
+from sqlalchemy.dialects.mysql import DATETIME, MEDIUMBLOB
 
 NAME_MAX = 64
 POST_BODY_MAX = 280
@@ -41,4 +51,16 @@ heartbeat = Table(
     metadata,
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("ts", TIMESTAMP_UTC, nullable=False),
+)
+
+# The first answer to a POST sent with an Idempotency-Key (see services/idempotency.py).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("idempotency_key", String(128), primary_key=True),
+    Column("fingerprint", CHAR(64), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("body", MEDIUMBLOB, nullable=False),
+    Column("location", String(255), nullable=True),
+    Column("created_at", TIMESTAMP_UTC, nullable=False),
 )

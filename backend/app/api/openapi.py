@@ -83,8 +83,9 @@ def patch_schema() -> dict[str, Any]:
 def problems(*statuses: int) -> dict[str, Any]:
     """Problem responses for STATUSES, plus the 503 every database-backed route may answer."""
     described = {
-        400: "Malformed JSON or consistency token",
+        400: "Malformed JSON, consistency token or Idempotency-Key",
         404: "Unknown id",
+        409: "Same Idempotency-Key still in progress",
         405: "Method not allowed",
         413: "Body too large",
         415: "Body is not JSON",
@@ -119,6 +120,13 @@ def query(name: str, minimum: int, maximum: int, default: int | None = None) -> 
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key gets the first answer and writes nothing.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x20-\\x7e]+$"},
+}
 USER_ID = {
     "name": "user_id",
     "in": "path",
@@ -145,7 +153,8 @@ def paths() -> dict[str, Any]:
             "post": {
                 "summary": "Create a user",
                 "requestBody": body("UserCreate"),
-                "responses": {**ok(201, "User", "created"), **problems(*WRITE_ERRORS)},
+                "parameters": [IDEMPOTENCY_KEY],
+                "responses": {**ok(201, "User", "created"), **problems(409, *WRITE_ERRORS)},
             },
             "get": {
                 "summary": "Users by ascending id, a keyset page at a time",
@@ -174,7 +183,8 @@ def paths() -> dict[str, Any]:
             "post": {
                 "summary": "Add a post",
                 "requestBody": body("PostCreate"),
-                "responses": {**ok(201, "Post", "created"), **problems(404, *WRITE_ERRORS)},
+                "parameters": [IDEMPOTENCY_KEY],
+                "responses": {**ok(201, "Post", "created"), **problems(404, 409, *WRITE_ERRORS)},
             },
             "get": {
                 "summary": "Posts, newest first, a keyset page at a time",

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from app.api.data import cached, read, writing
+from app.api.data import Write, cached, json_bytes, read, writing
+from app.api.idempotent import Answer, idempotent
 from app.api.parsing import json_body, query_args
 from app.schemas import (
     PostCreate,
@@ -41,14 +42,17 @@ def page(items: list[dict[str, Any]], limit: int, next_url: str) -> dict[str, An
 
 
 @bp.post("")
-def create_user() -> tuple[Response, int, dict[str, str]]:
-    """Create a user: 201 with the user and its Location."""
+def create_user() -> Response:
+    """Create a user: 201 with the user and its Location (once per Idempotency-Key)."""
     data = json_body(UserCreate)
-    with writing() as write:
+
+    def create(write: Write) -> Answer:
         user = users.create_user(conn=write.conn, name=data.name, second_name=data.second_name)
         # A 404 for this id may be cached (someone asked before it existed).
         write.touches(user_key(user["id"]), posts_key(user["id"]))
-    return jsonify(user_document(user)), 201, {"Location": f"/api/users/{user['id']}"}
+        return 201, json_bytes(user_document(user)), {"Location": f"/api/users/{user['id']}"}
+
+    return idempotent(create)
 
 
 @bp.get("")
@@ -91,13 +95,16 @@ def delete_user(user_id: int) -> tuple[str, int]:
 
 
 @bp.post(f"/{USER}/posts")
-def create_post(user_id: int) -> tuple[Response, int]:
-    """Add a post (1-280 characters) to a user."""
+def create_post(user_id: int) -> Response:
+    """Add a post (1-280 characters) to a user (once per Idempotency-Key)."""
     data = json_body(PostCreate)
-    with writing() as write:
+
+    def create(write: Write) -> Answer:
         post = posts.create_post(conn=write.conn, user_id=user_id, body=data.body)
         write.touches(posts_key(user_id))
-    return jsonify(post_document(post)), 201
+        return 201, json_bytes(post_document(post)), {}
+
+    return idempotent(create)
 
 
 @bp.get(f"/{USER}/posts")

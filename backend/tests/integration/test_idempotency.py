@@ -1,0 +1,86 @@
+"""Idempotency-Key on POST: a retry returns the first answer and creates nothing twice."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from stack.settings import Stack
+from tests.integration.helpers import Api, Databases
+
+pytestmark = pytest.mark.integration
+
+
+def count_users_named(dbs: Databases, second_name: str) -> int:
+    return int(
+        dbs.scalar("primary", "SELECT COUNT(*) FROM users WHERE second_name = %s", second_name)
+    )
+
+
+def test_a_retried_post_returns_the_first_answer_and_creates_once(api: Api, dbs: Databases) -> None:
+    key, name = str(uuid.uuid4()), uuid.uuid4().hex[:20]
+    body = {"name": "Retry", "second_name": name}
+    first = api.post("/api/users", json=body, headers={"Idempotency-Key": key})
+    again = api.post("/api/users", json=body, headers={"Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count_users_named(dbs, name) == 1
+
+
+def test_reusing_a_key_for_another_request_is_refused(api: Api, dbs: Databases) -> None:
+    key = str(uuid.uuid4())
+    api.post(
+        "/api/users", json={"name": "One", "second_name": "Key"}, headers={"Idempotency-Key": key}
+    )
+    other = api.post(
+        "/api/users", json={"name": "Two", "second_name": "Key"}, headers={"Idempotency-Key": key}
+    )
+    assert other.status_code == 422
+    assert other.headers["Content-Type"] == "application/problem+json"
+
+
+def test_concurrent_posts_with_one_key_create_one_user(stack: Stack, dbs: Databases) -> None:
+    key, name = str(uuid.uuid4()), uuid.uuid4().hex[:20]
+
+    def post(_: int) -> tuple[int, int]:
+        response = requests.post(
+            f"{stack.base_url}/api/users",
+            timeout=10,
+            json={"name": "Race", "second_name": name},
+            headers={"Idempotency-Key": key},
+        )
+        return response.status_code, response.json().get("id", -1)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(post, range(6)))
+    assert count_users_named(dbs, name) == 1
+    created = [user_id for status, user_id in answers if status == 201]
+    assert created
+    assert len(set(created)) == 1
+    # A request that arrives while the first is still in flight may be told to retry (409).
+    assert all(status in (201, 409) for status, _ in answers)
+
+
+def test_a_post_for_a_missing_user_claims_no_key(api: Api) -> None:
+    key = str(uuid.uuid4())
+    missing = api.post(
+        "/api/users/9000000000/posts", json={"body": "x"}, headers={"Idempotency-Key": key}
+    )
+    assert missing.status_code == 404
+    user = api.create_user("Later", "Owner")
+    created = api.post(
+        f"/api/users/{user['id']}/posts", json={"body": "x"}, headers={"Idempotency-Key": key}
+    )
+    assert created.status_code == 201
+
+
+def test_a_malformed_key_is_a_400(api: Api) -> None:
+    response = api.post(
+        "/api/users", json={"name": "A", "second_name": "B"}, headers={"Idempotency-Key": "x" * 200}
+    )
+    assert response.status_code == 400
