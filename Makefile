@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,9 @@ test: install lint ## Every test: lint, unit tests, then integration tests on a 
 
 loadtest: install ## Locust against the running stack (LOADTEST_USERS, LOADTEST_DURATION, LOAD_SHAPE=step|spike|dau-peak)
 	$(VENV)/bin/python -m loadtest.run
+
+chaos: install ## Faults one at a time under load on a stack of its own -> docs/reliability.md
+	$(VENV)/bin/python -m loadtest.chaos
 
 bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors, ratios -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.bench

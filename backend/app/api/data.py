@@ -22,7 +22,7 @@ from app.api.context import issue_token, request_token
 from app.api.problems import PROBLEM_JSON, Problem, problem_body
 from app.cache import Cache, Outcome, Served
 from app.db.consistency import Token, newest
-from app.db.routing import DBAPI_ERRORS, Router
+from app.db.routing import DBAPI_ERRORS, PRIMARY, Router
 from app.resilience.bulkhead import Saturated
 from app.services.errors import NotFound
 
@@ -77,6 +77,7 @@ def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
     token = request_token()
     floor = newest(min_gtid, token.gtid if token else None)
     failed: frozenset[str] = frozenset()
+    retried = False
     while True:
         node = None
         try:
@@ -88,9 +89,12 @@ def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
             detail = f"No replica can serve reads and the primary is at its cap: {error}."
             raise Problem(503, detail, headers={"Retry-After": "1"}) from error
         except (OperationalError, InterfaceError, *DBAPI_ERRORS):
-            if node is None or failed:
+            if node is None or retried:
                 raise  # no node could be opened, or the retry failed too
-            failed = frozenset({node})  # e.g. a pooled connection to a server that went away
+            retried = True
+            # A replica is skipped on the retry; the primary is tried again on a fresh
+            # connection (its pool was reset), since it may just have restarted.
+            failed = frozenset({node}) - {PRIMARY}
 
 
 def json_bytes(document: Any) -> bytes:

@@ -110,7 +110,10 @@ class Router:
         try:
             yield UnitOfWork(node, conn)
         except DBAPI_ERRORS:
-            conn.invalidate()  # a broken connection must not go back to the pool
+            # A broken connection must not go back to the pool, and the pooled ones to the same
+            # server are suspect too (it went away, or restarted): start that pool afresh.
+            conn.invalidate()
+            self.nodes.readers[node].dispose()
             raise
         finally:
             conn.close()  # back to the pool (a no-op after invalidate)

@@ -1,0 +1,340 @@
+"""`make chaos`: bounded load on a stack of its own while faults are injected, one at a time.
+
+Scenarios: kill -9 of an API replica, a stopped DB replica, a stalled replica SQL thread, Redis
+killed, the primary stopped and restarted. During each, client threads on 127.0.0.1 write users
+(each acknowledged write is recorded with its content), read them back with their consistency
+token (an older value is a stale read), and read other users. Afterwards every acknowledged
+write is checked on the primary and, once caught up, on every replica. Writes the stack refused
+(503 with Retry-After while the primary is down) are counted, not lost: they were never
+acknowledged. The table goes to docs/reliability.md (CHAOS_REPORT=0 leaves it alone).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pymysql
+import requests
+
+from stack.settings import REPO, Stack, load_stack
+
+CHAOS_ENV = {
+    "STACK_DIR": ".stack-chaos",
+    "NGINX_PORT": "28080",
+    "API_BASE_PORT": "28001",
+    "MYSQL_PRIMARY_PORT": "23308",
+    "MYSQL_REPLICA_PORTS": "23307,23309",
+    "REDIS_PORT": "26380",
+    "REPLICAS": "2",
+    "API_REPLICAS": "3",
+    "APP_ENV": "test",
+}
+FAULT_S = float(os.environ.get("CHAOS_FAULT_SECONDS", "8"))
+CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "4"))
+
+
+@dataclass
+class Tally:
+    """What the clients saw during one scenario."""
+
+    requests: int = 0
+    failed_reads: int = 0
+    failed_writes: int = 0
+    refused_writes: int = 0  # 503 + Retry-After: a clear "not done", never acknowledged
+    # 503 + Retry-After to a read of the client's own write that only the (stopped) primary
+    # holds yet: refusing beats answering with data older than the client's write.
+    refused_own_reads: int = 0
+    stale_reads: int = 0
+    acknowledged: dict[int, str] = field(default_factory=dict)  # user id -> last acked name
+    failures: dict[str, int] = field(default_factory=dict)  # what failed, for the report
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def client(base: str, tally: Tally, stop: threading.Event) -> None:
+    """Write, read back with the token, read others; until STOP."""
+    session = requests.Session()
+    while not stop.is_set():
+        name = f"chaos-{random.getrandbits(40):x}"
+        try:
+            written = session.post(
+                f"{base}/api/users", json={"name": name, "second_name": "C"}, timeout=5
+            )
+        except requests.RequestException:
+            written = None
+        with tally.lock:
+            tally.requests += 1
+            if written is not None and written.status_code == 201:
+                tally.acknowledged[written.json()["id"]] = name
+            elif (
+                written is not None
+                and written.status_code == 503
+                and "Retry-After" in written.headers
+            ):
+                tally.refused_writes += 1
+            else:
+                tally.failed_writes += 1
+                outcome = f"write: {written.status_code if written is not None else 'no answer'}"
+                tally.failures[outcome] = tally.failures.get(outcome, 0) + 1
+        if written is not None and written.status_code == 201:
+            read_back(session, base, written, name, tally)
+        time.sleep(0.02)
+
+
+def read_back(session: requests.Session, base: str, written: Any, name: str, tally: Tally) -> None:
+    """Read the client's own write with its token, and a random other user."""
+    token = written.headers.get("X-Consistency-Token", "")
+    user_id = written.json()["id"]
+    with tally.lock:
+        others = list(tally.acknowledged)
+    reads = (
+        ("own", f"/api/users/{user_id}", name),
+        ("other", f"/api/users/{random.choice(others)}", None),
+    )
+    for kind, path, expect in reads:
+        try:
+            read = session.get(base + path, headers={"X-Consistency-Token": token}, timeout=5)
+            ok, body = read.status_code == 200, read.json() if read.status_code == 200 else {}
+            outcome = f"{kind} read: {read.status_code}"
+        except requests.RequestException as error:
+            ok, body, outcome = False, {}, f"{kind} read: {type(error).__name__}"
+        refused = kind == "own" and not ok and outcome.endswith("503")
+        with tally.lock:
+            tally.requests += 1
+            tally.refused_own_reads += refused
+            tally.failed_reads += not ok and not refused
+            tally.stale_reads += bool(ok and expect is not None and body.get("name") != expect)
+            if not ok and not refused:
+                tally.failures[outcome] = tally.failures.get(outcome, 0) + 1
+
+
+def supervise(stack: Stack, *args: str) -> None:
+    """supervisorctl on STACK (its own processes only)."""
+    subprocess.run(
+        [
+            str(stack.venv / "bin" / "supervisorctl"),
+            "-c",
+            str(stack.state / "supervisord.conf"),
+            *args,
+        ],
+        capture_output=True,
+        check=False,
+    )
+
+
+def admin(stack: Stack, node: str) -> pymysql.Connection[Any]:
+    """A root connection to NODE of STACK."""
+    port = next(db.port for db in stack.databases if db.name == node)
+    return pymysql.connect(
+        host=stack.host,
+        port=port,
+        user="root",
+        autocommit=True,
+        password=stack.env["MYSQL_ROOT_PASSWORD"],
+        connect_timeout=3,
+    )
+
+
+def sql(stack: Stack, node: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run STATEMENT on NODE as root."""
+    conn = admin(stack, node)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+            return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fault: how to inject it, how to heal it, and whether writes may be refused meanwhile."""
+
+    name: str
+    inject: Callable[[Stack], object]
+    heal: Callable[[Stack], object]
+    writes_refused: bool = False
+
+
+SCENARIOS = [
+    Scenario(
+        "kill -9 of an API replica",
+        lambda s: supervise(s, "signal", "KILL", "api-2"),
+        lambda s: supervise(s, "start", "api-2"),
+    ),
+    Scenario(
+        "DB replica stopped",
+        lambda s: supervise(s, "stop", "mysql-replica-2"),
+        lambda s: supervise(s, "start", "mysql-replica-2"),
+    ),
+    Scenario(
+        "replica SQL thread stalled",
+        lambda s: sql(s, "replica-1", "STOP REPLICA SQL_THREAD"),
+        lambda s: sql(s, "replica-1", "START REPLICA SQL_THREAD"),
+    ),
+    Scenario(
+        "Redis killed",
+        lambda s: supervise(s, "signal", "KILL", "redis"),
+        lambda s: supervise(s, "start", "redis"),
+    ),
+    Scenario(
+        "primary stopped, then restarted",
+        lambda s: supervise(s, "stop", "mysql-primary"),
+        lambda s: supervise(s, "start", "mysql-primary"),
+        writes_refused=True,
+    ),
+]
+
+
+def recovered(base: str, timeout: float = 60) -> float:
+    """Seconds until a write and the read of it succeed again."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            written = requests.post(
+                f"{base}/api/users", json={"name": "probe", "second_name": "R"}, timeout=5
+            )
+            if written.status_code == 201:
+                user_id = written.json()["id"]
+                if requests.get(f"{base}/api/users/{user_id}", timeout=5).status_code == 200:
+                    return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return float("inf")
+
+
+def lost_writes(stack: Stack, acknowledged: dict[int, str]) -> int:
+    """Acknowledged writes missing or different on the primary or, once caught up, any replica."""
+    if not acknowledged:
+        return 0
+    ids = ",".join(str(i) for i in acknowledged)
+    target = sql(stack, "primary", "SELECT @@gtid_binlog_pos")[0][0]
+    lost = 0
+    for node in [db.name for db in stack.databases]:
+        if node != "primary":
+            sql(stack, node, f"SELECT MASTER_GTID_WAIT('{target}', 60)")
+        rows = dict(sql(stack, node, f"SELECT id, name FROM app.users WHERE id IN ({ids})"))  # noqa: S608 (ids are ints)
+        lost += sum(1 for user_id, name in acknowledged.items() if rows.get(user_id) != name)
+    return lost
+
+
+def run_scenario(stack: Stack, scenario: Scenario, fault_s: float) -> dict[str, Any]:
+    """Load, fault, heal, recover, verify: one row of the report."""
+    tally, stop = Tally(), threading.Event()
+    clients = [
+        threading.Thread(target=client, args=(stack.base_url, tally, stop)) for _ in range(CLIENTS)
+    ]
+    for thread in clients:
+        thread.start()
+    time.sleep(1.0)
+    scenario.inject(stack)
+    time.sleep(fault_s)
+    scenario.heal(stack)
+    recovery = recovered(stack.base_url)
+    time.sleep(1.0)
+    stop.set()
+    for thread in clients:
+        thread.join()
+    return {
+        "scenario": scenario.name,
+        "requests": tally.requests,
+        "failed reads": tally.failed_reads,
+        "failed writes": tally.failed_writes,
+        "refused writes (503)": tally.refused_writes,
+        "refused own reads (503)": tally.refused_own_reads,
+        "acknowledged writes": len(tally.acknowledged),
+        "lost writes": lost_writes(stack, tally.acknowledged),
+        "stale reads": tally.stale_reads,
+        "recovery s": round(recovery, 1),
+        "writes_refused_ok": scenario.writes_refused,
+        "failures": tally.failures,
+    }
+
+
+def verdict(row: dict[str, Any]) -> bool:
+    """The expected zeros: no lost write, no stale read, no failed read, and refusals (503 with
+    Retry-After) only while the primary is down."""
+    if row["lost writes"] or row["stale reads"] or row["failed reads"]:
+        return False
+    refusals = row["refused writes (503)"] + row["refused own reads (503)"]
+    return bool(row["writes_refused_ok"] or refusals == 0)
+
+
+COLUMNS = [
+    "scenario",
+    "requests",
+    "failed reads",
+    "failed writes",
+    "refused writes (503)",
+    "refused own reads (503)",
+    "acknowledged writes",
+    "lost writes",
+    "stale reads",
+    "recovery s",
+    "failures",
+]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of the rows."""
+    lines = ["| " + " | ".join(COLUMNS) + " | expected |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for row in rows:
+        cells = [str(row[c]) for c in COLUMNS[:-1]]
+        cells.append(", ".join(f"{k} ×{n}" for k, n in sorted(row["failures"].items())) or "–")
+        cells.append("met" if verdict(row) else "**missed**")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(rows: list[dict[str, Any]], command: str) -> None:
+    """Replace the generated part of docs/reliability.md."""
+    doc = REPO / "docs" / "reliability.md"
+    marker = "<!-- generated by make chaos: everything below this line -->"
+    intro = doc.read_text().split(marker)[0] if doc.exists() else "# Reliability\n\n"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    doc.write_text(
+        f"{intro.rstrip()}\n\n{marker}\n\n## Latest run\n\n`{command}`, {stamp}, "
+        f"{CLIENTS} clients, {FAULT_S:.0f} s per fault.\n\n{table(rows)}\n"
+    )
+
+
+def launcher(command: str) -> None:
+    """The native launcher on the chaos stack."""
+    subprocess.run(
+        [sys.executable, "-m", "stack", command],
+        cwd=REPO,
+        check=True,
+        env={**os.environ, **CHAOS_ENV},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def main() -> int:
+    """Start a stack of its own, run every scenario, report, tear the stack down."""
+    os.environ.update(CHAOS_ENV)
+    launcher("up")
+    try:
+        stack = load_stack()
+        rows = []
+        for scenario in SCENARIOS:
+            rows.append(run_scenario(stack, scenario, FAULT_S))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    finally:
+        launcher("clean")
+    print("\n" + table(rows))
+    if os.environ.get("CHAOS_REPORT", "1") == "1":
+        write_report(rows, "make chaos")
+    return 0 if all(verdict(r) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
