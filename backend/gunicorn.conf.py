@@ -17,9 +17,10 @@ def fresh_metrics_dir() -> None:
 
 
 fresh_metrics_dir()
-# gunicorn reads this file before it puts the app's folder on sys.path.
+# gunicorn reads this file before it puts the app's folder on sys.path. Never import the app
+# package here: workers forked after a reload (SIGHUP) would inherit its old code.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from app.logs import JsonFormatter  # noqa: E402 (needs the two steps above)
+from jsonlog import JsonFormatter  # noqa: E402 (needs the two steps above)
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8001")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
