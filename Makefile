@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,19 @@ chaos: install ## Faults one at a time under load on a stack of its own -> docs/
 
 bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors, ratios -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.bench
+
+key: install ## Create an API key: TIER=critical|standard NAME=who (printed once)
+	@$(STACK) app keys create --tier $(or $(TIER),standard) --name "$(or $(NAME),$(USER),cli)"
+
+keys: install ## List API keys (ids, tiers, state; never secrets)
+	@$(STACK) app keys list
+
+revoke: install ## Revoke an API key: KEY=<key id>
+	@$(STACK) app keys revoke "$(KEY)"
+
+breaker: install ## Override a circuit breaker: NAME=primary|replica-N|redis STATE=open|closed|auto (none: list)
+	@if [ -n "$(NAME)" ]; then $(STACK) app breaker force "$(NAME)" "$(or $(STATE),auto)"; \
+	else $(STACK) app breaker list; fi
 
 seed: bootstrap ## Bulk-load USERS users (default 100000; try USERS=1000000) and wait for the replicas
 	@SEED_USERS=$(or $(USERS),100000) $(STACK) seed

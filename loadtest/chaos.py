@@ -27,6 +27,7 @@ from typing import Any
 import pymysql
 import requests
 
+from stack.keys import ensure_key
 from stack.settings import REPO, Stack, load_stack
 
 CHAOS_ENV = {
@@ -39,6 +40,9 @@ CHAOS_ENV = {
     "REPLICAS": "2",
     "API_REPLICAS": "3",
     "APP_ENV": "test",
+    # All chaos clients share one critical key; its limit is not what this run is about.
+    "RATE_LIMIT_CRITICAL_PER_S": "1000",
+    "RATE_LIMIT_CRITICAL_BURST": "2000",
 }
 FAULT_S = float(os.environ.get("CHAOS_FAULT_SECONDS", "8"))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "4"))
@@ -61,9 +65,16 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def client(base: str, tally: Tally, stop: threading.Event) -> None:
-    """Write, read back with the token, read others; until STOP."""
+def keyed_session(api_key: str) -> requests.Session:
+    """A session that sends API_KEY with every request."""
     session = requests.Session()
+    session.headers["X-API-Key"] = api_key
+    return session
+
+
+def client(base: str, api_key: str, tally: Tally, stop: threading.Event) -> None:
+    """Write, read back with the token, read others; until STOP."""
+    session = keyed_session(api_key)
     while not stop.is_set():
         name = f"chaos-{random.getrandbits(40):x}"
         try:
@@ -220,17 +231,17 @@ SCENARIOS = [
 ]
 
 
-def recovered(base: str, timeout: float = 60) -> float:
+def recovered(base: str, api_key: str, timeout: float = 60) -> float:
     """Seconds until a write and the read of it succeed again."""
-    started = time.monotonic()
+    started, session = time.monotonic(), keyed_session(api_key)
     while time.monotonic() - started < timeout:
         try:
-            written = requests.post(
+            written = session.post(
                 f"{base}/api/users", json={"name": "probe", "second_name": "R"}, timeout=5
             )
             if written.status_code == 201:
                 user_id = written.json()["id"]
-                if requests.get(f"{base}/api/users/{user_id}", timeout=5).status_code == 200:
+                if session.get(f"{base}/api/users/{user_id}", timeout=5).status_code == 200:
                     return time.monotonic() - started
         except requests.RequestException:
             pass
@@ -256,8 +267,10 @@ def lost_writes(stack: Stack, acknowledged: dict[int, str]) -> int:
 def run_scenario(stack: Stack, scenario: Scenario, fault_s: float) -> dict[str, Any]:
     """Load, fault, heal, recover, verify: one row of the report."""
     tally, stop = Tally(), threading.Event()
+    api_key = ensure_key(stack, "chaos", "critical")
     clients = [
-        threading.Thread(target=client, args=(stack.base_url, tally, stop)) for _ in range(CLIENTS)
+        threading.Thread(target=client, args=(stack.base_url, api_key, tally, stop))
+        for _ in range(CLIENTS)
     ]
     for thread in clients:
         thread.start()
@@ -265,7 +278,7 @@ def run_scenario(stack: Stack, scenario: Scenario, fault_s: float) -> dict[str, 
     scenario.inject(stack)
     time.sleep(fault_s)
     scenario.heal(stack)
-    recovery = recovered(stack.base_url)
+    recovery = recovered(stack.base_url, api_key)
     time.sleep(1.0)
     stop.set()
     for thread in clients:

@@ -21,6 +21,8 @@ import shapes  # type: ignore[import-not-found]  # Locust puts this file's folde
 from locust import FastHttpUser, LoadTestShape, between, constant_throughput, events, task
 from locust.runners import WorkerRunner
 
+# Writes need an API key (make loadtest creates one for the stack and passes it here).
+WRITE_HEADERS = {"X-API-Key": key} if (key := os.environ.get("LOADTEST_API_KEY")) else {}
 STATE = Path(os.environ.get("STACK_STATE", Path(__file__).resolve().parent.parent / ".stack"))
 
 
@@ -76,6 +78,7 @@ class Writer(FastHttpUser):
 
     weight = 1
     wait_time = WRITE_WAIT
+    default_headers = WRITE_HEADERS
 
     @task(2)
     def create_user(self) -> None:
@@ -106,6 +109,7 @@ class ReadAfterWrite(FastHttpUser):
 
     weight = 1
     wait_time = WRITE_WAIT
+    default_headers = WRITE_HEADERS
 
     def on_start(self) -> None:
         """Create the user this client owns."""

@@ -1,8 +1,9 @@
 """`make loadtest`: Locust, headless, against the running stack; HTML, CSV and PNG charts.
 
 Writes loadtest/reports/<timestamp>/ (Locust's report.html and CSVs, requests.png, latency.png)
-and copies the charts to imgs/loadtest-*.png. Settings (environment): LOADTEST_USERS (20),
-LOADTEST_SPAWN_RATE (5), LOADTEST_DURATION (30s), LOADTEST_PROCESSES (1; more runs Locust's
+and copies the charts to imgs/loadtest-*.png. Settings (environment): LOADTEST_API_KEY (the
+writers' key; default: the stack's own "loadtest" key, created on first use), LOADTEST_USERS
+(20), LOADTEST_SPAWN_RATE (5), LOADTEST_DURATION (30s), LOADTEST_PROCESSES (1; more runs Locust's
 distributed mode natively), LOAD_SHAPE, MAX_P99_MS, MAX_FAILURE_RATIO, LOADTEST_HOST.
 Exits with Locust's exit code: non-zero when a threshold was missed.
 """
@@ -17,6 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stack.keys import ensure_key
 from stack.settings import REPO, load_stack
 
 REPORTS = Path(os.environ.get("LOADTEST_REPORTS", REPO / "loadtest" / "reports"))
@@ -111,6 +113,8 @@ def main() -> int:
     report.mkdir(parents=True)
     host = os.environ.get("LOADTEST_HOST", stack.base_url)
     os.environ.setdefault("STACK_STATE", str(stack.state))
+    if "LOADTEST_API_KEY" not in os.environ:  # writers need a key: one of the stack's own
+        os.environ["LOADTEST_API_KEY"] = ensure_key(stack, "loadtest", "critical")
     print(f"Locust against {host}, report in {report}", flush=True)
     code = run_locust(report, host)
     for chart in charts(report):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 
+import capacity  # type: ignore[import-not-found]  # Locust puts this folder on sys.path
 from locust import LoadTestShape
 
 
@@ -26,9 +27,8 @@ def run_time(shape: LoadTestShape) -> float:
 
 def peak_rps() -> float:
     """Peak requests/s of the capacity model."""
-    dau = env_float("DAU", 1_000_000)
-    per_user = env_float("REQUESTS_PER_USER_PER_DAY", 30)
-    return dau * per_user / 86_400 * env_float("PEAK_FACTOR", 3)
+    peak: float = capacity.model().peak_rps
+    return peak
 
 
 class StepShape(LoadTestShape):

@@ -31,6 +31,16 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
+# Rate-limit settings passed to the nginx template as they are (see .env.example).
+NGINX_RATE_SETTINGS = (
+    "NGINX_ANON_RATE",
+    "NGINX_ANON_BURST",
+    "NGINX_ADDR_RATE",
+    "NGINX_ADDR_BURST",
+    "NGINX_RATE_LIMIT_EXEMPT",
+)
+
+
 def nginx_values(stack: Stack) -> dict[str, str]:
     """Values for nginx/nginx.conf.template on the native stack."""
     servers = "\n".join(
@@ -43,6 +53,7 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_ACCESS_LOG": str(stack.state / "logs" / "nginx-access.log"),
         "NGINX_TEMP_DIR": str(stack.state / "nginx"),
         "NGINX_MAX_BODY_SIZE": stack.env["NGINX_MAX_BODY_SIZE"],
+        **{name: stack.env[name] for name in NGINX_RATE_SETTINGS},
         "NGINX_UPSTREAM_SERVERS": servers,
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
     }

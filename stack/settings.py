@@ -111,6 +111,7 @@ class Stack:
             "DB_PRIMARY": f"{self.host}:{self.primary.port}",
             "DB_REPLICAS": ",".join(f"{self.host}:{r.port}" for r in self.replicas),
             "REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
+            "RATE_LIMIT_LOCAL_SHARE": str(len(self.apis) * int(self.env["GUNICORN_WORKERS"])),
         }
 
 

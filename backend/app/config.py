@@ -58,11 +58,41 @@ class Settings(BaseSettings):
     near_cache_ttl_s: float = Field(30.0, ge=0)
     near_cache_max_entries: int = Field(10_000, ge=1)
 
+    # Calls slower than this count as failures of a database node's breaker.
+    db_slow_call_s: float = Field(1.0, gt=0)
+    # Retries of transient database errors (exponential backoff with full jitter, bounded).
+    db_retry_attempts: int = Field(3, ge=1)
+    db_retry_base_s: float = Field(0.02, gt=0)
+    db_retry_max_wait_s: float = Field(0.2, gt=0)
+    # Retry budget per worker: each first attempt earns RATIO of a retry, up to RESERVE retries.
+    db_retry_budget_ratio: float = Field(0.1, ge=0)
+    db_retry_budget_reserve: float = Field(10.0, ge=1)
+
     breaker_window: int = Field(20, ge=1)
     breaker_min_calls: int = Field(5, ge=1)
     breaker_failure_rate: float = Field(0.5, gt=0, le=1)
     breaker_open_s: float = Field(2.0, gt=0)
     breaker_half_open_probes: int = Field(1, ge=1)
+
+    # How often each worker reads the manual breaker overrides (python -m app.cli breaker).
+    breaker_override_poll_s: float = Field(1.0, gt=0)
+
+    # Writes (POST, PATCH, DELETE) need an X-API-Key; reads may be anonymous.
+    writes_need_api_key: bool = True
+    # How long a worker remembers a key lookup: the longest a revoked key keeps working.
+    api_key_cache_ttl_s: float = Field(5.0, ge=0)
+    # Per-key limits by tier (GCRA in Redis): steady requests/s and the burst above it.
+    rate_limit_enabled: bool = True
+    rate_limit_critical_per_s: float = Field(200.0, gt=0)
+    rate_limit_critical_burst: int = Field(400, ge=1)
+    rate_limit_standard_per_s: float = Field(20.0, gt=0)
+    rate_limit_standard_burst: int = Field(40, ge=1)
+    # While Redis is down: "local" (a per-worker limit, the tier's rate / RATE_LIMIT_LOCAL_SHARE)
+    # or "closed" (503 + Retry-After).
+    rate_limit_critical_redis_down: Literal["local", "closed"] = "local"
+    rate_limit_standard_redis_down: Literal["local", "closed"] = "closed"
+    # Worker processes sharing one limit (API replicas x gunicorn workers; the launcher sets it).
+    rate_limit_local_share: int = Field(1, ge=1)
 
     replica_poll_interval_s: float = Field(0.25, ge=0)
     replica_lag_eject_s: float = Field(1.0, gt=0)

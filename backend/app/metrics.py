@@ -49,6 +49,19 @@ REPLICA_ADMITTED = Gauge(
     ["replica"],
     multiprocess_mode="livemin",
 )
+RETRIES = Counter(
+    "db_retries_total",
+    "Transient database errors: retried, or not retried because the retry budget was spent",
+    ["kind", "outcome"],
+)
+RATE_LIMITED = Counter(
+    "rate_limit_rejections_total",
+    "Requests refused by the per-key rate limit (429), or because the limiter was down (503)",
+    ["tier", "reason"],
+)
+AUTH_FAILURES = Counter(
+    "auth_failures_total", "Requests refused for a missing, unknown or revoked API key", ["reason"]
+)
 BREAKER_OPEN = Gauge(
     "breaker_open",
     "1 when a circuit breaker is open or half-open",

@@ -57,10 +57,30 @@ heartbeat = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("idempotency_key", String(128), primary_key=True),
+    Column("idempotency_key", String(160), primary_key=True),
     Column("fingerprint", CHAR(64), nullable=False),
     Column("status", SmallInteger, nullable=False),
     Column("body", MEDIUMBLOB, nullable=False),
     Column("location", String(255), nullable=True),
     Column("created_at", TIMESTAMP_UTC, nullable=False),
+)
+
+# Clients' API keys: only a SHA-256 of each secret is kept (see services/api_keys.py).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", CHAR(12), primary_key=True),
+    Column("secret_sha256", CHAR(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("created_at", TIMESTAMP_UTC, nullable=False),
+    Column("revoked_at", TIMESTAMP_UTC, nullable=True),
+)
+
+# One row per API replica, rewritten by /readyz to prove the primary's write path works.
+probes = Table(
+    "probes",
+    metadata,
+    Column("api", String(64), primary_key=True),
+    Column("ts", TIMESTAMP_UTC, nullable=False),
 )

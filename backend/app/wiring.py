@@ -1,19 +1,23 @@
-"""Builds the app's long-lived parts from settings: Redis, breakers, cache, router, token codec."""
+"""Builds the app's long-lived parts from settings: Redis, breakers, cache, router, limits."""
 
 from __future__ import annotations
 
 from flask import Flask
 from redis import Redis
 
+from app.api.access import KeyCache
 from app.cache import CHANGED_PREFIX, Cache, CachePolicy
 from app.config import Settings
 from app.db.consistency import TokenCodec
 from app.db.engines import make_monitor_engines, make_nodes
 from app.db.replicas import LagPolicy, ReplicaMonitor
-from app.db.routing import Router
+from app.db.routing import PRIMARY, Router
 from app.near_cache import NearCache
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
+from app.resilience.overrides import OverrideWatcher
+from app.resilience.ratelimit import Rate, RateLimiter
+from app.resilience.retry import Retrier, RetryPolicy
 
 
 def breaker_policy(settings: Settings, slow_call_s: float) -> BreakerPolicy:
@@ -58,7 +62,18 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
     return Cache(redis, breaker, policy, near)
 
 
-def make_router(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Router:
+def db_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
+    """A breaker per database node: the primary and each replica."""
+    policy = breaker_policy(settings, settings.db_slow_call_s)
+    return {name: CircuitBreaker(name, policy) for name in [PRIMARY, *settings.replica_names()]}
+
+
+def make_router(
+    settings: Settings,
+    redis: Redis,
+    redis_breaker: CircuitBreaker,
+    breakers: dict[str, CircuitBreaker],
+) -> Router:
     """The database router, its replica monitor and the primary's read bulkhead."""
     lag = LagPolicy(
         eject_above_s=settings.replica_lag_eject_s,
@@ -67,15 +82,49 @@ def make_router(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Ro
     )
     monitor = ReplicaMonitor(make_monitor_engines(settings), lag, settings.replica_poll_interval_s)
     monitor.start()  # app factories run in each worker after the fork, so threads survive
-    bulkhead = Bulkhead(redis, breaker, settings.read_fallback_max, settings.read_fallback_lease_s)
-    return Router(make_nodes(settings), monitor, bulkhead, settings.ryw_wait_s)
+    bulkhead = Bulkhead(
+        redis, redis_breaker, settings.read_fallback_max, settings.read_fallback_lease_s
+    )
+    return Router(make_nodes(settings), monitor, bulkhead, breakers, settings.ryw_wait_s)
+
+
+def make_rate_limiter(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> RateLimiter:
+    """Per-key limits by tier, with each tier's plan for a Redis outage."""
+    rates = {
+        "critical": Rate(settings.rate_limit_critical_per_s, settings.rate_limit_critical_burst),
+        "standard": Rate(settings.rate_limit_standard_per_s, settings.rate_limit_standard_burst),
+    }
+    redis_down = {
+        "critical": settings.rate_limit_critical_redis_down,
+        "standard": settings.rate_limit_standard_redis_down,
+    }
+    return RateLimiter(redis, breaker, rates, redis_down, settings.rate_limit_local_share)
+
+
+def make_retrier(settings: Settings) -> Retrier:
+    """Retries of transient database errors, with this worker's retry budget."""
+    return Retrier(
+        RetryPolicy(
+            attempts=settings.db_retry_attempts,
+            base_s=settings.db_retry_base_s,
+            max_wait_s=settings.db_retry_max_wait_s,
+            budget_ratio=settings.db_retry_budget_ratio,
+            budget_reserve=settings.db_retry_budget_reserve,
+        )
+    )
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Keep every long-lived part in app.extensions."""
     redis = make_redis(settings)
     redis_breaker = CircuitBreaker("redis", breaker_policy(settings, settings.redis_slow_call_s))
+    breakers = {**db_breakers(settings), "redis": redis_breaker}
     app.extensions["redis"] = redis
+    app.extensions["breakers"] = breakers
     app.extensions["cache"] = make_cache(settings, redis, redis_breaker)
-    app.extensions["db_router"] = make_router(settings, redis, redis_breaker)
+    app.extensions["db_router"] = make_router(settings, redis, redis_breaker, breakers)
+    app.extensions["retrier"] = make_retrier(settings)
+    app.extensions["rate_limiter"] = make_rate_limiter(settings, redis, redis_breaker)
+    app.extensions["api_keys"] = KeyCache(settings.api_key_cache_ttl_s)
     app.extensions["token_codec"] = TokenCodec(settings.app_secret_key.get_secret_value())
+    OverrideWatcher(redis, breakers, settings.breaker_override_poll_s).start()

@@ -15,15 +15,15 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, g
 from sqlalchemy import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app import metrics
 from app.api.context import issue_token, request_token
 from app.api.problems import PROBLEM_JSON, Problem, problem_body
 from app.cache import Cache, Outcome, Served
 from app.db.consistency import Token, newest
-from app.db.routing import DBAPI_ERRORS, PRIMARY, Router
+from app.db.routing import DBAPI_ERRORS, Router
 from app.resilience.bulkhead import Saturated
+from app.resilience.retry import Retrier
 from app.services.errors import NotFound
 
 T = TypeVar("T")
@@ -33,6 +33,12 @@ def router() -> Router:
     """The app's database router."""
     db_router: Router = current_app.extensions["db_router"]
     return db_router
+
+
+def retrier() -> Retrier:
+    """This worker's retrier (and retry budget)."""
+    worker_retrier: Retrier = current_app.extensions["retrier"]
+    return worker_retrier
 
 
 def cache() -> Cache:
@@ -58,9 +64,9 @@ def writing() -> Iterator[Write]:
     """A transaction on the primary; after commit, invalidate what it touched and issue a token."""
     with router().writer() as uow:
         g.db_node = uow.node
-        write = Write(uow.conn)
-        yield write
-    invalidated = cache().invalidate(write.keys, uow.gtid) if write.keys else True
+        unit = Write(uow.conn)
+        yield unit
+    invalidated = cache().invalidate(unit.keys, uow.gtid) if unit.keys else True
     if not invalidated:
         metrics.INVALIDATION_FAILURES.inc()
     if uow.gtid:
@@ -68,33 +74,54 @@ def writing() -> Iterator[Write]:
         issue_token(Token(uow.gtid, skip_cache=not invalidated))
 
 
+def write(action: Callable[[Write], T]) -> T:
+    """Run ACTION in a write unit of work (see writing()) and return its result.
+
+    The whole unit of work runs again after an error that proves it did not commit (deadlock,
+    lock wait timeout, no connection made); a connection lost mid-way is not retried, since
+    its COMMIT may have been applied. Idempotency keys make even that safe for the client.
+    """
+
+    def once() -> T:
+        with writing() as unit:
+            return action(unit)
+
+    return retrier().run(once, kind="write", write=True)
+
+
 def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
     """Run FETCH on the node the router picks, honouring the client's token.
 
-    Reads are safe to repeat: if a node's connection breaks mid-read (it is stopping, or
-    crashed), the read runs once more on another node. 503 when the primary's read cap is full.
+    Reads are safe to repeat: if a node's connection breaks mid-read, the read runs again, first
+    on the same node: its pool was reset, so the retry gets a fresh connection (pooled
+    connections die together when a server restarts or kills them, while the server itself may
+    be fine; trying another node would meet its stale pool too). A node that fails a second
+    time in one read is avoided for the rest of it; a node that is down fails at connect, and
+    the router moves on by itself. 503 when the primary's read cap is full.
     """
     token = request_token()
     floor = newest(min_gtid, token.gtid if token else None)
-    failed: frozenset[str] = frozenset()
-    retried = False
-    while True:
+    seen: set[str] = set()
+    failed: set[str] = set()
+
+    def once() -> T:
         node = None
+        again = next(iter(seen - failed), None)
         try:
-            with router().reader(floor, avoid=failed) as uow:
+            with router().reader(floor, avoid=frozenset(failed), prefer=again) as uow:
                 g.db_node = node = uow.node
                 metrics.DB_READS.labels(uow.node).inc()
                 return fetch(uow.conn)
         except Saturated as error:
             detail = f"No replica can serve reads and the primary is at its cap: {error}."
             raise Problem(503, detail, headers={"Retry-After": "1"}) from error
-        except (OperationalError, InterfaceError, *DBAPI_ERRORS):
-            if node is None or retried:
-                raise  # no node could be opened, or the retry failed too
-            retried = True
-            # A replica is skipped on the retry; the primary is tried again on a fresh
-            # connection (its pool was reset), since it may just have restarted.
-            failed = frozenset({node}) - {PRIMARY}
+        except DBAPI_ERRORS:
+            if node is not None:
+                (failed if node in seen else seen).add(node)
+            seen.difference_update(failed)
+            raise
+
+    return retrier().run(once, kind="read", write=False)
 
 
 def json_bytes(document: Any) -> bytes:

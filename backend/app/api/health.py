@@ -7,14 +7,22 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from redis import Redis
-from sqlalchemy import text
 
 from app import metrics
-from app.api.data import cache, router
+from app.api.data import router
+from app.db.errors import error_code
 from app.db.replicas import observe
 from app.db.routing import PRIMARY
+from app.resilience.breaker import CircuitBreaker, State
 
 bp = Blueprint("health", __name__)
+PROBE = (
+    "INSERT INTO probes (api, ts) VALUES (%s, UTC_TIMESTAMP(6)) "
+    "ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
+)
+READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT: the server runs with read_only
+# Database states in which a node still serves reads ("redis" is no database).
+READABLE = {"ok", "ejected", "stopped", "read_only"}
 
 
 def timed(check: dict[str, Any], started: float) -> dict[str, Any]:
@@ -22,15 +30,38 @@ def timed(check: dict[str, Any], started: float) -> dict[str, Any]:
     return {**check, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
+def breakers() -> dict[str, CircuitBreaker]:
+    """This worker's breakers by name."""
+    by_name: dict[str, CircuitBreaker] = current_app.extensions["breakers"]
+    return by_name
+
+
+def breaker_state(name: str) -> str:
+    """The state of NAME's breaker in this worker, marked when an operator forced it."""
+    breaker = breakers()[name]
+    return f"forced_{breaker.state.value}" if breaker.forced else breaker.state.value
+
+
+def with_breaker(check: dict[str, Any], name: str) -> dict[str, Any]:
+    """CHECK plus the node's breaker; a node that answers but whose breaker is open is unused."""
+    state = breaker_state(name)
+    if check["status"] == "ok" and state.endswith(State.OPEN.value):
+        check = {**check, "status": "breaker_open"}
+    return {**check, "breaker": state}
+
+
 def check_primary() -> dict[str, Any]:
-    """The primary accepts connections and is writable."""
+    """The primary's write path: a real write (this replica's row in probes), committed."""
     started = time.perf_counter()
+    api = current_app.extensions["settings"].api_name[:64]
     try:
-        with router().nodes.readers[PRIMARY].connect() as conn:
-            read_only = conn.execute(text("SELECT @@global.read_only")).scalar()
+        with router().nodes.writer.begin() as conn:
+            conn.exec_driver_sql(PROBE, (api,))
     except Exception as error:  # any failure of a dependency is a finding, not a crash
-        return timed({"status": "down", "error": type(error).__name__}, started)
-    return timed({"status": "read_only" if read_only else "ok"}, started)
+        status = "read_only" if error_code(error) == READ_ONLY else "down"
+        check = {"status": status, "breaker": breaker_state(PRIMARY), "error": type(error).__name__}
+        return timed(check, started)
+    return timed(with_breaker({"status": "ok"}, PRIMARY), started)
 
 
 def check_replica(name: str) -> dict[str, Any]:
@@ -50,14 +81,14 @@ def check_replica(name: str) -> dict[str, Any]:
         "lag_s": seen.lag_s,
         "reason": seen.problem or state.reason,
     }
-    return timed(check, started)
+    return timed(with_breaker(check, name), started)
 
 
 def check_redis() -> dict[str, Any]:
     """Redis answers PING; the state of this process's breaker around it."""
     started = time.perf_counter()
     client: Redis = current_app.extensions["redis"]
-    breaker = cache().breaker.state.value
+    breaker = breaker_state("redis")
     try:
         client.ping()
     except Exception as error:  # any failure of a dependency is a finding, not a crash
@@ -73,15 +104,20 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready while the primary takes writes; anything else that is not ok is named as degraded."""
+    """Ready while reads can be served (writes need the primary); what is not ok is named.
+
+    A down primary makes the service degraded, not unready: reads go on from the replicas and
+    the cache, and taking every API replica out of a load balancer would stop those too.
+    """
     checks = {"primary": check_primary()}
     for name in router().replica_names:
         checks[name] = check_replica(name)
     checks["redis"] = check_redis()
     degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
-    ready = checks["primary"]["status"] == "ok"
-    status = "unavailable" if not ready else ("degraded" if degraded else "ok")
-    return jsonify(status=status, degraded=degraded, checks=checks), 200 if ready else 503
+    readable = [n for n, c in checks.items() if n != "redis" and c["status"] in READABLE]
+    status = "unavailable" if not readable else ("degraded" if degraded else "ok")
+    body = {"status": status, "degraded": degraded, "writable": "primary" not in degraded}
+    return jsonify(**body, checks=checks), 200 if readable else 503
 
 
 @bp.get("/metrics")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from flask import Response, request
+from flask import Response, g, request
 
-from app.api.data import Write, writing
+from app.api.data import Write, write, writing
 from app.api.problems import Problem
 from app.services import idempotency
 
@@ -49,30 +49,34 @@ def respond(answer: Answer, *, replayed: bool = False) -> Response:
 
 
 def idempotent(action: Callable[[Write], Answer]) -> Response:
-    """Run ACTION in a write unit of work, exactly once per Idempotency-Key."""
+    """Run ACTION in a write unit of work, exactly once per Idempotency-Key of this client."""
     key = request_key()
     if key is None:
-        with writing() as write:
-            answer = action(write)
-        return respond(answer)
+        return respond(write(action))
+    # Keys are per client: one client's key can never replay another client's answer.
+    client = g.get("client")
+    key = f"{client.key_id}:{key}" if client else key
     mark = fingerprint()
+
+    def claimed(unit: Write) -> Answer:
+        idempotency.claim(conn=unit.conn, key=key, fingerprint=mark)
+        answer = action(unit)
+        location = answer[2].get("Location")
+        idempotency.record(
+            conn=unit.conn, key=key, status=answer[0], body=answer[1], location=location
+        )
+        return answer
+
     try:
-        with writing() as write:
-            idempotency.claim(conn=write.conn, key=key, fingerprint=mark)
-            answer = action(write)
-            location = answer[2].get("Location")
-            idempotency.record(
-                conn=write.conn, key=key, status=answer[0], body=answer[1], location=location
-            )
+        return respond(write(claimed))
     except idempotency.KeyTaken:
         return replay(key, mark)
-    return respond(answer)
 
 
 def replay(key: str, mark: str) -> Response:
     """The stored answer for KEY, if it was given to this same request."""
-    with writing() as write:  # the primary: the claim committed there
-        stored = idempotency.stored(conn=write.conn, key=key)
+    with writing() as unit:  # the primary: the claim committed there
+        stored = idempotency.stored(conn=unit.conn, key=key)
     if stored is None or stored["status"] == idempotency.PLACEHOLDER_STATUS:
         raise Problem(
             409,

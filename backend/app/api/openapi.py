@@ -84,16 +84,20 @@ def problems(*statuses: int) -> dict[str, Any]:
     """Problem responses for STATUSES, plus the 503 every database-backed route may answer."""
     described = {
         400: "Malformed JSON, consistency token or Idempotency-Key",
+        401: "Missing (on a write), malformed or unknown X-API-Key",
+        403: "Revoked X-API-Key",
         404: "Unknown id",
         409: "Same Idempotency-Key still in progress",
         405: "Method not allowed",
         413: "Body too large",
         415: "Body is not JSON",
         422: "Invalid field or query parameter",
-        503: "Database unavailable; retry",
+        429: "Over the rate limit of the key's tier (or, at nginx, of the client address)",
+        503: "Database or rate limiter unavailable; retry after Retry-After",
     }
     content = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
-    return {str(s): {"description": described[s], "content": content} for s in (*statuses, 503)}
+    every = (*statuses, *ACCESS_ERRORS, 503)
+    return {str(s): {"description": described[s], "content": content} for s in sorted(set(every))}
 
 
 def ok(status: int, model: str | None, description: str) -> dict[str, Any]:
@@ -134,6 +138,17 @@ USER_ID = {
     "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
 }
 WRITE_ERRORS = (400, 413, 415, 422)
+# Any /api request may send a key, so any may meet these.
+ACCESS_ERRORS = (401, 403, 429)
+# Writes need a key; reads may send one (for their tier's limits) or none (anonymous).
+KEY_REQUIRED: list[dict[str, list[str]]] = [{"ApiKey": []}]
+KEY_OPTIONAL: list[dict[str, list[str]]] = [{}, {"ApiKey": []}]
+API_KEY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-API-Key",
+    "description": "zk_<key id>_<secret>, from `make key`. Tiers: critical, standard.",
+}
 
 
 def paths() -> dict[str, Any]:
@@ -152,12 +167,14 @@ def paths() -> dict[str, Any]:
         "/api/users": {
             "post": {
                 "summary": "Create a user",
+                "security": KEY_REQUIRED,
                 "requestBody": body("UserCreate"),
                 "parameters": [IDEMPOTENCY_KEY],
                 "responses": {**ok(201, "User", "created"), **problems(409, *WRITE_ERRORS)},
             },
             "get": {
                 "summary": "Users by ascending id, a keyset page at a time",
+                "security": KEY_OPTIONAL,
                 "parameters": [query("limit", 1, 100, 20), query("after", 0, BIGINT_MAX, 0)],
                 "responses": {**ok(200, "UserPage", "a page"), **problems(422)},
             },
@@ -166,15 +183,18 @@ def paths() -> dict[str, Any]:
             "parameters": [USER_ID],
             "get": {
                 "summary": "One user (cached)",
+                "security": KEY_OPTIONAL,
                 "responses": {**ok(200, "User", "the user"), **problems(400, 404)},
             },
             "patch": {
                 "summary": "Change some fields",
+                "security": KEY_REQUIRED,
                 "requestBody": body("UserPatch"),
                 "responses": {**ok(200, "User", "the user"), **problems(404, *WRITE_ERRORS)},
             },
             "delete": {
                 "summary": "Delete the user and their posts",
+                "security": KEY_REQUIRED,
                 "responses": {**ok(204, None, "deleted"), **problems(404)},
             },
         },
@@ -182,12 +202,14 @@ def paths() -> dict[str, Any]:
             "parameters": [USER_ID],
             "post": {
                 "summary": "Add a post",
+                "security": KEY_REQUIRED,
                 "requestBody": body("PostCreate"),
                 "parameters": [IDEMPOTENCY_KEY],
                 "responses": {**ok(201, "Post", "created"), **problems(404, 409, *WRITE_ERRORS)},
             },
             "get": {
                 "summary": "Posts, newest first, a keyset page at a time",
+                "security": KEY_OPTIONAL,
                 "parameters": [query("limit", 1, 100, 20), query("before", 1, BIGINT_MAX)],
                 "responses": {**ok(200, "PostPage", "a page"), **problems(404, 422)},
             },
@@ -215,7 +237,8 @@ def document() -> dict[str, Any]:
                 "UserPage": page_of("User"),
                 "PostPage": page_of("Post"),
                 "Problem": PROBLEM,
-            }
+            },
+            "securitySchemes": {"ApiKey": API_KEY_SCHEME},
         },
     }
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
 import pymysql
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.db.routing import NoNodeAvailable
+from app.resilience.breaker import BreakerOpen
 from app.services.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,15 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and error.response is None:
             response.headers["Allow"] = ", ".join(getattr(error, "valid_methods", None) or [])
         return response
+
+    @app.errorhandler(BreakerOpen)
+    def on_breaker_open(error: BreakerOpen) -> Response:
+        # Refused without trying: the node failed recently; its breaker says when to come back.
+        name = str(error)
+        open_s = current_app.extensions["breakers"][name].policy.open_s
+        detail = f"The {name} database is not available (circuit open); retry shortly."
+        headers = {"Retry-After": str(max(1, math.ceil(open_s)))}
+        return problem_response(Problem(503, detail, headers=headers))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from app.api.data import Write, cached, json_bytes, read, writing
+from app.api.data import Write, cached, json_bytes, read, write
 from app.api.idempotent import Answer, idempotent
 from app.api.parsing import json_body, query_args
 from app.schemas import (
@@ -46,10 +46,10 @@ def create_user() -> Response:
     """Create a user: 201 with the user and its Location (once per Idempotency-Key)."""
     data = json_body(UserCreate)
 
-    def create(write: Write) -> Answer:
-        user = users.create_user(conn=write.conn, name=data.name, second_name=data.second_name)
+    def create(unit: Write) -> Answer:
+        user = users.create_user(conn=unit.conn, name=data.name, second_name=data.second_name)
         # A 404 for this id may be cached (someone asked before it existed).
-        write.touches(user_key(user["id"]), posts_key(user["id"]))
+        unit.touches(user_key(user["id"]), posts_key(user["id"]))
         return 201, json_bytes(user_document(user)), {"Location": f"/api/users/{user['id']}"}
 
     return idempotent(create)
@@ -79,18 +79,24 @@ def get_user(user_id: int) -> Response:
 def patch_user(user_id: int) -> Response:
     """Change some fields of a user; answers with the whole user."""
     data = json_body(UserPatch)
-    with writing() as write:
-        user = users.update_user(conn=write.conn, user_id=user_id, changes=data.changes())
-        write.touches(user_key(user_id))
-    return jsonify(user_document(user))
+
+    def update(unit: Write) -> dict[str, Any]:
+        user = users.update_user(conn=unit.conn, user_id=user_id, changes=data.changes())
+        unit.touches(user_key(user_id))
+        return user
+
+    return jsonify(user_document(write(update)))
 
 
 @bp.delete(f"/{USER}")
 def delete_user(user_id: int) -> tuple[str, int]:
     """Delete a user and their posts."""
-    with writing() as write:
-        users.delete_user(conn=write.conn, user_id=user_id)
-        write.touches(user_key(user_id), posts_key(user_id))
+
+    def delete(unit: Write) -> None:
+        users.delete_user(conn=unit.conn, user_id=user_id)
+        unit.touches(user_key(user_id), posts_key(user_id))
+
+    write(delete)
     return "", 204
 
 
@@ -99,9 +105,9 @@ def create_post(user_id: int) -> Response:
     """Add a post (1-280 characters) to a user (once per Idempotency-Key)."""
     data = json_body(PostCreate)
 
-    def create(write: Write) -> Answer:
-        post = posts.create_post(conn=write.conn, user_id=user_id, body=data.body)
-        write.touches(posts_key(user_id))
+    def create(unit: Write) -> Answer:
+        post = posts.create_post(conn=unit.conn, user_id=user_id, body=data.body)
+        unit.touches(posts_key(user_id))
         return 201, json_bytes(post_document(post)), {}
 
     return idempotent(create)

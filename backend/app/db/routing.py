@@ -20,6 +20,10 @@ write in the same transaction could miss that write). So callers declare intent 
   3. when the primary cannot be reached either: a reachable replica that was ejected for lag.
      Stale data beats no data for plain reads; a read with ``min_gtid`` still needs the GTID.
 
+Every node has a circuit breaker: a node whose breaker is open is skipped for reads, and writes
+fail at once (``BreakerOpen``) instead of each waiting for a connect timeout. Only failures of
+the node itself (unreachable, connection lost) count against it, never a request's own errors.
+
 The router knows nothing of HTTP: it reports the node it chose through ``UnitOfWork.node``.
 """
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,8 +43,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db.consistency import covers
+from app.db.errors import is_node_failure
 from app.db.replicas import ReplicaMonitor
 from app.db.sql import fetch_one
+from app.resilience.breaker import BreakerOpen, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 
 PRIMARY = "primary"
@@ -78,15 +85,16 @@ class Router:
     """Routes units of work to the primary or to one of the replicas."""
 
     def __init__(
-        self, nodes: Nodes, monitor: ReplicaMonitor, bulkhead: Bulkhead, ryw_wait_s: float
+        self,
+        nodes: Nodes,
+        monitor: ReplicaMonitor,
+        bulkhead: Bulkhead,
+        breakers: dict[str, CircuitBreaker],
+        ryw_wait_s: float,
     ) -> None:
-        """NODES.readers holds 'primary' and each replica by name."""
-        self.nodes, self.monitor, self.bulkhead, self.ryw_wait_s = (
-            nodes,
-            monitor,
-            bulkhead,
-            ryw_wait_s,
-        )
+        """NODES.readers and BREAKERS hold 'primary' and each replica by name."""
+        self.nodes, self.monitor, self.bulkhead = nodes, monitor, bulkhead
+        self.breakers, self.ryw_wait_s = breakers, ryw_wait_s
         self.replica_names = [name for name in nodes.readers if name != PRIMARY]
         # Each worker starts at a random replica, so the first reads of many fresh workers
         # do not all land on replica-1.
@@ -95,29 +103,48 @@ class Router:
     @contextmanager
     def writer(self) -> Iterator[UnitOfWork]:
         """A transaction on the primary, committed when the block ends without error."""
-        with self.nodes.writer.connect() as conn:
-            uow = UnitOfWork(PRIMARY, conn)
-            with conn.begin():
-                yield uow
-            uow.gtid = conn.execute(LAST_GTID).scalar() or ""
+        breaker = self.breakers[PRIMARY]
+        if not breaker.allow():
+            raise BreakerOpen(PRIMARY)
+        started, node_failed = time.monotonic(), False
+        try:
+            with self.nodes.writer.connect() as conn:
+                uow = UnitOfWork(PRIMARY, conn)
+                with conn.begin():
+                    yield uow
+                uow.gtid = conn.execute(LAST_GTID).scalar() or ""
+        except Exception as error:
+            node_failed = is_node_failure(error)
+            raise
+        finally:
+            breaker.record(not node_failed, time.monotonic() - started)
 
     @contextmanager
     def reader(
-        self, min_gtid: str | None = None, avoid: frozenset[str] = frozenset()
+        self,
+        min_gtid: str | None = None,
+        avoid: frozenset[str] = frozenset(),
+        prefer: str | None = None,
     ) -> Iterator[UnitOfWork]:
-        """A read on the best node available now (see the module docstring), never one in AVOID."""
-        node, conn, release = self._open_for_read(min_gtid, avoid)
+        """A read on the best node available now (see the module docstring), never one in AVOID.
+
+        PREFER names a node to try first (the primary, for data that must be current).
+        """
+        node, conn, release = self._open_for_read(min_gtid, avoid, prefer)
+        started, node_failed = time.monotonic(), False
         try:
             yield UnitOfWork(node, conn)
         except DBAPI_ERRORS:
             # A broken connection must not go back to the pool, and the pooled ones to the same
             # server are suspect too (it went away, or restarted): start that pool afresh.
+            node_failed = True
             conn.invalidate()
             self.nodes.readers[node].dispose()
             raise
         finally:
             conn.close()  # back to the pool (a no-op after invalidate)
             release()
+            self.breakers[node].record(not node_failed, time.monotonic() - started)
 
     def replica_order(self, avoid: frozenset[str] = frozenset()) -> list[str]:
         """Admitted replicas, starting from the next in turn."""
@@ -128,41 +155,59 @@ class Router:
         return admitted[start:] + admitted[:start]
 
     def _open_for_read(
-        self, min_gtid: str | None, avoid: frozenset[str]
+        self, min_gtid: str | None, avoid: frozenset[str], prefer: str | None
     ) -> tuple[str, Any, Callable[[], None]]:
-        for name in self.replica_order(avoid):
-            if conn := self._connect_replica(name, min_gtid):
+        if prefer and prefer not in avoid and (conn := self._connect(prefer, min_gtid)):
+            return prefer, conn, _nothing
+        for name in self.replica_order(avoid | {prefer or ""}):
+            if conn := self._connect(name, min_gtid):
                 return name, conn, _nothing
-        if PRIMARY not in avoid:
+        if PRIMARY not in avoid and prefer != PRIMARY:
             # With no replica configured the primary is the read node, not a fallback: no cap.
             release = self.bulkhead.acquire() if self.replica_names else _nothing
-            try:
-                return PRIMARY, self.nodes.readers[PRIMARY].raw_connection(), release
-            except (DBAPIError, *DBAPI_ERRORS):
-                release()
+            if conn := self._connect(PRIMARY, None):
+                return PRIMARY, conn, release
+            release()
         for name in set(self.monitor.ejected_but_reachable()) - avoid:
-            if conn := self._connect_replica(name, min_gtid):
+            if conn := self._connect(name, min_gtid):
                 log.warning("primary down: reading from ejected replica", extra={"node": name})
                 return name, conn, _nothing
         raise NoNodeAvailable("no database node can serve this read")
 
-    def _connect_replica(self, name: str, min_gtid: str | None) -> Any | None:
-        """A connection to replica NAME, if it answers and has applied MIN_GTID."""
+    def _connect(self, name: str, min_gtid: str | None) -> Any | None:
+        """A connection to node NAME if its breaker allows, it answers and has applied MIN_GTID.
+
+        Every call the breaker let through is recorded here when it yields no connection, and
+        by reader() when it does.
+        """
+        breaker = self.breakers[name]
+        if not breaker.allow():
+            return None
+        started = time.monotonic()
         try:
             conn = self.nodes.readers[name].raw_connection()
         except (DBAPIError, *DBAPI_ERRORS) as error:
-            log.warning("replica unavailable for reads", extra={"node": name, "error": str(error)})
+            breaker.record(False, time.monotonic() - started)
+            log.warning("node unavailable for reads", extra={"node": name, "error": str(error)})
             return None
-        if min_gtid and not covers(self.monitor.states[name].position, min_gtid):
-            try:
-                row = fetch_one(conn, GTID_WAIT, (min_gtid, self.ryw_wait_s))
-            except DBAPI_ERRORS:
-                conn.invalidate()
-                row = None
-            if row is None or next(iter(row.values())) != 0:
-                conn.close()
-                return None
-        return conn
+        if name == PRIMARY or self._has_applied(name, conn, min_gtid):
+            return conn
+        breaker.record(True, time.monotonic() - started)  # it answered; it is only behind
+        return None
+
+    def _has_applied(self, name: str, conn: Any, min_gtid: str | None) -> bool:
+        """Has replica NAME applied MIN_GTID (polled, else a short wait)? Closes CONN if not."""
+        if not min_gtid or covers(self.monitor.states[name].position, min_gtid):
+            return True
+        try:
+            row = fetch_one(conn, GTID_WAIT, (min_gtid, self.ryw_wait_s))
+        except DBAPI_ERRORS:
+            conn.invalidate()
+            row = None
+        if row is None or next(iter(row.values())) != 0:
+            conn.close()
+            return False
+        return True
 
 
 def _nothing() -> None:

@@ -74,6 +74,11 @@ class CircuitBreaker:
         with self._lock:
             return self._current()
 
+    @property
+    def forced(self) -> State | None:
+        """The state pinned by a manual override, or None when automatic."""
+        return self._forced
+
     def _current(self) -> State:
         if self._forced is not None:
             return self._forced
@@ -129,6 +134,7 @@ class CircuitBreaker:
             self._forced = state
             if state is None:
                 self._close()
+            metrics.BREAKER_OPEN.labels(self.name).set(int(state is State.OPEN))
 
     def _open(self) -> None:
         self._state, self._opened_at = State.OPEN, self._clock()

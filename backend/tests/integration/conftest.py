@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from stack.keys import create_key, ensure_key
 from stack.settings import REPO, Stack, load_stack
 from tests.integration.helpers import Api, Databases
 
@@ -26,6 +27,10 @@ TEST_STACK_ENV = {
     "REPLICAS": "2",
     "API_REPLICAS": "3",
     "APP_ENV": "test",
+    # The tests' own clients use one critical key from many threads: give it room, so that
+    # tests about other things never meet its limit. Limits are tested with keys of their own.
+    "RATE_LIMIT_CRITICAL_PER_S": "1000",
+    "RATE_LIMIT_CRITICAL_BURST": "2000",
 }
 
 
@@ -74,12 +79,24 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def api_key(stack: Stack) -> str:
+    """A critical-tier key the tests write with."""
+    return ensure_key(stack, "tests", "critical")
+
+
+@pytest.fixture(scope="session")
+def keys(stack: Stack) -> Callable[[str], str]:
+    """Makes a fresh key of a tier (a bucket of its own for each test that needs one)."""
+    return lambda tier: create_key(stack, f"test-{tier}", tier)
+
+
+@pytest.fixture(scope="session")
 def dbs(stack: Stack) -> Databases:
     return Databases(stack)
 
 
 @pytest.fixture
-def api(stack: Stack) -> Iterator[Api]:
-    """An HTTP client whose paths go through the test stack's nginx."""
-    with Api(stack.base_url) as client:
+def api(stack: Stack, api_key: str) -> Iterator[Api]:
+    """An HTTP client whose paths go through the test stack's nginx; it writes with a key."""
+    with Api(stack.base_url, api_key) as client:
         yield client

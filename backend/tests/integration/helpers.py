@@ -92,14 +92,23 @@ class Databases:
             )
 
 
-class Api(requests.Session):
-    """A requests session that sends every path to one base URL (the stack's nginx)."""
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
-    def __init__(self, base_url: str) -> None:
+
+class Api(requests.Session):
+    """A requests session that sends every path to one base URL (the stack's nginx).
+
+    With API_KEY it sends the key on writes; reads stay anonymous, as most reads are.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
         super().__init__()
-        self.base_url = base_url
+        self.base_url, self.api_key = base_url, api_key
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        verb = method.decode() if isinstance(method, bytes) else method
+        if self.api_key and verb.upper() in WRITES:
+            kwargs["headers"] = {"X-API-Key": self.api_key, **(kwargs.get("headers") or {})}
         return super().request(method, f"{self.base_url}{url!s}", *args, **kwargs)
 
     def create_user(self, name: str = "Ada", second_name: str = "Lovelace") -> dict[str, Any]:
@@ -107,3 +116,14 @@ class Api(requests.Session):
         assert response.status_code == 201, response.text
         user: dict[str, Any] = response.json()
         return user
+
+
+def metric_total(stack: Stack, sample: str) -> float:
+    """The value of metric SAMPLE (name and labels, as exposed) summed over the API replicas."""
+    total = 0.0
+    for api in stack.apis:
+        text = requests.get(f"http://{stack.host}:{api.port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(sample + " "):
+                total += float(line.rsplit(" ", 1)[1])
+    return total

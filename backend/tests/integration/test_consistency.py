@@ -73,9 +73,9 @@ def test_with_replication_stalled_a_token_read_sees_the_write_from_the_primary(
     assert names == (["Before"] if served_by_replica else ["After"])
 
 
-def client_round(stack: Stack, client: int, rounds: int) -> int:
+def client_round(stack: Stack, api_key: str, client: int, rounds: int) -> int:
     """Write, then read the write back with the token, ROUNDS times; count stale reads."""
-    session, stale = requests.Session(), 0
+    session, stale = Api("", api_key), 0
     base = stack.base_url
     user = session.post(
         f"{base}/api/users", json={"name": f"c{client}-0", "second_name": "RYW"}, timeout=10
@@ -94,10 +94,12 @@ def client_round(stack: Stack, client: int, rounds: int) -> int:
     return stale
 
 
-def test_concurrent_clients_never_read_stale_after_their_own_writes(stack: Stack) -> None:
+def test_concurrent_clients_never_read_stale_after_their_own_writes(
+    stack: Stack, api_key: str
+) -> None:
     clients, rounds = 8, 25
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        stale = sum(pool.map(lambda c: client_round(stack, c, rounds), range(clients)))
+        stale = sum(pool.map(lambda c: client_round(stack, api_key, c, rounds), range(clients)))
     assert stale == 0
 
 

@@ -12,7 +12,9 @@ from stack.settings import REPO, Stack
 pytestmark = pytest.mark.integration
 
 
-def test_generated_requests_never_get_a_server_error(stack: Stack, tmp_path: Path) -> None:
+def test_generated_requests_never_get_a_server_error(
+    stack: Stack, api_key: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [
             str(REPO / ".venv" / "bin" / "schemathesis"),
@@ -24,6 +26,8 @@ def test_generated_requests_never_get_a_server_error(stack: Stack, tmp_path: Pat
             "25",
             "--seed",
             "20261122",
+            "--header",
+            f"X-API-Key: {api_key}",
             "--phases",
             "examples,coverage,fuzzing",
         ],

@@ -44,7 +44,9 @@ def test_reusing_a_key_for_another_request_is_refused(api: Api, dbs: Databases) 
     assert other.headers["Content-Type"] == "application/problem+json"
 
 
-def test_concurrent_posts_with_one_key_create_one_user(stack: Stack, dbs: Databases) -> None:
+def test_concurrent_posts_with_one_key_create_one_user(
+    stack: Stack, dbs: Databases, api_key: str
+) -> None:
     key, name = str(uuid.uuid4()), uuid.uuid4().hex[:20]
 
     def post(_: int) -> tuple[int, int]:
@@ -52,7 +54,7 @@ def test_concurrent_posts_with_one_key_create_one_user(stack: Stack, dbs: Databa
             f"{stack.base_url}/api/users",
             timeout=10,
             json={"name": "Race", "second_name": name},
-            headers={"Idempotency-Key": key},
+            headers={"Idempotency-Key": key, "X-API-Key": api_key},
         )
         return response.status_code, response.json().get("id", -1)
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_with_the_primary_down_writes_get_503_and_reads_continue(
-    api: Api, stack: Stack, dbs: Databases
+    api: Api, stack: Stack, dbs: Databases, api_key: str
 ) -> None:
     user = api.create_user("Primary", "Outage")
     dbs.wait_replicated()
@@ -24,7 +24,10 @@ def test_with_the_primary_down_writes_get_503_and_reads_continue(
     try:
         started = time.monotonic()
         write = requests.post(
-            f"{stack.base_url}/api/users", json={"name": "Lost", "second_name": "Write"}, timeout=10
+            f"{stack.base_url}/api/users",
+            json={"name": "Lost", "second_name": "Write"},
+            headers={"X-API-Key": api_key},
+            timeout=10,
         )
         assert write.status_code == 503
         assert write.headers["Retry-After"]
@@ -40,10 +43,15 @@ def test_with_the_primary_down_writes_get_503_and_reads_continue(
             assert read.headers["X-DB-Node"].startswith("replica-")
         cached = requests.get(f"{stack.base_url}/api/users/{user['id']}", timeout=10)
         assert cached.status_code == 200
-        assert api.get("/readyz").status_code == 503
+        # Degraded, not unready: reads are served, and readiness must not take them away.
+        ready = api.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["writable"] is False
+        assert ready.json()["checks"]["primary"]["status"] == "down"
     finally:
         supervisorctl("start", "mysql-primary")
-    eventually(lambda: api.get("/readyz").status_code == 200, timeout=30)
+    eventually(lambda: api.get("/readyz").json()["writable"], timeout=30)
     eventually(
         lambda: (
             api.post("/api/users", json={"name": "Back", "second_name": "Again"}).status_code == 201

@@ -15,8 +15,8 @@ from app import create_app
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing answers there
 
 
-@pytest.fixture
-def app() -> Flask:
+def make_app(**overrides: object) -> Flask:
+    """The app with nothing listening behind it; OVERRIDES replace settings."""
     return create_app(
         {
             "api_name": "api-test",
@@ -29,8 +29,15 @@ def app() -> Flask:
             "api_max_body_bytes": 4096,
             "replica_poll_interval_s": 0,
             "near_cache_ttl_s": 0,
+            **overrides,
         }
     )
+
+
+@pytest.fixture
+def app() -> Flask:
+    # Input validation is tested on its own here; test_access.py covers the key check.
+    return make_app(writes_need_api_key=False)
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pymysql
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from app.db.replicas import LagPolicy, ReplicaMonitor
 from app.db.routing import PRIMARY, Nodes, NoNodeAvailable, Router
+from app.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, State
 from app.resilience.bulkhead import Saturated
 
 REPLICAS = ["replica-1", "replica-2"]
@@ -61,7 +63,7 @@ class FakeEngine:
     def connect(self) -> FakeConnection:
         self.connects += 1
         if not self.up:
-            raise OperationalError("connect", {}, Exception(2003, "down"))
+            raise OperationalError("connect", {}, pymysql.err.OperationalError(2003, "down"))
         return FakeConnection(self)
 
     raw_connection = connect
@@ -97,7 +99,8 @@ def make_router(
     for name in ejected:
         monitor.states[name] = replace(monitor.states[name], admitted=False)
     nodes = Nodes(writer=engines[PRIMARY], readers=engines)  # type: ignore[arg-type]
-    return Router(nodes, monitor, bulkhead or FakeBulkhead(), ryw_wait_s=0.005)  # type: ignore[arg-type]
+    breakers = {n: CircuitBreaker(n, BreakerPolicy(min_calls=2)) for n in engines}
+    return Router(nodes, monitor, bulkhead or FakeBulkhead(), breakers, ryw_wait_s=0.005)  # type: ignore[arg-type]
 
 
 def served_by(router: Router, times: int, min_gtid: str | None = None) -> list[str]:
@@ -183,3 +186,53 @@ def test_an_error_inside_the_unit_of_work_is_not_retried_elsewhere() -> None:
     with pytest.raises(ValueError, match="boom"), router.reader():
         raise ValueError("boom")
     assert sum(e.connects for e in router.nodes.readers.values()) == 1  # type: ignore[attr-defined]
+
+
+def test_a_replica_whose_breaker_opened_is_skipped_without_a_connect() -> None:
+    router = make_router(down=("replica-1",))
+    for _ in range(4):  # each read tries replica-1 first at some point, fails, moves on
+        with router.reader():
+            pass
+    engine = router.nodes.readers["replica-1"]
+    assert router.breakers["replica-1"].state is State.OPEN
+    connects = engine.connects  # type: ignore[attr-defined]
+    for _ in range(4):
+        with router.reader() as uow:
+            assert uow.node == "replica-2"
+    assert engine.connects == connects  # type: ignore[attr-defined]
+
+
+def test_writes_fail_at_once_while_the_primary_breaker_is_open() -> None:
+    router = make_router(down=(PRIMARY,))
+    for _ in range(2):
+        with pytest.raises(OperationalError), router.writer():
+            pass
+    with pytest.raises(BreakerOpen), router.writer():
+        pass
+
+
+def test_a_request_error_inside_a_write_does_not_count_against_the_primary() -> None:
+    router = make_router()
+    for _ in range(5):
+        with pytest.raises(ValueError, match="bad input"), router.writer():
+            raise ValueError("bad input")
+    assert router.breakers[PRIMARY].state is State.CLOSED
+
+
+def test_a_forced_open_replica_gets_no_reads_until_released() -> None:
+    router = make_router()
+    router.breakers["replica-1"].force(State.OPEN)
+    assert {read_node(router) for _ in range(4)} == {"replica-2"}
+    router.breakers["replica-1"].force(None)
+    assert {read_node(router) for _ in range(4)} == {"replica-1", "replica-2"}
+
+
+def test_prefer_tries_the_named_node_first() -> None:
+    router = make_router()
+    with router.reader(prefer=PRIMARY) as uow:
+        assert uow.node == PRIMARY
+
+
+def read_node(router: Router) -> str:
+    with router.reader() as uow:
+        return uow.node

@@ -1,0 +1,114 @@
+"""Operator commands: API keys and circuit breaker overrides.
+
+    python -m app.cli keys create --tier critical --name billing
+    python -m app.cli keys list
+    python -m app.cli keys revoke <key id>
+    python -m app.cli breaker force <primary|replica-N|redis> <open|closed|auto>
+    python -m app.cli breaker list
+
+Settings come from the environment, as for the API (``make key``, ``make breaker`` run these
+with the stack's environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from redis import Redis
+
+from app.config import Settings
+from app.db.engines import make_engine
+from app.resilience.overrides import FORCEABLE, OVERRIDES_KEY
+from app.services import api_keys
+
+
+def keys_create(settings: Settings, tier: str, name: str) -> None:
+    """Create a key and print it: the only time the whole key is shown."""
+    with make_engine(settings, settings.db_primary).begin() as conn:
+        key_id, key = api_keys.create_key(conn=conn, tier=tier, name=name)
+    print(f"created {tier} key {key_id} ({name}); it is shown only now:\n{key}")
+
+
+def keys_list(settings: Settings) -> None:
+    """Every key with its tier and state (never a secret)."""
+    with make_engine(settings, settings.db_primary).connect() as conn:
+        rows = api_keys.list_keys(conn=conn)
+    print(f"{'key id':<14}{'tier':<10}{'state':<10}{'created (UTC)':<22}name")
+    for row in rows:
+        state = "revoked" if row["revoked_at"] else "active"
+        created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{row['key_id']:<14}{row['tier']:<10}{state:<10}{created:<22}{row['name']}")
+
+
+def keys_revoke(settings: Settings, key_id: str) -> None:
+    """Revoke a key (it stops working within API_KEY_CACHE_TTL_S)."""
+    with make_engine(settings, settings.db_primary).begin() as conn:
+        revoked = api_keys.revoke_key(conn=conn, key_id=key_id)
+    if not revoked:
+        raise SystemExit(f"no active key {key_id}")
+    print(f"revoked {key_id}; workers stop accepting it within {settings.api_key_cache_ttl_s:g}s")
+
+
+def breaker_force(settings: Settings, name: str, state: str) -> None:
+    """Pin breaker NAME open or closed on every API worker, or hand it back (auto)."""
+    names = ["primary", *settings.replica_names(), "redis"]
+    if name not in names:
+        raise SystemExit(f"unknown breaker {name}; one of: {', '.join(names)}")
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    if state == "auto":
+        redis.hdel(OVERRIDES_KEY, name)
+    else:
+        redis.hset(OVERRIDES_KEY, name, state)
+    print(f"breaker {name}: {state} (applied within {settings.breaker_override_poll_s:g}s)")
+
+
+def breaker_list(settings: Settings) -> None:
+    """The overrides in force (breakers not listed are automatic)."""
+    raw: dict[str, str] = Redis.from_url(settings.redis_url, decode_responses=True).hgetall(
+        OVERRIDES_KEY
+    )  # type: ignore[assignment]  # decoded replies are str
+    if not raw:
+        print("no override: every breaker is automatic (states per worker: GET /readyz)")
+    for name, state in sorted(raw.items()):
+        print(f"{name}: forced {state}")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    cli = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__.splitlines()[0])
+    groups = cli.add_subparsers(dest="group", required=True)
+    keys = groups.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--tier", choices=api_keys.TIERS, default="standard")
+    create.add_argument("--name", required=True, help="who the key is for")
+    keys.add_parser("list", help="list keys")
+    keys.add_parser("revoke", help="revoke a key").add_argument("key_id")
+    breaker = groups.add_parser("breaker", help="circuit breaker overrides")
+    actions = breaker.add_subparsers(dest="action", required=True)
+    force = actions.add_parser("force", help="force a breaker open or closed, or back to auto")
+    force.add_argument("name")
+    force.add_argument("state", choices=[*FORCEABLE, "auto"])
+    actions.add_parser("list", help="list overrides")
+    return cli
+
+
+def main(argv: list[str]) -> None:
+    """Run one command."""
+    args = parser().parse_args(argv)
+    settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
+    match args.group, args.action:
+        case "keys", "create":
+            keys_create(settings, args.tier, args.name)
+        case "keys", "list":
+            keys_list(settings)
+        case "keys", "revoke":
+            keys_revoke(settings, args.key_id)
+        case "breaker", "force":
+            breaker_force(settings, args.name, args.state)
+        case _:
+            breaker_list(settings)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

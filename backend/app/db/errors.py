@@ -1,0 +1,65 @@
+"""Which database errors mean "the node failed", and which are worth trying again.
+
+Errors come either from PyMySQL directly (reads run on raw DBAPI connections) or wrapped by
+SQLAlchemy (writes); ``error_code`` looks through the wrapper. The codes are MariaDB's and
+MySQL's client and server error numbers.
+"""
+
+from __future__ import annotations
+
+import pymysql
+from sqlalchemy.exc import DBAPIError
+
+CANNOT_CONNECT = 2003  # the connection was never made: nothing was sent
+SERVER_GONE = 2006
+LOST_DURING_QUERY = 2013
+LOST_DURING_READ = 2055
+TOO_MANY_CONNECTIONS = 1040
+SERVER_SHUTDOWN = 1053
+LOCK_WAIT_TIMEOUT = 1205
+DEADLOCK = 1213
+
+# The node is unreachable or going away: counted by its circuit breaker.
+NODE_FAILURES = frozenset(
+    {
+        CANNOT_CONNECT,
+        SERVER_GONE,
+        LOST_DURING_QUERY,
+        LOST_DURING_READ,
+        TOO_MANY_CONNECTIONS,
+        SERVER_SHUTDOWN,
+    }
+)
+# A write transaction that failed with these did not commit (the server rolled it back, or it
+# never reached the server), so running the whole transaction again cannot write twice. A
+# connection lost mid-transaction is not among them: the COMMIT may have been applied.
+SAFE_FOR_WRITES = frozenset({CANNOT_CONNECT, TOO_MANY_CONNECTIONS, LOCK_WAIT_TIMEOUT, DEADLOCK})
+# Reads change nothing, so every transient error may be retried.
+SAFE_FOR_READS = NODE_FAILURES | {LOCK_WAIT_TIMEOUT, DEADLOCK}
+DRIVER_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """The PyMySQL error behind ERROR (itself when not wrapped by SQLAlchemy)."""
+    return error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+
+
+def error_code(error: BaseException) -> int | None:
+    """The MySQL error number of ERROR, or None when it is no database error."""
+    inner = driver_error(error)
+    if isinstance(inner, pymysql.err.InterfaceError):
+        return SERVER_GONE  # PyMySQL's "(0, '')": the connection is already closed
+    if isinstance(inner, pymysql.err.OperationalError) and inner.args:
+        code = inner.args[0]
+        return code if isinstance(code, int) else None
+    return None
+
+
+def is_node_failure(error: BaseException) -> bool:
+    """ERROR says the node is down or unreachable (not that the request was wrong)."""
+    return error_code(error) in NODE_FAILURES
+
+
+def is_transient(error: BaseException, *, write: bool) -> bool:
+    """ERROR may go away on a second try, and trying again is safe for this kind of work."""
+    return error_code(error) in (SAFE_FOR_WRITES if write else SAFE_FOR_READS)

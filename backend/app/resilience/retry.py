@@ -1,0 +1,97 @@
+"""Retries of transient database errors: exponential backoff with full jitter, and a budget.
+
+tenacity does the looping and the waiting (``wait_random_exponential`` is "full jitter": a
+uniformly random wait between 0 and the exponential bound, so retries from many workers do not
+arrive in lockstep). Two limits keep retries from amplifying an outage:
+
+* bounded attempts per operation (``attempts``);
+* a retry budget per worker: every first attempt earns ``ratio`` of a token, every retry spends
+  a whole one, and the balance is capped at ``reserve``. When a dependency fails for everyone,
+  retries quickly drain the budget and the load it sees stays near 1 + ratio times the normal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_random_exponential
+
+from app import metrics
+from app.db.errors import error_code, is_transient
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry."""
+
+    attempts: int = 3
+    base_s: float = 0.02
+    max_wait_s: float = 0.2
+    budget_ratio: float = 0.1
+    budget_reserve: float = 10.0
+
+
+class RetryBudget:
+    """Tokens earned by first attempts and spent by retries (thread-safe, per process)."""
+
+    def __init__(self, ratio: float, reserve: float) -> None:
+        """Start full: a fresh worker may retry RESERVE times before earning more."""
+        self.ratio, self.reserve, self._tokens = ratio, reserve, reserve
+        self._lock = threading.Lock()
+
+    def earn(self) -> None:
+        """A first attempt was made."""
+        with self._lock:
+            self._tokens = min(self.reserve, self._tokens + self.ratio)
+
+    def spend(self) -> bool:
+        """Take one token for a retry; False when the budget is exhausted."""
+        with self._lock:
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+class Retrier:
+    """Runs operations with retries of transient errors, within the budget."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        """One retrier (and budget) per worker process."""
+        self.policy = policy
+        self.budget = RetryBudget(policy.budget_ratio, policy.budget_reserve)
+
+    def run(self, operation: Callable[[], T], *, kind: str, write: bool) -> T:
+        """OPERATION's result; transient errors safe for this KIND of work are tried again."""
+        self.budget.earn()
+
+        def worth_retrying(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            if error is None or not is_transient(error, write=write):
+                return False
+            if state.attempt_number >= self.policy.attempts:
+                return False  # out of attempts: no budget spent, no retry announced
+            if not self.budget.spend():
+                metrics.RETRIES.labels(kind, "budget_exhausted").inc()
+                return False
+            metrics.RETRIES.labels(kind, "retried").inc()
+            log.warning(
+                "retrying after a transient database error",
+                extra={"kind": kind, "attempt": state.attempt_number, "code": error_code(error)},
+            )
+            return True
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=wait_random_exponential(multiplier=self.policy.base_s, max=self.policy.max_wait_s),
+            retry=worth_retrying,
+            reraise=True,
+        )
+        return retrying(operation)

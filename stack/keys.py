@@ -1,0 +1,51 @@
+"""API keys for the project's own clients (load tests, chaos runs, the test suite).
+
+Each is created once through the API's CLI and kept in the stack's state dir (readable by its
+owner only), so repeated runs reuse it instead of piling up keys; `make clean` removes them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from stack.install import venv_bin
+from stack.settings import REPO, Stack
+
+
+def create_key(stack: Stack, name: str, tier: str) -> str:
+    """A new key of TIER named NAME (the whole key, as the CLI prints it once)."""
+    result = subprocess.run(
+        [
+            str(venv_bin(stack, "python")),
+            "-m",
+            "app.cli",
+            "keys",
+            "create",
+            "--tier",
+            tier,
+            "--name",
+            name,
+        ],
+        cwd=REPO / "backend",
+        env={**os.environ, **stack.api_env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    key = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
+    if not key.startswith("zk_"):
+        raise SystemExit(f"could not create an API key: {result.stderr.strip()[-500:]}")
+    return key
+
+
+def ensure_key(stack: Stack, name: str, tier: str = "critical") -> str:
+    """The stored key NAME of this stack, created on first use."""
+    path = stack.state / "keys" / f"{name}.key"
+    if path.exists():
+        return path.read_text().strip()
+    key = create_key(stack, name, tier)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
