@@ -18,6 +18,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest import capacity
+from loadtest.docs import replace_section
 from stack.keys import ensure_key
 from stack.settings import REPO, load_stack
 
@@ -106,6 +108,27 @@ def charts(report: Path) -> list[Path]:
     return [report / "requests.png", report / "latency.png"]
 
 
+def dau_peak_section(report: Path, code: int) -> str:
+    """docs/capacity.md's Locust part: did the stack hold the model's peak rate?"""
+    rows = history(report)
+    most = max((int(r["User Count"]) for r in rows), default=0)
+    held = sorted(float(r["Requests/s"]) for r in rows if int(r["User Count"]) == most)
+    reached = held[len(held) // 2] if held else 0.0
+    with (report / "locust_stats.csv").open() as stats:
+        total = next(r for r in csv.DictReader(stats) if r["Name"] == "Aggregated")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    target = capacity.model().peak_rps
+    return (
+        f"### Held by Locust: `LOAD_SHAPE=dau-peak make loadtest`, {stamp}\n\n"
+        "| target (model peak) | reached (median req/s at full users) | p99 ms (whole run) "
+        "| failures | thresholds |\n|---|---|---|---|---|\n"
+        f"| {target:,.0f} req/s | {reached:,.0f} req/s | {total['99%']} | "
+        f"{total['Failure Count']} of {total['Request Count']} | "
+        f"{'met' if code == 0 else 'missed'} (p99 <= {os.environ.get('MAX_P99_MS', '500')} ms, "
+        f"failures <= {os.environ.get('MAX_FAILURE_RATIO', '0.01')}) |"
+    )
+
+
 def main() -> int:
     """Run, chart, copy the charts where docs show them."""
     stack = load_stack()
@@ -120,6 +143,10 @@ def main() -> int:
     for chart in charts(report):
         if COPY_CHARTS:
             shutil.copy(chart, REPO / "imgs" / f"loadtest-{chart.name}")
+    if COPY_CHARTS and os.environ.get("LOAD_SHAPE") == "dau-peak":
+        section = dau_peak_section(report, code)
+        replace_section(REPO / "docs" / "capacity.md", "loadtest-dau-peak", section)
+        print(section)
     print(f"report: {report / 'report.html'}; charts: {report}/*.png")
     return code
 

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     redis_slow_call_s: float = Field(0.05, gt=0)
 
     api_max_body_bytes: int = Field(65536, ge=1024)
-    # Signs consistency tokens; every API replica must share it.
-    app_secret_key: SecretStr = SecretStr("dev-secret-key-change-me")
+    # Signs consistency tokens; every API replica must share it. No default: never a secret in code.
+    app_secret_key: SecretStr
     consistency_cookie_max_age_s: int = Field(300, ge=1)
 
     # False turns the cache off entirely (every read BYPASSes it): the staircase's early stages.

@@ -12,7 +12,8 @@ function init(args)
   seed_random(id or 0)
 end
 
-local patch_headers = {["Content-Type"] = "application/json"}
+-- Writes need an API key (make bench passes the stack's own in API_KEY); reads are anonymous.
+local patch_headers = {["Content-Type"] = "application/json", ["X-API-Key"] = os.getenv("API_KEY")}
 
 function request()
   local roll = math.random(100)

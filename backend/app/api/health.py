@@ -14,12 +14,14 @@ from app.db.errors import error_code
 from app.db.replicas import observe
 from app.db.routing import PRIMARY
 from app.resilience.breaker import CircuitBreaker, State
+from app.resilience.ratelimit import RateLimiter
 
 bp = Blueprint("health", __name__)
 PROBE = (
     "INSERT INTO probes (api, ts) VALUES (%s, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
 )
+OPEN_STATES = {State.OPEN.value, f"forced_{State.OPEN.value}"}  # half-open lets probes through
 READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT: the server runs with read_only
 # Database states in which a node still serves reads ("redis" is no database).
 READABLE = {"ok", "ejected", "stopped", "read_only"}
@@ -45,7 +47,7 @@ def breaker_state(name: str) -> str:
 def with_breaker(check: dict[str, Any], name: str) -> dict[str, Any]:
     """CHECK plus the node's breaker; a node that answers but whose breaker is open is unused."""
     state = breaker_state(name)
-    if check["status"] == "ok" and state.endswith(State.OPEN.value):
+    if check["status"] == "ok" and state in OPEN_STATES:
         check = {**check, "status": "breaker_open"}
     return {**check, "breaker": state}
 
@@ -85,14 +87,17 @@ def check_replica(name: str) -> dict[str, Any]:
 
 
 def check_redis() -> dict[str, Any]:
-    """Redis answers PING; the state of this process's breaker around it."""
+    """Redis answers PING; this process's breaker around it; while it is down, the plan each
+    rate-limit tier follows (docs/security.md)."""
     started = time.perf_counter()
     client: Redis = current_app.extensions["redis"]
     breaker = breaker_state("redis")
     try:
         client.ping()
     except Exception as error:  # any failure of a dependency is a finding, not a crash
-        return timed({"status": "down", "breaker": breaker, "error": type(error).__name__}, started)
+        limiter: RateLimiter = current_app.extensions["rate_limiter"]
+        check = {"status": "down", "breaker": breaker, "error": type(error).__name__}
+        return timed({**check, "rate_limits_without_redis": limiter.redis_down}, started)
     return timed({"status": "ok", "breaker": breaker}, started)
 
 

@@ -187,6 +187,11 @@ def test_with_redis_down_critical_keys_keep_writing_and_standard_keys_get_503(
             assert int(refused.headers["Retry-After"]) >= 1
             assert "cannot be checked" in refused.json()["detail"]
         assert requests.get(f"{url}?limit=1", timeout=10).status_code == 200  # anonymous reads
+        redis_check = requests.get(f"{stack.base_url}/readyz", timeout=10).json()["checks"]["redis"]
+        assert redis_check["rate_limits_without_redis"] == {
+            "critical": "local",
+            "standard": "closed",
+        }
     finally:
         supervisorctl("start", "redis")
     eventually(

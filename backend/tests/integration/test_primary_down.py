@@ -43,6 +43,21 @@ def test_with_the_primary_down_writes_get_503_and_reads_continue(
             assert read.headers["X-DB-Node"].startswith("replica-")
         cached = requests.get(f"{stack.base_url}/api/users/{user['id']}", timeout=10)
         assert cached.status_code == 200
+        # Repeated failures open each worker's primary breaker: then writes are refused
+        # without even a connection attempt, and /readyz shows it.
+        writes = [
+            requests.post(
+                f"{stack.base_url}/api/users",
+                json={"name": "Lost", "second_name": "Write"},
+                headers={"X-API-Key": api_key},
+                timeout=10,
+            )
+            for _ in range(30)
+        ]
+        assert {w.status_code for w in writes} == {503}
+        assert any("circuit open" in w.json()["detail"] for w in writes)
+        breakers = {api.get("/readyz").json()["checks"]["primary"]["breaker"] for _ in range(12)}
+        assert breakers & {"open", "half_open"}, breakers
         # Degraded, not unready: reads are served, and readiness must not take them away.
         ready = api.get("/readyz")
         assert ready.status_code == 200

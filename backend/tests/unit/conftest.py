@@ -25,6 +25,7 @@ def make_app(**overrides: object) -> Flask:
             "mysql_database": "app",
             "mysql_app_user": "app",
             "mysql_app_password": "unit-test",
+            "app_secret_key": "unit-test-signing-key",
             "redis_url": f"redis://{NOWHERE}/0",
             "api_max_body_bytes": 4096,
             "replica_poll_interval_s": 0,

@@ -15,6 +15,7 @@ BASE = {
     "mysql_database": "app",
     "mysql_app_user": "app",
     "mysql_app_password": "dev-app-password",
+    "app_secret_key": "dev-secret-key-change-me",
 }
 
 
@@ -34,7 +35,7 @@ def test_replica_addresses_are_a_comma_separated_list(raw: str, expected: tuple[
 
 def test_production_refuses_the_development_password() -> None:
     with pytest.raises(ValidationError, match="MYSQL_APP_PASSWORD is a development secret"):
-        Settings(**BASE, app_env="production", app_secret_key="a-real-secret")
+        Settings(**{**BASE, "app_secret_key": "a-real-secret"}, app_env="production")
 
 
 def test_production_refuses_the_development_secret_key() -> None:
@@ -91,3 +92,9 @@ def test_api_processes_get_no_admin_or_replication_secret() -> None:
     assert "MYSQL_ROOT_PASSWORD" not in env
     assert "MYSQL_REPL_PASSWORD" not in env
     assert env["DB_REPLICAS"] == "127.0.0.1:3307"
+
+
+def test_the_signing_key_has_no_default() -> None:
+    without_key = {k: v for k, v in BASE.items() if k != "app_secret_key"}
+    with pytest.raises(ValidationError, match="app_secret_key"):
+        Settings(**without_key)
