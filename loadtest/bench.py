@@ -201,24 +201,24 @@ def markdown(
 ) -> str:
     """The results section of docs/benchmarks.md."""
 
-    def rows(results: list[Result]) -> str:
+    def rows(results: list[Result], over: str) -> str:
         return "\n".join(
             f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
-            f"{' (over the limit at every connection count)' if r.p99_ms > P99_LIMIT_MS else ''}"
-            f" | {r.errors} | {r.connections} |"
+            f"{over if r.p99_ms > P99_LIMIT_MS else ''} | {r.errors} | {r.connections} |"
             for r in results
         )
 
+    every_count_over = " (over the limit at every connection count)"
     head = "| stage | req/s | p50 ms | p99 ms | errors | connections |\n|---|---|---|---|---|---|"
     ratio_rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in ratios.items())
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"## Latest run\n\n`{command}`, {stamp}, {os.cpu_count()} CPUs, wrk 1 thread, "
         f"{DURATION_S} s per run.\n\n### The staircase (Zipf mix, best throughput with p99 ≤ "
-        f"{P99_LIMIT_MS:.0f} ms)\n\n{head}\n{rows(stairs)}\n\n"
+        f"{P99_LIMIT_MS:.0f} ms)\n\n{head}\n{rows(stairs, every_count_over)}\n\n"
         "![staircase](../imgs/staircase.png)\n\n"
         f"### Floors and the hot path (through nginx; median of {ROUNDS} interleaved rounds)"
-        f"\n\n{head}\n{rows(hot)}\n\n"
+        f"\n\n{head}\n{rows(hot, ' (over the bound)')}\n\n"
         f"| ratio | value |\n|---|---|\n{ratio_rows}\n"
     )
 
