@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
 from stack import mysql, seed, supervisor
-from stack.install import ensure_installed, venv_bin
+from stack.install import ensure_installed
+from stack.keys import app_cli
 from stack.live import live_table
 from stack.render import render_all
-from stack.settings import REPO, Stack, load_stack
+from stack.settings import Stack, load_stack
 from stack.ui import step, table
 
 
@@ -111,19 +111,10 @@ COMMANDS = {
 }
 
 
-def app_cli(stack: Stack, args: list[str]) -> None:
-    """Run the API's operator CLI (python -m app.cli: keys, breakers) with the stack's settings."""
-    command = [str(venv_bin(stack, "python")), "-m", "app.cli", *args]
-    result = subprocess.run(
-        command, cwd=REPO / "backend", env={**os.environ, **stack.api_env()}, check=False
-    )
-    raise SystemExit(result.returncode)
-
-
 def main(argv: list[str]) -> None:
     """Dispatch one command."""
-    if argv[:1] == ["app"]:
-        app_cli(load_stack(), argv[1:])
+    if argv[:1] == ["app"]:  # python3 -m stack app keys create ...: the API's operator CLI
+        raise SystemExit(app_cli(load_stack(), *argv[1:]).returncode)
     if len(argv) != 1 or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: python3 -m stack {{{','.join(COMMANDS)},app ...}}")
     COMMANDS[argv[0]](load_stack())

@@ -1,4 +1,4 @@
-"""API keys for the project's own clients (load tests, chaos runs, the test suite).
+"""The API's operator CLI from the launcher, and API keys for the project's own clients.
 
 Each is created once through the API's CLI and kept in the stack's state dir (readable by its
 owner only), so repeated runs reuse it instead of piling up keys; `make clean` removes them.
@@ -13,26 +13,21 @@ from stack.install import venv_bin
 from stack.settings import REPO, Stack
 
 
-def create_key(stack: Stack, name: str, tier: str) -> str:
-    """A new key of TIER named NAME (the whole key, as the CLI prints it once)."""
-    result = subprocess.run(
-        [
-            str(venv_bin(stack, "python")),
-            "-m",
-            "app.cli",
-            "keys",
-            "create",
-            "--tier",
-            tier,
-            "--name",
-            name,
-        ],
+def app_cli(stack: Stack, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the API's operator CLI (python -m app.cli: keys, breakers) with the stack's settings."""
+    return subprocess.run(
+        [str(venv_bin(stack, "python")), "-m", "app.cli", *args],
         cwd=REPO / "backend",
         env={**os.environ, **stack.api_env()},
-        capture_output=True,
+        capture_output=capture,
         text=True,
         check=False,
     )
+
+
+def create_key(stack: Stack, name: str, tier: str) -> str:
+    """A new key of TIER named NAME (the whole key, as the CLI prints it once)."""
+    result = app_cli(stack, "keys", "create", "--tier", tier, "--name", name, capture=True)
     key = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
     if not key.startswith("zk_"):
         raise SystemExit(f"could not create an API key: {result.stderr.strip()[-500:]}")

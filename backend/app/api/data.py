@@ -101,14 +101,14 @@ def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
     """
     token = request_token()
     floor = newest(min_gtid, token.gtid if token else None)
-    seen: set[str] = set()
-    failed: set[str] = set()
+    failures: dict[str, int] = {}  # node -> broken connections during this read
 
     def once() -> T:
         node = None
-        again = next(iter(seen - failed), None)
+        again = next((name for name, count in failures.items() if count == 1), None)
+        avoid = frozenset(name for name, count in failures.items() if count > 1)
         try:
-            with router().reader(floor, avoid=frozenset(failed), prefer=again) as uow:
+            with router().reader(floor, avoid=avoid, prefer=again) as uow:
                 g.db_node = node = uow.node
                 metrics.DB_READS.labels(uow.node).inc()
                 return fetch(uow.conn)
@@ -117,8 +117,7 @@ def read(fetch: Callable[[Any], T], min_gtid: str | None = None) -> T:
             raise Problem(503, detail, headers={"Retry-After": "1"}) from error
         except DBAPI_ERRORS:
             if node is not None:
-                (failed if node in seen else seen).add(node)
-            seen.difference_update(failed)
+                failures[node] = failures.get(node, 0) + 1
             raise
 
     return retrier().run(once, kind="read", write=False)

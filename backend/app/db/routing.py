@@ -157,12 +157,14 @@ class Router:
     def _open_for_read(
         self, min_gtid: str | None, avoid: frozenset[str], prefer: str | None
     ) -> tuple[str, Any, Callable[[], None]]:
-        if prefer and prefer not in avoid and (conn := self._connect(prefer, min_gtid)):
-            return prefer, conn, _nothing
-        for name in self.replica_order(avoid | {prefer or ""}):
+        if prefer and prefer not in avoid:
+            if conn := self._connect(prefer, min_gtid):
+                return prefer, conn, _nothing
+            avoid |= {prefer}  # tried already
+        for name in self.replica_order(avoid):
             if conn := self._connect(name, min_gtid):
                 return name, conn, _nothing
-        if PRIMARY not in avoid and prefer != PRIMARY:
+        if PRIMARY not in avoid:
             # With no replica configured the primary is the read node, not a fallback: no cap.
             release = self.bulkhead.acquire() if self.replica_names else _nothing
             if conn := self._connect(PRIMARY, None):
