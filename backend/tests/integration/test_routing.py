@@ -35,23 +35,40 @@ def test_reads_spread_over_both_replicas(stack: Stack) -> None:
     wait_all_admitted(stack)
 
 
-def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> float:
+class Switch(float):
+    """Seconds until reads were served only by the wanted nodes; the reads that were not."""
+
+    strays: list[tuple[float, str, str]]
+
+    def __repr__(self) -> str:
+        return f"{float(self):.2f}s (reads elsewhere: t, node, API replica: {self.strays})"
+
+
+def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> Switch:
     """Seconds from now until the first of 20 reads in a row served only by NODES was sent.
 
     Measured to the read that starts the streak, not to the end of the streak: on a loaded
-    machine 20 reads take a while, and that is not the time the routing took to change.
+    machine 20 reads take a while, and that is not the time the routing took to change. The
+    result also lists the reads served elsewhere, so a slow switch shows which API replica
+    still routed there, and when.
     """
     started = time.monotonic()
-    streak_started, streak = started, 0
+    streak_started, streak, strays = started, 0, []
     while time.monotonic() - started < timeout:
         sent = time.monotonic()
-        if read_node(stack) in nodes:
+        response = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)
+        assert response.status_code == 200, response.text
+        node = response.headers["X-DB-Node"]
+        if node in nodes:
             streak_started, streak = (sent if streak == 0 else streak_started), streak + 1
             if streak == 20:
-                return streak_started - started
+                switch = Switch(streak_started - started)
+                switch.strays = strays
+                return switch
         else:
             streak = 0
-    raise AssertionError(f"reads not served only by {sorted(nodes)} within {timeout}s")
+            strays.append((round(sent - started, 2), node, response.headers["X-Served-By"]))
+    raise AssertionError(f"reads not only by {sorted(nodes)} within {timeout}s: {strays}")
 
 
 @pytest.fixture
