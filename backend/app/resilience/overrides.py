@@ -56,7 +56,9 @@ class OverrideWatcher:
         apply(self.breakers, {as_text(k): as_text(v) for k, v in raw.items()})
 
     def start(self) -> None:
-        """Poll in the background until stop()."""
+        """Poll in the background until stop() (a no-op when poll_s is 0)."""
+        if self.poll_s <= 0:
+            return
         self.poll_once()
         threading.Thread(target=self._run, name="breaker-overrides", daemon=True).start()
 

@@ -30,6 +30,7 @@ def make_app(**overrides: object) -> Flask:
             "api_max_body_bytes": 4096,
             "replica_poll_interval_s": 0,
             "near_cache_ttl_s": 0,
+            "breaker_override_poll_s": 0,
             **overrides,
         }
     )
