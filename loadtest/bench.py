@@ -2,10 +2,10 @@
 
 Stages, each on the same read-heavy Zipf mix (loadtest/wrk/zipf_mix.lua) with wrk:
 
-1. one API server (gunicorn), primary only, no cache, no load balancer;
+1. one API process (gunicorn, one sync worker), primary only, no cache, no load balancer;
 2. + reads from the replicas;
 3. + the Redis cache;
-4. + nginx over the API replicas: the running stack.
+4. + nginx over the API replicas, each with its worker processes: the running stack.
 
 Plus two floors in the same run (nginx answering by itself, the bare /healthz through nginx) and
 the hot-path ratios (a cached GET and an uncached replica read, each divided by /healthz).
@@ -36,9 +36,14 @@ from stack.settings import REPO, Stack, load_stack
 WRK_DIR = REPO / "loadtest" / "wrk"
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
 P99_LIMIT_MS = float(os.environ.get("BENCH_P99_MS", "50"))
-CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8,16,32").split(",")]
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "4,8,16,32").split(",")]
 SINGLE_PORT = int(os.environ.get("BENCH_SINGLE_PORT", "8090"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# Worker processes of the stage 1-3 server: one API process, as in the book's single server.
+SINGLE_WORKERS = os.environ.get("BENCH_SINGLE_WORKERS", "1")
+# The hot user set of the cached-GET run: small enough that every worker's near cache holds it
+# in the steady state, as it holds a popular profile (see docs/benchmarks.md).
+HOT_USERS = os.environ.get("BENCH_HOT_USERS", "100")
 WARMUP_S = int(os.environ.get("BENCH_WARMUP_S", "3"))
 
 
@@ -109,7 +114,8 @@ def wait_for(url: str, timeout: float = 30) -> None:
 
 
 def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Popen[bytes]:
-    """Start one API server (gunicorn) outside nginx, as stages 1-3 need it."""
+    """Start the API server of stages 1-3 outside nginx: one gunicorn, BENCH_SINGLE_WORKERS (1)
+    sync worker process."""
     metrics_dir = stack.state / "metrics" / "bench"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -117,6 +123,8 @@ def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Po
         **stack.api_env(),
         "API_NAME": "bench",
         "API_BIND": f"{stack.host}:{SINGLE_PORT}",
+        "API_UNIX_SOCKET": "",
+        "GUNICORN_WORKERS": SINGLE_WORKERS,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "CACHE_ENABLED": "true" if cache else "false",
         # Stages 1 and 2 have no Redis in the picture: their writers are not rate limited.
@@ -147,7 +155,7 @@ def staircase(stack: Stack, env: dict[str, str]) -> list[Result]:
     """Stages 1-4 on the Zipf mix."""
     single = f"http://{stack.host}:{SINGLE_PORT}"
     steps = [
-        ("1. one server, primary only", {"replicas": False, "cache": False}),
+        ("1. one API process, primary only", {"replicas": False, "cache": False}),
         ("2. + read replicas", {"replicas": True, "cache": False}),
         ("3. + Redis cache", {"replicas": True, "cache": True}),
     ]
@@ -172,7 +180,7 @@ def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
     runs = [
         ("nginx alone (/lb-health)", "/lb-health", None),
         ("bare /healthz", "/healthz", None),
-        ("cached GET /api/users/{id}", "", "hot_user.lua"),
+        (f"cached GET /api/users/{{id}}, {HOT_USERS} hot ids", "", "hot_user.lua"),
         ("uncached replica read", "", "replica_read.lua"),
     ]
     # Interleaved rounds, then the median of each: this machine's throughput drifts over tens of
@@ -291,6 +299,7 @@ def main() -> None:
         "LAST_ID": str(ids["last_id"]),
         "WRK_LIB": str(WRK_DIR),
         "API_KEY": ensure_key(stack, "bench", "critical"),
+        "HOT_USERS": HOT_USERS,
     }
     print(f"{'stage':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5}")
     stairs = staircase(stack, env)

@@ -41,10 +41,17 @@ NGINX_RATE_SETTINGS = (
 )
 
 
+def upstream_address(stack: Stack, api: Node) -> str:
+    """How nginx reaches API: its unix socket where there is one (cheaper than loopback TCP)."""
+    socket = stack.api_socket(api)
+    return f"unix:{socket}" if socket else f"{stack.host}:{api.port}"
+
+
 def nginx_values(stack: Stack) -> dict[str, str]:
     """Values for nginx/nginx.conf.template on the native stack."""
     servers = "\n".join(
-        f"        server {stack.host}:{api.port} max_fails=1 fail_timeout=2s;" for api in stack.apis
+        f"        server {upstream_address(stack, api)} max_fails=1 fail_timeout=2s;"
+        for api in stack.apis
     )
     return {
         "NGINX_WORKER_PROCESSES": stack.env["NGINX_WORKER_PROCESSES"],
@@ -172,6 +179,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             **stack.api_env(),
             "API_NAME": api.name,
             "API_BIND": f"{stack.host}:{api.port}",
+            "API_UNIX_SOCKET": str(stack.api_socket(api) or ""),
             "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
         }
         programs.append(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings an API process never gets.
 ADMIN_SECRETS = frozenset({"MYSQL_ROOT_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"})
+# Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
+MAX_SOCKET_PATH = 107
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -32,6 +35,12 @@ def load_env() -> dict[str, str]:
     prefixes = ("APP_", "DB_", "CACHE_", "REPLICA_", "BREAKER_", "REDIS_", "READ_", "RYW_")
     env.update({k: v for k, v in os.environ.items() if k in env or k.startswith(prefixes)})
     return env
+
+
+def searchable_by_all(path: Path) -> bool:
+    """Whether any user may walk to PATH: every existing folder above it has o+x."""
+    folders = [folder for folder in path.parents if folder.exists()]
+    return all(folder.stat().st_mode & stat.S_IXOTH for folder in folders)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,18 @@ class Stack:
     def apis(self) -> list[Node]:
         base = int(self.env["API_BASE_PORT"])
         return [Node(f"api-{i + 1}", base + i) for i in range(int(self.env["API_REPLICAS"]))]
+
+    def api_socket(self, api: Node) -> Path | None:
+        """The unix socket nginx reaches API replica API on, or None to use its TCP port.
+
+        nginx's workers run as an unprivileged user: the socket is used only where they can
+        reach it (every existing folder above it searchable by all) and where its path fits in
+        a socket address (108 bytes on Linux).
+        """
+        if self.env.get("API_UNIX_SOCKETS", "true").lower() != "true":
+            return None
+        path = self.state / "run" / f"{api.name}.sock"
+        return path if len(str(path)) <= MAX_SOCKET_PATH and searchable_by_all(path) else None
 
     @property
     def nginx_port(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -13,12 +14,28 @@ from app.api.problems import register_error_handlers
 from app.config import Settings
 
 
+class Api(Flask):
+    """Flask, deciding once per function whether it must run as a coroutine."""
+
+    def __init__(self, import_name: str) -> None:
+        """A Flask app with an empty memo of ensure_sync's answers."""
+        super().__init__(import_name)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's answer for FUNC, remembered: Flask asks for every hook of every request."""
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app from environment settings; OVERRIDES replace settings (tests)."""
     settings = Settings(**(overrides or {}))
     logs.configure(settings.log_level, settings.api_name)
 
-    app = Flask(__name__)
+    app = Api(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["settings"] = settings

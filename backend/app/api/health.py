@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from redis import Redis
 
 from app import metrics
-from app.api.data import router
+from app.api.data import json_response, router
 from app.db.errors import error_code
 from app.db.replicas import observe
 from app.db.routing import PRIMARY
@@ -104,7 +104,7 @@ def check_redis() -> dict[str, Any]:
 @bp.get("/healthz")
 def healthz() -> Response:
     """This process is alive; calls no dependency."""
-    return jsonify(status="ok")
+    return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")

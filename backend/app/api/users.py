@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, request
 
-from app.api.data import Write, cached, json_bytes, read, write
+from app.api.data import Write, cached, json_bytes, json_response, read, write
 from app.api.idempotent import Answer, idempotent
 from app.api.parsing import json_body, query_args
 from app.schemas import (
@@ -36,9 +36,10 @@ def posts_key(user_id: int) -> str:
     return f"c1:posts:{user_id}"
 
 
-def page(items: list[dict[str, Any]], limit: int, next_url: str) -> dict[str, Any]:
-    """A page of items with the URL of the next page (null on the last page)."""
-    return {"items": items, "next": next_url if len(items) == limit else None}
+def page(items: list[dict[str, Any]], limit: int, next_query: str) -> dict[str, Any]:
+    """A page of items with the URL of the next page (null on the last page): this request's
+    path with NEXT_QUERY."""
+    return {"items": items, "next": f"{request.path}?{next_query}" if len(items) == limit else None}
 
 
 @bp.post("")
@@ -61,8 +62,8 @@ def list_users() -> Response:
     query = query_args(UserPage)
     rows = read(lambda conn: users.list_users(conn=conn, limit=query.limit, after=query.after))
     after = rows[-1]["id"] if rows else query.after
-    next_url = url_for("users.list_users", limit=query.limit, after=after)
-    return jsonify(page([user_document(r) for r in rows], query.limit, next_url))
+    next_query = f"limit={query.limit}&after={after}"
+    return json_response(page([user_document(r) for r in rows], query.limit, next_query))
 
 
 @bp.get(f"/{USER}")
@@ -85,7 +86,7 @@ def patch_user(user_id: int) -> Response:
         unit.touches(user_key(user_id))
         return user
 
-    return jsonify(user_document(write(update)))
+    return json_response(user_document(write(update)))
 
 
 @bp.delete(f"/{USER}")
@@ -122,12 +123,12 @@ def list_posts(user_id: int) -> Response:
     query = query_args(PostPage)
     if query == FIRST_PAGE:
         return cached(posts_key(user_id), "posts", lambda conn: posts_page(conn, user_id, query))
-    return jsonify(read(lambda conn: posts_page(conn, user_id, query)))
+    return json_response(read(lambda conn: posts_page(conn, user_id, query)))
 
 
 def posts_page(conn: Any, user_id: int, query: PostPage) -> dict[str, Any]:
     """One page of a user's posts as a document."""
     rows = posts.list_posts(conn=conn, user_id=user_id, limit=query.limit, before=query.before)
     before = rows[-1]["id"] if rows else None
-    next_url = url_for("users.list_posts", user_id=user_id, limit=query.limit, before=before)
-    return page([post_document(r) for r in rows], query.limit, next_url)
+    next_query = f"limit={query.limit}&before={before}"
+    return page([post_document(r) for r in rows], query.limit, next_query)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from stack import settings
 from stack.render import nginx_values, render_template, supervisor_env
-from stack.settings import REPO, Stack, read_env_file
+from stack.settings import REPO, Stack, read_env_file, searchable_by_all
 
 
-def default_stack() -> Stack:
-    return Stack(read_env_file(REPO / ".env.example"))
+def default_stack(**overrides: str) -> Stack:
+    return Stack({**read_env_file(REPO / ".env.example"), **overrides})
 
 
 def test_render_fills_every_placeholder() -> None:
@@ -28,7 +30,7 @@ def test_render_leaves_nginx_variables_alone() -> None:
 
 
 def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
-    stack = default_stack()
+    stack = default_stack(API_UNIX_SOCKETS="false")
     text = render_template(
         (REPO / "nginx" / "nginx.conf.template").read_text(), nginx_values(stack)
     )
@@ -43,3 +45,35 @@ def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
 
 def test_supervisor_environment_is_quoted_and_escapes_percent() -> None:
     assert supervisor_env({"B": 'say "hi"', "A": "100%"}) == 'A="100%%",B="say \\"hi\\""'
+
+
+def test_nginx_reaches_api_replicas_on_their_unix_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "searchable_by_all", lambda path: True)
+    stack = default_stack(STACK_DIR="/srv/stack")
+    servers = nginx_values(stack)["NGINX_UPSTREAM_SERVERS"].split("\n")
+    assert [line.split()[1] for line in servers] == [
+        f"unix:/srv/stack/run/api-{i}.sock" for i in (1, 2, 3)
+    ]
+
+
+def test_nginx_uses_tcp_where_its_workers_could_not_reach_a_socket(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    stack = default_stack(STACK_DIR=str(private / "stack"))
+    assert stack.api_socket(stack.apis[0]) is None
+    assert "server 127.0.0.1:8001 " in nginx_values(stack)["NGINX_UPSTREAM_SERVERS"]
+
+
+def test_nginx_uses_tcp_where_a_socket_path_would_be_too_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings, "searchable_by_all", lambda path: True)
+    stack = default_stack(STACK_DIR="/" + "d" * 100)
+    assert stack.api_socket(stack.apis[0]) is None
+
+
+def test_searchable_by_all_checks_every_existing_folder(tmp_path: Path) -> None:
+    assert searchable_by_all(Path("/no-such-folder/api-1.sock"))
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert not searchable_by_all(private / "run" / "api-1.sock")
