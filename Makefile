@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos key keys revoke breaker
+.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ chaos: install ## Faults one at a time under load on a stack of its own -> docs/
 
 bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors, ratios -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.bench
+
+profile: install ## Python calls and µs per request inside the API (in-process, against the running stack)
+	$(VENV)/bin/python -m loadtest.hotpath
 
 key: install ## Create an API key: TIER=critical|standard NAME=who (printed once)
 	@$(STACK) app keys create --tier $(or $(TIER),standard) --name "$(or $(NAME),$(USER),cli)"

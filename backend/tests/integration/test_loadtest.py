@@ -12,6 +12,7 @@ import pytest
 
 from stack.settings import REPO, Stack
 from tests.integration.conftest import TEST_STACK_ENV
+from tests.integration.helpers import Api
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +58,28 @@ def test_a_short_locust_run_meets_its_thresholds(stack: Stack, tmp_path: Path) -
     assert (report / "report.html").exists()
     assert (report / "requests.png").exists()
     assert (report / "latency.png").exists()
+
+
+def test_make_profile_measures_every_request_kind(api: Api) -> None:
+    api.create_user("Profile", "Me")  # something to read, whichever test ran before
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest.hotpath"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **TEST_STACK_ENV, "PROFILE_REQUESTS": "20", "PROFILE_ROUNDS": "1"},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    rows = {line[:30].strip(): line[30:].split() for line in run.stdout.splitlines()[1:]}
+    kinds = [
+        "bare Flask endpoint",
+        "/healthz",
+        "cached GET /api/users/{id}",
+        "uncached replica read",
+    ]
+    assert list(rows) == kinds
+    calls = {kind: int(rows[kind][0]) for kind in kinds}
+    # Each kind does the work of the one before it, and more.
+    assert calls["bare Flask endpoint"] < calls["/healthz"] < calls["cached GET /api/users/{id}"]
+    assert calls["cached GET /api/users/{id}"] < calls["uncached replica read"]
