@@ -27,7 +27,6 @@ import contextlib
 import math
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +36,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.db.consistency import newest
+from app.ids import unique_hex
 from app.near_cache import NearCache
 from app.resilience.breaker import BreakerOpen, CircuitBreaker
 
@@ -176,7 +176,7 @@ class Cache:
         since = near.mark() if near is not None else 0
         try:
             self._flush_pending()
-            token = uuid.uuid4().hex
+            token = unique_hex()
             raw, locked = self._call(
                 lambda: self._get_or_lock(
                     keys=[key, f"{key}:lock"], args=[token, self.policy.lock_ttl_ms]
@@ -214,7 +214,7 @@ class Cache:
         return now + gap >= entry.soft_expiry_ms
 
     def _try_lock(self, key: str) -> str | None:
-        token = uuid.uuid4().hex
+        token = unique_hex()
         taken = self._call(
             lambda: self.redis.set(f"{key}:lock", token, nx=True, px=self.policy.lock_ttl_ms)
         )

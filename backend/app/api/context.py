@@ -7,12 +7,11 @@ read-your-writes token (header and cookie).
 
 from __future__ import annotations
 
-import random
-
 from flask import Flask, Response, current_app, g, request
 
 from app.api.problems import Problem
 from app.db.consistency import TOKEN_COOKIE, TOKEN_HEADER, Token, TokenCodec
+from app.ids import unique_hex
 
 REQUEST_ID_MAX = 128
 TOKEN_ENVIRON = "HTTP_" + TOKEN_HEADER.upper().replace("-", "_")
@@ -61,9 +60,7 @@ def init_app(app: Flask, served_by: str, cookie_max_age_s: int) -> None:
     def take_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         valid = incoming and incoming.isprintable() and len(incoming) <= REQUEST_ID_MAX
-        # Behind nginx every request has one; a fresh id need not be unguessable (os.urandom,
-        # which uuid4 reads, is a system call per request).
-        g.request_id = incoming if valid else f"{random.getrandbits(128):032x}"
+        g.request_id = incoming if valid else unique_hex()  # behind nginx, every request has one
 
     @app.after_request
     def stamp_headers(response: Response) -> Response:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
 
+from app.ids import unique_hex
 from app.resilience.breaker import BreakerOpen, CircuitBreaker
 
 KEY = "bulkhead:primary-reads"
@@ -53,7 +53,7 @@ class Bulkhead:
 
     def acquire(self) -> Callable[[], None]:
         """Take a slot or raise Saturated; returns the function that gives it back."""
-        member = uuid.uuid4().hex
+        member = unique_hex()
         try:
             taken = self.breaker.call(
                 lambda: self._acquire(keys=[KEY], args=[self.limit, self.lease_ms, member])
