@@ -10,7 +10,8 @@ Stages, each on the same read-heavy Zipf mix (loadtest/wrk/zipf_mix.lua) with wr
 Plus two floors in the same run (nginx answering by itself, the bare /healthz through nginx) and
 the hot-path ratios (a cached GET and an uncached replica read, each divided by /healthz).
 Each stage reports the best throughput whose p99 stays within BENCH_P99_MS, trying a few
-connection counts. Prints a table, writes docs/benchmarks.md and imgs/staircase.png.
+connection counts; stages and hot-path runs repeat in BENCH_ROUNDS interleaved rounds, and each
+reports its median. Prints a table, writes docs/benchmarks.md and imgs/staircase.png.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from stack.seed import seed
 from stack.settings import REPO, Stack, load_stack
 
 WRK_DIR = REPO / "loadtest" / "wrk"
-DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "5"))
 P99_LIMIT_MS = float(os.environ.get("BENCH_P99_MS", "50"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "4,8,16,32").split(",")]
 SINGLE_PORT = int(os.environ.get("BENCH_SINGLE_PORT", "8090"))
@@ -152,26 +153,43 @@ def seeded_range(stack: Stack) -> dict[str, int]:
 
 
 def staircase(stack: Stack, env: dict[str, str]) -> list[Result]:
-    """Stages 1-4 on the Zipf mix."""
+    """Stages 1-4 on the Zipf mix, in ROUNDS interleaved rounds; each stage's median round.
+
+    One sweep per stage put minutes between stage 1 and stage 4, and this machine's speed drifts
+    over minutes: the same code measured full stack / stage 1 anywhere from 0.83 to 1.79.
+    """
     single = f"http://{stack.host}:{SINGLE_PORT}"
-    steps = [
+    workers = f"{len(stack.apis)} API replicas x {stack.env['GUNICORN_WORKERS']} workers"
+    steps: list[tuple[str, dict[str, bool] | None]] = [
         ("1. one API process, primary only", {"replicas": False, "cache": False}),
         ("2. + read replicas", {"replicas": True, "cache": False}),
         ("3. + Redis cache", {"replicas": True, "cache": True}),
+        (f"4. + nginx, {workers}", None),  # the running stack
     ]
-    results = []
-    for name, options in steps:
-        process = single_server(stack, **options)
-        try:
-            results.append(best_within_p99(name, single, "zipf_mix.lua", env))
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-        print_row(results[-1])
-    workers = f"{len(stack.apis)} API replicas x {stack.env['GUNICORN_WORKERS']} workers"
-    results.append(best_within_p99(f"4. + nginx, {workers}", stack.base_url, "zipf_mix.lua", env))
-    print_row(results[-1])
+    rounds: list[list[Result]] = [[] for _ in steps]
+    for round_number in range(1, ROUNDS + 1):
+        print(f"round {round_number} of {ROUNDS}", flush=True)
+        for i, (name, options) in enumerate(steps):
+            if options is None:
+                rounds[i].append(best_within_p99(name, stack.base_url, "zipf_mix.lua", env))
+            else:
+                process = single_server(stack, **options)
+                try:
+                    rounds[i].append(best_within_p99(name, single, "zipf_mix.lua", env))
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
+            print_row(rounds[i][-1])
+    results = [median(runs) for runs in rounds]
+    print("median of the rounds:")
+    for result in results:
+        print_row(result)
     return results
+
+
+def median(runs: list[Result]) -> Result:
+    """The run with the median throughput (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
 
 
 def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
@@ -192,7 +210,7 @@ def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
         for i, (name, path, script) in enumerate(runs):
             wrk(name, base + path, script, conns, env, duration_s=WARMUP_S)
             rounds[i].append(wrk(name, base + path, script, conns, env))
-    results = [sorted(runs_of, key=lambda r: r.rps)[len(runs_of) // 2] for runs_of in rounds]
+    results = [median(runs) for runs in rounds]
     for result in results:
         print_row(result)
     return results
@@ -223,7 +241,8 @@ def markdown(
     return (
         f"## Latest run\n\n`{command}`, {stamp}, {os.cpu_count()} CPUs, wrk 1 thread, "
         f"{DURATION_S} s per run.\n\n### The staircase (Zipf mix, best throughput with p99 ≤ "
-        f"{P99_LIMIT_MS:.0f} ms)\n\n{head}\n{rows(stairs, every_count_over)}\n\n"
+        f"{P99_LIMIT_MS:.0f} ms; median of {ROUNDS} interleaved rounds)\n\n"
+        f"{head}\n{rows(stairs, every_count_over)}\n\n"
         "![staircase](../imgs/staircase.png)\n\n"
         f"### Floors and the hot path (through nginx; median of {ROUNDS} interleaved rounds)"
         f"\n\n{head}\n{rows(hot, ' (over the bound)')}\n\n"
