@@ -124,7 +124,6 @@ def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Po
         **stack.api_env(),
         "API_NAME": "bench",
         "API_BIND": f"{stack.host}:{SINGLE_PORT}",
-        "API_UNIX_SOCKET": "",
         "GUNICORN_WORKERS": SINGLE_WORKERS,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "CACHE_ENABLED": "true" if cache else "false",
