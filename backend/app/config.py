@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     db_retry_budget_reserve: float = Field(10.0, ge=1)
 
     breaker_window: int = Field(20, ge=1)
+    breaker_window_s: float = Field(10.0, gt=0)
     breaker_min_calls: int = Field(5, ge=1)
     breaker_failure_rate: float = Field(0.5, gt=0, le=1)
     breaker_open_s: float = Field(2.0, gt=0)

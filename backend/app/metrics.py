@@ -50,6 +50,12 @@ REPLICA_ADMITTED = Gauge(
     ["replica"],
     multiprocess_mode="livemin",
 )
+REPLICA_POLL = Histogram(
+    "replica_poll_seconds",
+    "Time one health poll of a replica took (status, lag and position)",
+    ["replica"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 RETRIES = Counter(
     "db_retries_total",
     "Transient database errors: retried, or not retried because the retry budget was spent",

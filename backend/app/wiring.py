@@ -24,6 +24,7 @@ def breaker_policy(settings: Settings, slow_call_s: float) -> BreakerPolicy:
     """The breaker policy from settings, with the slow-call bound of one dependency."""
     return BreakerPolicy(
         window=settings.breaker_window,
+        window_s=settings.breaker_window_s,
         min_calls=settings.breaker_min_calls,
         failure_rate=settings.breaker_failure_rate,
         slow_call_s=slow_call_s,

@@ -128,8 +128,15 @@ class ReplicaMonitor:
     def poll(self, name: str) -> ReplicaState:
         """Poll one replica now and record the new state."""
         before = self.states[name]
-        after = next_state(before, observe(self.engines[name]), self.policy, time.monotonic())
+        started = time.monotonic()
+        seen = observe(self.engines[name])
+        now = time.monotonic()
+        after = next_state(before, seen, self.policy, now)
         self.states[name] = after
+        metrics.REPLICA_POLL.labels(name).observe(now - started)
+        if now - started > self.policy.eject_above_s / 2:
+            # While a poll hangs, the router acts on what the previous one saw.
+            log.warning("slow replica poll", extra={"replica": name, "seconds": now - started})
         metrics.REPLICA_ADMITTED.labels(name).set(int(after.admitted))
         if after.lag_s is not None:
             metrics.REPLICA_LAG.labels(name).set(after.lag_s)
@@ -144,7 +151,10 @@ class ReplicaMonitor:
     def _run(self, name: str) -> None:
         while True:
             self.poll(name)
+            slept = time.monotonic()
             time.sleep(self.interval_s)
+            if (late := time.monotonic() - slept - self.interval_s) > self.policy.eject_above_s / 2:
+                log.warning("replica poll late", extra={"replica": name, "seconds": late})
 
     def admitted(self) -> list[str]:
         """Replicas that may serve reads now."""

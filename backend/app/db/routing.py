@@ -106,7 +106,7 @@ class Router:
         breaker = self.breakers[PRIMARY]
         if not breaker.allow():
             raise BreakerOpen(PRIMARY)
-        started, node_failed = time.monotonic(), False
+        started, node_failed, own_error = time.monotonic(), False, False
         try:
             with self.nodes.writer.connect() as conn:
                 uow = UnitOfWork(PRIMARY, conn)
@@ -115,9 +115,12 @@ class Router:
                 uow.gtid = conn.execute(LAST_GTID).scalar() or ""
         except Exception as error:
             node_failed = is_node_failure(error)
+            own_error = not node_failed
             raise
         finally:
-            breaker.record(not node_failed, time.monotonic() - started)
+            # The request's own error (bad input, a lock wait timeout, a deadlock) says nothing
+            # about the node, however long it took: a row lock held elsewhere is not a slow node.
+            breaker.record(not node_failed, 0.0 if own_error else time.monotonic() - started)
 
     @contextmanager
     def reader(

@@ -1,8 +1,10 @@
 """A circuit breaker: closed, open, half-open, over a sliding window of recent calls.
 
-* closed: calls pass; the outcome of the last ``window`` calls is kept. Once at least
-  ``min_calls`` are known and the share of failures (errors, or calls slower than ``slow_call_s``)
-  reaches ``failure_rate``, the breaker opens.
+* closed: calls pass; the outcomes of the last ``window`` calls, and of none older than
+  ``window_s``, are kept. When a call fails (an error, or slower than ``slow_call_s``), at least
+  ``min_calls`` are known and the share of failures reaches ``failure_rate``, the breaker opens.
+  Outcomes expire so that failures from an outage that ended do not linger in a quiet worker's
+  window until, minutes later, one new failure tips it open.
 * open: calls are refused at once (the caller degrades instead of paying a timeout) for
   ``open_s`` seconds, then the breaker turns half-open.
 * half-open: at most ``half_open_probes`` calls go through; a success closes the breaker, a failure
@@ -46,6 +48,7 @@ class BreakerPolicy:
     """When to open, how long to stay open, how carefully to probe."""
 
     window: int = 20
+    window_s: float = 10.0
     min_calls: int = 5
     failure_rate: float = 0.5
     slow_call_s: float = 1.0
@@ -62,7 +65,8 @@ class CircuitBreaker:
         """NAME shows in logs and /readyz; CLOCK is injectable for tests."""
         self.name, self.policy, self._clock = name, policy, clock
         self._state = State.CLOSED
-        self._outcomes: deque[bool] = deque(maxlen=policy.window)  # True = failed
+        # (when, failed) of recent calls, oldest first.
+        self._outcomes: deque[tuple[float, bool]] = deque(maxlen=policy.window)
         self._opened_at = 0.0
         self._probes = 0
         self._forced: State | None = None
@@ -107,12 +111,16 @@ class CircuitBreaker:
             if self._state is State.HALF_OPEN:
                 self._open() if failed else self._close()
                 return
-            self._outcomes.append(failed)
-            known = len(self._outcomes)
-            if (
-                known >= self.policy.min_calls
-                and sum(self._outcomes) / known >= self.policy.failure_rate
-            ):
+            now = self._clock()
+            outcomes = self._outcomes
+            outcomes.append((now, failed))
+            while now - outcomes[0][0] > self.policy.window_s:
+                outcomes.popleft()
+            # Only a failure opens it: failures left in the window from an outage that ended
+            # must not open it on the first successes after the dependency came back.
+            if not failed or len(outcomes) < self.policy.min_calls:
+                return
+            if sum(f for _, f in outcomes) / len(outcomes) >= self.policy.failure_rate:
                 self._open()
 
     def call(self, fn: Callable[[], T]) -> T:

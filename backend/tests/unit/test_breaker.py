@@ -7,7 +7,13 @@ import pytest
 from app.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, State
 
 POLICY = BreakerPolicy(
-    window=10, min_calls=4, failure_rate=0.5, slow_call_s=0.1, open_s=2.0, half_open_probes=1
+    window=10,
+    window_s=10.0,
+    min_calls=4,
+    failure_rate=0.5,
+    slow_call_s=0.1,
+    open_s=2.0,
+    half_open_probes=1,
 )
 
 
@@ -37,6 +43,29 @@ def test_it_opens_when_the_failure_rate_is_reached() -> None:
         b.record(ok=ok)
     assert b.state is State.OPEN
     assert not b.allow()
+
+
+def test_a_success_never_opens_it() -> None:
+    b, _ = breaker()
+    for _ in range(3):  # failures from an outage, too few to open it
+        b.record(ok=False)
+    b.record(ok=True)  # the dependency is back: 3 of 4 failed, but this call worked
+    assert b.state is State.CLOSED
+    b.record(ok=False)  # a new failure does open it
+    assert b.state is State.OPEN
+
+
+def test_failures_older_than_the_window_are_forgotten() -> None:
+    b, clock = breaker()
+    for _ in range(3):  # an outage this worker saw only a little of
+        b.record(ok=False)
+    clock.now = 11.0  # long over
+    b.record(ok=True)
+    b.record(ok=False)  # one dead pooled connection: 1 failure of 2 known, too few to judge
+    assert b.state is State.CLOSED
+    for _ in range(2):
+        b.record(ok=False)  # failures now do count: 3 of 4
+    assert b.state is State.OPEN
 
 
 def test_slow_calls_count_as_failures() -> None:

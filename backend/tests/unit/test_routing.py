@@ -219,6 +219,23 @@ def test_a_request_error_inside_a_write_does_not_count_against_the_primary() -> 
     assert router.breakers[PRIMARY].state is State.CLOSED
 
 
+def test_a_write_that_waited_long_on_a_row_lock_does_not_count_as_a_slow_primary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = make_router()
+    clock = iter(range(0, 1000, 5))  # every reading of the clock is 5 s after the last
+    monkeypatch.setattr("app.db.routing.time.monotonic", lambda: float(next(clock)))
+    lock_wait = OperationalError("UPDATE", {}, pymysql.err.OperationalError(1205, "timeout"))
+    for _ in range(5):
+        with pytest.raises(OperationalError), router.writer():
+            raise lock_wait
+    assert router.breakers[PRIMARY].state is State.CLOSED
+    for _ in range(5):  # slow writes that succeed do count: half the window now
+        with router.writer():
+            pass
+    assert router.breakers[PRIMARY].state is State.OPEN
+
+
 def test_a_forced_open_replica_gets_no_reads_until_released() -> None:
     router = make_router()
     router.breakers["replica-1"].force(State.OPEN)
