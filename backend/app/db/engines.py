@@ -67,10 +67,11 @@ def make_nodes(settings: Settings) -> Nodes:
 
 
 def make_monitor_engines(settings: Settings) -> dict[str, Engine]:
-    """One single-connection engine per replica for the health monitor, apart from request pools."""
+    """One single-connection engine per replica for the health monitor, apart from request pools.
+
+    No ping before each poll: a poll that meets a dead connection tries a fresh one itself.
+    """
     return {
-        name: make_engine(
-            settings, address, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
-        )
+        name: make_engine(settings, address, pool_size=1, max_overflow=0, **READ_ENGINE)
         for name, address in replica_addresses(settings).items()
     }

@@ -44,6 +44,25 @@ def test_reads_on_killed_connections_are_retried_and_never_fail(
     assert metric_total(stack, READ_RETRIES) > before
 
 
+def read_node(stack: Stack) -> str:
+    response = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)
+    assert response.status_code == 200, response.text
+    return response.headers["X-DB-Node"]
+
+
+def test_killed_connections_do_not_take_a_replica_out_of_rotation(
+    stack: Stack, dbs: Databases
+) -> None:
+    replicas = {replica.name for replica in stack.replicas}
+    eventually(lambda: {read_node(stack) for _ in range(30)} == replicas, timeout=20)
+    for replica in replicas:  # the monitors' connections die with the others
+        assert kill_app_connections(dbs, replica) > 0
+    # Ejection would send reads to the primary. Watch for longer than a few polls.
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert read_node(stack) in replicas
+
+
 def test_a_write_that_hits_a_lock_wait_timeout_is_retried_whole_and_succeeds(
     api: Api, stack: Stack, dbs: Databases
 ) -> None:
