@@ -17,15 +17,20 @@ Stampedes: on a miss only the request that takes a short lock (SET NX PX, always
 the others poll briefly for its result. Before expiry, XFetch (Vattani et al., VLDB 2015) lets one
 request refresh early with a probability that grows as expiry nears and with the cost of a load.
 
-Every Redis call goes through a circuit breaker: with Redis down or slow the cache is bypassed at
-once (BYPASS), and a failed invalidation is retried before this process reads the cache again.
+Every Redis call of a request goes through a circuit breaker: with Redis down or slow the cache is
+bypassed at once (BYPASS). A failed invalidation is kept and written before this process reads the
+cache again, and by a background thread every ``invalidation_retry_s``, around the breaker: a
+tombstone that waited for this worker's next read, or for its breaker to close, would let every
+other worker serve the old entry meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ from app.near_cache import NearCache
 from app.resilience.breaker import BreakerOpen, CircuitBreaker
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Set KEYS[1] to ARGV[2] (PX ARGV[3]) only if it still holds ARGV[1] ('' = nothing); then
 # release the lock KEYS[2] if ARGV[4] still owns it.
@@ -119,6 +125,7 @@ class CachePolicy:
     lock_ttl_ms: int = 2000
     lock_wait_ms: int = 500
     xfetch_beta: float = 1.0
+    invalidation_retry_s: float = 0.2
 
 
 Loader = Callable[[str | None], tuple[int, bytes]]
@@ -160,6 +167,8 @@ class Cache:
         self._fill = redis.register_script(FILL)
         self._get_or_lock = redis.register_script(GET_OR_LOCK)
         self._pending: dict[str, str] = {}  # key -> GTID of invalidations Redis has not seen
+        self._pending_lock = threading.Lock()
+        self._missed = threading.Event()  # set while invalidations wait for Redis
 
     def _call(self, fn: Callable[[], T]) -> T:
         """One Redis call under the breaker; any failure is CacheUnavailable."""
@@ -255,34 +264,58 @@ class Cache:
 
     def invalidate(self, keys: list[str], gtid: str) -> bool:
         """After a commit, replace KEYS with tombstones of GTID; False if Redis missed it."""
-        for key in keys:
-            self._pending[key] = newest(self._pending.get(key), gtid) or ""
+        with self._pending_lock:
+            for key in keys:
+                self._pending[key] = newest(self._pending.get(key), gtid) or ""
         try:
             self._flush_pending()
         except CacheUnavailable:
+            self._missed.set()
             return False
         return True
 
     def _flush_pending(self) -> None:
         """Write pending tombstones: this write's, and any that failed while Redis was away."""
-        if not self._pending:
+        if self._pending:
+            self._call(self._write_pending)
+
+    def _write_pending(self) -> None:
+        with self._pending_lock:
+            pending = dict(self._pending)
+        if not pending:
             return
         ttl_ms = int(self.policy.tombstone_ttl_s * 1000)
-        pending = dict(self._pending)
-
-        def write() -> None:
-            pipe = self.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
+        for key, gtid in pending.items():
+            pipe.set(key, f"T|{gtid}".encode(), px=ttl_ms)
+            # Writes also touch the key's "changed" marker, which near caches watch: fills
+            # rewrite cache keys all the time, and must not wake every worker.
+            pipe.set(changed_key(key), gtid, px=ttl_ms)
+        pipe.execute()
+        with self._pending_lock:
             for key, gtid in pending.items():
-                pipe.set(key, f"T|{gtid}".encode(), px=ttl_ms)
-                # Writes also touch the key's "changed" marker, which near caches watch: fills
-                # rewrite cache keys all the time, and must not wake every worker.
-                pipe.set(changed_key(key), gtid, px=ttl_ms)
-            pipe.execute()
+                if self._pending.get(key) == gtid:
+                    del self._pending[key]
 
-        self._call(write)
-        for key in pending:
-            if self._pending.get(key) == pending[key]:
-                del self._pending[key]
+    def start_retrying(self) -> None:
+        """Retry missed invalidations in a background thread (a no-op when the interval is 0)."""
+        if self.policy.invalidation_retry_s > 0:
+            threading.Thread(
+                target=self._retry_pending, name="cache-invalidations", daemon=True
+            ).start()
+
+    def _retry_pending(self) -> None:
+        while True:
+            self._missed.wait()  # asleep until an invalidation misses
+            time.sleep(self.policy.invalidation_retry_s)
+            try:
+                self._write_pending()  # around the breaker; Redis's socket timeout bounds it
+            except RedisError:
+                continue
+            self._missed.clear()
+            if self._pending:  # missed again meanwhile
+                self._missed.set()
+            log.info("missed cache invalidations written")
 
 
 class CacheUnavailable(Exception):

@@ -53,6 +53,7 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
         lock_ttl_ms=settings.cache_lock_ttl_ms,
         lock_wait_ms=settings.cache_lock_wait_ms,
         xfetch_beta=settings.cache_xfetch_beta,
+        invalidation_retry_s=settings.cache_invalidation_retry_s,
     )
     near = None
     if settings.near_cache_ttl_s > 0:
@@ -60,7 +61,9 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
             redis, CHANGED_PREFIX, settings.near_cache_ttl_s, settings.near_cache_max_entries
         )
         near.start()
-    return Cache(redis, breaker, policy, near)
+    cache = Cache(redis, breaker, policy, near)
+    cache.start_retrying()  # app factories run in each worker after the fork, so threads survive
+    return cache
 
 
 def db_breakers(settings: Settings) -> dict[str, CircuitBreaker]:

@@ -11,7 +11,7 @@ import requests
 from redis import Redis
 
 from app.cache import Cache, CachePolicy, Outcome
-from app.resilience.breaker import BreakerPolicy, CircuitBreaker
+from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
@@ -119,6 +119,21 @@ def test_a_loader_racing_a_write_cannot_put_old_data_back(stack: Stack, redis: R
     assert reader.read(key, fresh_load).body == b'{"name":"new"}'
     assert floors == ["0-1-999999"]  # the next load had to see the write
     assert reader.read(key, fresh_load).outcome is Outcome.HIT
+
+
+def test_a_missed_invalidation_reaches_redis_without_waiting_for_a_read(redis: Redis) -> None:
+    """A write's tombstone that Redis missed (here the breaker refused the call) is written
+    moments later by the worker's background retry, not only before its own next read: until
+    then every other worker would serve the old entry."""
+    breaker = CircuitBreaker("redis", BreakerPolicy())
+    cache = Cache(redis, breaker, CachePolicy(invalidation_retry_s=0.1))
+    cache.start_retrying()
+    key = "c1:test:missed"
+    redis.set(key, b"E|200|0|1|" + b'{"name":"old"}')
+    breaker.force(State.OPEN)  # as in a worker whose breaker has not closed since an outage
+    assert not cache.invalidate([key], "0-1-424242")
+    eventually(lambda: redis.get(key) == b"T|0-1-424242", timeout=2)
+    assert redis.get(f"changed:{key}") == b"0-1-424242"  # near caches hear of it too
 
 
 def test_200_concurrent_requests_for_a_cold_key_load_it_once(api: Api, stack: Stack) -> None:
