@@ -279,11 +279,12 @@ class Cache:
         if self._pending:
             self._call(self._write_pending)
 
-    def _write_pending(self) -> None:
+    def _write_pending(self) -> int:
+        """Write the pending tombstones; returns how many keys that took."""
         with self._pending_lock:
             pending = dict(self._pending)
         if not pending:
-            return
+            return 0
         ttl_ms = int(self.policy.tombstone_ttl_s * 1000)
         pipe = self.redis.pipeline(transaction=False)
         for key, gtid in pending.items():
@@ -296,6 +297,7 @@ class Cache:
             for key, gtid in pending.items():
                 if self._pending.get(key) == gtid:
                     del self._pending[key]
+        return len(pending)
 
     def start_retrying(self) -> None:
         """Retry missed invalidations in a background thread (a no-op when the interval is 0)."""
@@ -309,13 +311,14 @@ class Cache:
             self._missed.wait()  # asleep until an invalidation misses
             time.sleep(self.policy.invalidation_retry_s)
             try:
-                self._write_pending()  # around the breaker; Redis's socket timeout bounds it
+                written = self._write_pending()  # around the breaker; bounded by socket timeout
             except RedisError:
                 continue
             self._missed.clear()
             if self._pending:  # missed again meanwhile
                 self._missed.set()
-            log.info("missed cache invalidations written")
+            if written:  # else a read's flush wrote them first
+                log.info("missed cache invalidations written", extra={"keys": written})
 
 
 class CacheUnavailable(Exception):
