@@ -1,9 +1,12 @@
 """`make seed USERS=N`: bulk-load N users (and a post for about every tenth) into the primary, fast.
 
-Users are written to a CSV file and loaded with LOAD DATA LOCAL INFILE; their posts are added by
-one INSERT ... SELECT on the primary (one statement per table, row events in the binlog). Then the
-command waits until every replica has applied them and prints the time of each step. The seeded
-id range is kept in <state>/seed.json for load tests.
+The users get one block of fresh ids, reserved up front, and go in as chunks of tab-separated
+rows, each loaded with LOAD DATA LOCAL INFILE; each chunk's posts are added by one INSERT ...
+SELECT over that chunk's ids. Every chunk is its own transaction, so the replicas apply one chunk
+while the primary loads the next (a single transaction reaches the replicas only when it commits,
+and they would start only then). Then the command waits until every replica has applied
+everything and prints the time of each step. The seeded id range is kept in <state>/seed.json
+for load tests.
 """
 
 from __future__ import annotations
@@ -58,10 +61,13 @@ LAST = [
     "Backus",
 ]
 POSTS_PER_USER = 0.1
+# Users per transaction: small enough that the replicas keep up chunk by chunk, large enough
+# that per-statement costs do not add up (measured in docs/benchmarks.md, "Seeding").
+CHUNK_USERS = int(os.environ.get("SEED_CHUNK_USERS", "200000"))
 
 
-def sql(stack: Stack, node: Node, statement: str, *, local_infile: bool = False) -> str:
-    """Run STATEMENT on NODE as the app user (the account that owns the data); return its output."""
+def mariadb(stack: Stack, node: Node, statement: str, *, local_infile: bool = False) -> list[str]:
+    """The mariadb command line running STATEMENT on NODE as the app user (who owns the data)."""
     command = [
         "mariadb",
         "--no-defaults",
@@ -77,46 +83,86 @@ def sql(stack: Stack, node: Node, statement: str, *, local_infile: bool = False)
     ]
     if local_infile:
         command.insert(2, "--local-infile=1")
-    env = {**os.environ, "MYSQL_PWD": stack.env["MYSQL_APP_PASSWORD"]}
+    return command
+
+
+def client_env(stack: Stack) -> dict[str, str]:
+    """The environment of a mariadb client: the app user's password, never on the command line."""
+    return {**os.environ, "MYSQL_PWD": stack.env["MYSQL_APP_PASSWORD"]}
+
+
+def sql(stack: Stack, node: Node, statement: str) -> str:
+    """Run STATEMENT on NODE as the app user; return its output."""
     return subprocess.run(
-        command, check=True, capture_output=True, text=True, env=env
+        mariadb(stack, node, statement),
+        check=True,
+        capture_output=True,
+        text=True,
+        env=client_env(stack),
     ).stdout.strip()
 
 
-def write_users_csv(path: Path, count: int) -> None:
-    """COUNT users as tab-separated name, second_name, created_at, updated_at."""
+def write_users(path: Path, first_id: int, count: int) -> None:
+    """COUNT users from FIRST_ID on: tab-separated id, name, second_name, created_at, updated_at."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    names = [f"{first}\t{last}\t{now}\t{now}\n" for first in FIRST for last in LAST]
+    names = [f"\t{first}\t{last}\t{now}\t{now}\n" for first in FIRST for last in LAST]
     with path.open("w") as out:
-        for start in range(0, count, 100_000):
-            out.writelines(random.choices(names, k=min(100_000, count - start)))
+        out.writelines(
+            f"{user_id}{name}"
+            for user_id, name in zip(
+                range(first_id, first_id + count), random.choices(names, k=count), strict=True
+            )
+        )
 
 
-def posts_for_seeded_users(first_id: int, last_id: int) -> str:
-    """SQL giving about every tenth user of FIRST_ID..LAST_ID a post, picked on the primary.
+def reserve_ids(stack: Stack, count: int) -> int:
+    """The first of COUNT fresh user ids, reserved: the API's own inserts get ids above them.
 
-    Owners come from the users table itself, so every post has a user even where the id range
-    has gaps: InnoDB hands out auto-increment ids to a bulk load in growing batches, and the
-    unused rest of the last batch is skipped, so a second seed does not start at MAX(id) + 1.
+    Fresh means never handed out (from AUTO_INCREMENT, not MAX(id) + 1), so no cache can hold an
+    answer for a deleted user with one of these ids.
     """
-    return (
-        "SET SESSION foreign_key_checks = 0; "  # noqa: S608 (integers only, computed here)
+    table = (
+        "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'"
+    )
+    first = int(sql(stack, stack.primary, table))
+    sql(stack, stack.primary, f"ALTER TABLE users AUTO_INCREMENT = {first + count}")
+    return first
+
+
+def load_chunk(stack: Stack, path: Path, first_id: int, last_id: int) -> subprocess.Popen[str]:
+    """Start loading the users in PATH (ids FIRST_ID..LAST_ID) and giving about every tenth a post.
+
+    One session: the users in one LOAD DATA (a row whose id an API insert took in the moment
+    before the reservation is skipped, not overwritten), then the posts, picked on the primary
+    from the users the chunk really holds. Prints the users and posts added.
+    """
+    statement = (
+        "SET SESSION foreign_key_checks = 0, unique_checks = 0; "  # noqa: S608 (our own values)
+        f"LOAD DATA LOCAL INFILE '{path}' IGNORE INTO TABLE users "
+        "(id, name, second_name, created_at, updated_at); "
+        "SET @users = ROW_COUNT(); "
         "INSERT INTO posts (user_id, body, created_at) "
         "SELECT id, CONCAT('Hello from user ', id), UTC_TIMESTAMP(6) FROM users "
         f"WHERE id BETWEEN {first_id} AND {last_id} AND RAND() < {POSTS_PER_USER}; "
-        "SELECT ROW_COUNT()"
+        "SELECT @users, ROW_COUNT()"
+    )
+    return subprocess.Popen(
+        mariadb(stack, stack.primary, statement, local_infile=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=client_env(stack),
     )
 
 
-def load(stack: Stack, path: Path, table: str, columns: str) -> None:
-    """LOAD DATA LOCAL INFILE into TABLE on the primary."""
-    sql(
-        stack,
-        stack.primary,
-        "SET SESSION foreign_key_checks = 0, unique_checks = 0; "
-        f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {table} ({columns})",
-        local_infile=True,
-    )
+def finish(load: subprocess.Popen[str]) -> tuple[int, int]:
+    """Wait for a chunk's load: (users, posts) it added."""
+    out, err = load.communicate()
+    if load.returncode != 0:
+        raise SystemExit(f"loading a chunk failed: {err.strip()}")
+    users, posts = (int(n) for n in out.split())
+    return users, posts
 
 
 def wait_for_replicas(stack: Stack, timeout: float = 120) -> None:
@@ -135,25 +181,34 @@ def seed(stack: Stack, users: int) -> dict[str, int]:
     work = stack.state / "seed"
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    before = int(sql(stack, stack.primary, "SELECT COALESCE(MAX(id), 0) FROM users"))
-    write_users_csv(work / "users.tsv", users)
-    step("seed", f"{users:,} users written to {work / 'users.tsv'}")
-    load(stack, work / "users.tsv", "users", "name, second_name, created_at, updated_at")
-    seeded = f"SELECT MIN(id), MAX(id), COUNT(*) FROM users WHERE id > {before}"  # noqa: S608
-    first, last, count = (int(n) for n in sql(stack, stack.primary, seeded).split())
-    step("seed", f"users {first:,}..{last:,} loaded into the primary")
-    if count != last - first + 1:  # rows written by someone else meanwhile
-        step("seed", f"note: {last - first + 1 - count:,} ids in that range are not seeded users")
-    posts = int(sql(stack, stack.primary, posts_for_seeded_users(first, last)))
-    step("seed", f"{posts:,} posts added on the primary")
-    loaded = time.monotonic()
+    first = reserve_ids(stack, users)
+    last = first + users - 1
+    step("seed", f"ids {first:,}..{last:,} reserved for {users:,} users")
+    loaded = posts = 0
+    running: subprocess.Popen[str] | None = None
+    for index, chunk_first in enumerate(range(first, last + 1, CHUNK_USERS)):
+        chunk_last = min(chunk_first + CHUNK_USERS, last + 1) - 1
+        path = work / f"users-{index % 2}.tsv"  # the file of the chunk still loading is kept
+        write_users(path, chunk_first, chunk_last - chunk_first + 1)
+        if running is not None:  # the previous chunk loaded while this one was written
+            added = finish(running)
+            loaded, posts = loaded + added[0], posts + added[1]
+            step("seed", f"{loaded:,} / {users:,} users, {posts:,} posts on the primary")
+        running = load_chunk(stack, path, chunk_first, chunk_last)
+    if running is not None:
+        added = finish(running)
+        loaded, posts = loaded + added[0], posts + added[1]
+        step("seed", f"{loaded:,} / {users:,} users, {posts:,} posts on the primary")
+    if loaded != users:  # ids an API insert took in the moment before the reservation
+        step("seed", f"note: {users - loaded:,} ids in that range are not seeded users")
+    on_primary = time.monotonic()
     wait_for_replicas(stack)
     done = time.monotonic()
-    step("seed", f"{len(stack.replicas)} replica(s) caught up in {done - loaded:.1f}s")
-    summary = {"first_id": first, "last_id": last, "users": users, "posts": posts}
+    step("seed", f"{len(stack.replicas)} replica(s) caught up {done - on_primary:.1f}s later")
+    summary = {"first_id": first, "last_id": last, "users": loaded, "posts": posts}
     (stack.state / "seed.json").write_text(json.dumps(summary))
     print(
-        f"\nSeeded {users:,} users and {posts:,} posts in {done - started:.1f}s "
-        f"(load {loaded - started:.1f}s + replica catch-up {done - loaded:.1f}s)."
+        f"\nSeeded {loaded:,} users and {posts:,} posts in {done - started:.1f}s "
+        f"(on the primary {on_primary - started:.1f}s + replica catch-up {done - on_primary:.1f}s)."
     )
     return summary

@@ -11,18 +11,24 @@ import pytest
 
 from stack.settings import REPO, Stack
 from tests.integration.conftest import TEST_STACK_ENV
-from tests.integration.helpers import Databases
+from tests.integration.helpers import Api, Databases
 
 pytestmark = pytest.mark.integration
 
 
-def seed(users: int) -> dict[str, int]:
+def seed(users: int, chunk: int = 400) -> dict[str, int]:
+    """Run `make seed`'s command on the test stack, in chunks of CHUNK users; its summary."""
     run = subprocess.run(
         [sys.executable, "-m", "stack", "seed"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, **TEST_STACK_ENV, "SEED_USERS": str(users)},
+        env={
+            **os.environ,
+            **TEST_STACK_ENV,
+            "SEED_USERS": str(users),
+            "SEED_CHUNK_USERS": str(chunk),
+        },
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
@@ -32,16 +38,23 @@ def seed(users: int) -> dict[str, int]:
     return summary
 
 
-def test_a_second_seed_records_the_ids_it_really_loaded(stack: Stack, dbs: Databases) -> None:
+def test_a_seed_loads_one_gapless_range_of_fresh_ids_in_chunks(
+    stack: Stack, dbs: Databases, api: Api
+) -> None:
     seed(1500)
-    # A bulk load reserves auto-increment ids in growing batches and skips what it did not use:
-    # the next load starts above MAX(id) + 1.
-    second = seed(1500)
+    # The newest user is deleted: its id was handed out once and must not be seeded again.
+    newest = api.create_user()["id"]
+    assert api.delete(f"/api/users/{newest}").status_code == 204
+    second = seed(1500)  # four chunks of 400 users
     first, last = second["first_id"], second["last_id"]
+    assert first > newest
+    assert (last - first + 1, second["users"]) == (1500, 1500)
     loaded = dbs.query(
         "primary", "SELECT MIN(id), MAX(id), COUNT(*) FROM users WHERE id >= %s", first
     )
     assert loaded[0] == (first, last, 1500)
+    # The range stays reserved: the API's next user gets an id above it.
+    assert api.create_user()["id"] > last
     orphans = (
         "SELECT COUNT(*) FROM posts LEFT JOIN users ON users.id = posts.user_id "
         "WHERE users.id IS NULL"
