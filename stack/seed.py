@@ -126,7 +126,9 @@ def reserve_ids(stack: Stack, count: int) -> int:
         "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'"
     )
     first = int(sql(stack, stack.primary, table))
-    sql(stack, stack.primary, f"ALTER TABLE users AUTO_INCREMENT = {first + count}")
+    # The ALTER waits for transactions on users to end, and queues the API's behind it: bounded.
+    bounded = "SET SESSION lock_wait_timeout = 10; "
+    sql(stack, stack.primary, f"{bounded}ALTER TABLE users AUTO_INCREMENT = {first + count}")
     return first
 
 
