@@ -180,6 +180,8 @@ def wait_for_replicas(stack: Stack, timeout: float = 120) -> None:
 
 def seed(stack: Stack, users: int) -> dict[str, int]:
     """Load USERS users and their posts, wait for the replicas; print each step's time."""
+    if users < 1 or CHUNK_USERS < 1:
+        raise SystemExit("USERS and SEED_CHUNK_USERS must be positive")
     work = stack.state / "seed"
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -187,20 +189,23 @@ def seed(stack: Stack, users: int) -> dict[str, int]:
     last = first + users - 1
     step("seed", f"ids {first:,}..{last:,} reserved for {users:,} users")
     loaded = posts = 0
+
+    def tally(load: subprocess.Popen[str]) -> None:
+        nonlocal loaded, posts
+        added_users, added_posts = finish(load)
+        loaded, posts = loaded + added_users, posts + added_posts
+        step("seed", f"{loaded:,} / {users:,} users, {posts:,} posts on the primary")
+
     running: subprocess.Popen[str] | None = None
     for index, chunk_first in enumerate(range(first, last + 1, CHUNK_USERS)):
         chunk_last = min(chunk_first + CHUNK_USERS, last + 1) - 1
         path = work / f"users-{index % 2}.tsv"  # the file of the chunk still loading is kept
         write_users(path, chunk_first, chunk_last - chunk_first + 1)
         if running is not None:  # the previous chunk loaded while this one was written
-            added = finish(running)
-            loaded, posts = loaded + added[0], posts + added[1]
-            step("seed", f"{loaded:,} / {users:,} users, {posts:,} posts on the primary")
+            tally(running)
         running = load_chunk(stack, path, chunk_first, chunk_last)
     if running is not None:
-        added = finish(running)
-        loaded, posts = loaded + added[0], posts + added[1]
-        step("seed", f"{loaded:,} / {users:,} users, {posts:,} posts on the primary")
+        tally(running)
     if loaded != users:  # ids an API insert took in the moment before the reservation
         step("seed", f"note: {users - loaded:,} ids in that range are not seeded users")
     on_primary = time.monotonic()
