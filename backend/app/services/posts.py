@@ -30,10 +30,19 @@ def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
     return {"id": result.lastrowid, **row}
 
 
+# A page of one user's posts. The (user_id, id) index is the only good plan, so it is named:
+# without statistics (a replica that bulk-loaded into an empty table has none until ANALYZE
+# TABLE) the optimizer walked the primary key down from BEFORE instead, reading every newer post
+# of every user: ~40 ms for a user with no posts among 100,000, against 0.4 ms by the index.
+PAGE_SQL = (
+    "SELECT id, user_id, body, created_at FROM posts FORCE INDEX (ix_posts_user_id_id) "
+    "WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s"
+)
+
+
 def list_posts(*, conn: Any, user_id: int, limit: int, before: int | None) -> list[Post]:
     """Up to LIMIT posts of USER_ID older than BEFORE, newest first (keyset pagination)."""
-    sql = "SELECT id, user_id, body, created_at FROM posts WHERE user_id = %s AND id < %s "
-    rows = fetch_all(conn, sql + "ORDER BY id DESC LIMIT %s", (user_id, before or MAX_ID, limit))
+    rows = fetch_all(conn, PAGE_SQL, (user_id, before or MAX_ID, limit))
     if not rows and not user_exists(conn=conn, user_id=user_id):
         raise NotFound("user", user_id)
     return rows

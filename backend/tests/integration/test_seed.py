@@ -1,4 +1,5 @@
-"""`make seed`: the id range it records is the users it loaded, and every post has its user."""
+"""`make seed`: the id range it records is the users it loaded, every post has its user, and every
+node plans queries with statistics that count the seeded rows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from app.services.posts import MAX_ID, PAGE_SQL
 from stack.settings import REPO, Stack
 from tests.integration.conftest import TEST_STACK_ENV
 from tests.integration.helpers import Api, Databases
@@ -65,3 +67,24 @@ def test_a_seed_loads_one_gapless_range_of_fresh_ids_in_chunks(
     )
     assert posts == second["posts"]
     assert 50 < posts < 300  # about one in ten
+
+
+def test_after_a_seed_every_node_counts_the_rows_and_reads_posts_by_their_index(
+    stack: Stack, dbs: Databases
+) -> None:
+    nodes = [node.name for node in stack.databases]
+    before = {node: dbs.scalar(node, "SELECT NOW()") for node in nodes}
+    summary = seed(800)
+    statistics = (
+        "SELECT table_name, n_rows, last_update FROM mysql.innodb_table_stats "
+        "WHERE database_name = DATABASE() AND table_name IN ('users', 'posts')"
+    )
+    for node in nodes:
+        counted = {table: (rows, updated) for table, rows, updated in dbs.query(node, statistics)}
+        assert counted.keys() == {"users", "posts"}, node
+        for table, (rows, updated) in counted.items():
+            assert updated >= before[node], (node, table)  # recounted after the load began
+            assert rows >= summary[table], (node, table)
+        # A user's first page of posts, as the API asks for it: through the (user_id, id) index.
+        plan = dbs.query(node, "EXPLAIN " + PAGE_SQL, summary["last_id"], MAX_ID, 20)
+        assert [row[5] for row in plan] == ["ix_posts_user_id_id"], node  # EXPLAIN's `key`
