@@ -5,6 +5,10 @@ nginx, no gunicorn) for a bare Flask endpoint, /healthz, a cached GET and an unc
 read. Prints, per request, the Python function calls (counted by cProfile: the same on every
 run, so a change to the hot path shows even on a noisy machine) and the best time of a few
 rounds. A cached GET here is served by the worker's near cache after the first request.
+
+For scale, a bare Flask app also serves the least a read can do: the uncached read's query on one
+open PyMySQL connection to a replica, its rows as JSON, with no routing, pool, breaker, cache
+check, metrics or headers. The difference to the API's uncached read is what those cost.
 """
 
 from __future__ import annotations
@@ -85,12 +89,32 @@ def build_apps() -> dict[str, WsgiApp]:
     os.environ.update({**stack.api_env(), "API_NAME": "profile"})
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # in-process metrics registry
     sys.path.insert(0, str(REPO / "backend"))
-    from flask import Flask
+    import pymysql
+    from flask import Flask, Response, request
 
     from app import create_app
+    from app.services.users import LIST_USERS
+
+    node = (stack.replicas or [stack.primary])[0]
+    connection = pymysql.connect(
+        host=stack.host,
+        port=node.port,
+        user=stack.env["MYSQL_APP_USER"],
+        password=stack.env["MYSQL_APP_PASSWORD"],
+        database=stack.env["MYSQL_DATABASE"],
+        autocommit=True,
+    )
+
+    def lean_read() -> Response:
+        with connection.cursor(pymysql.cursors.DictCursor) as cursor:
+            cursor.execute(LIST_USERS, (int(request.args["after"]), int(request.args["limit"])))
+            rows = cursor.fetchall()
+        body = json.dumps({"items": rows}, default=lambda value: value.isoformat())
+        return Response(body, mimetype="application/json")
 
     bare = Flask("bare")
     bare.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    bare.add_url_rule("/read", "read", lean_read)
     return {"bare": bare.wsgi_app, "api": create_app()}
 
 
@@ -104,6 +128,7 @@ def main() -> None:
     first = int(users[0]["id"])
     cases = [
         ("bare Flask endpoint", apps["bare"], "/healthz", ""),
+        ("bare Flask + one PyMySQL read", apps["bare"], "/read", f"limit=1&after={first - 1}"),
         ("/healthz", apps["api"], "/healthz", ""),
         ("cached GET /api/users/{id}", apps["api"], f"/api/users/{first}", ""),
         ("uncached replica read", apps["api"], "/api/users", f"limit=1&after={first - 1}"),

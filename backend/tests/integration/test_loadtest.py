@@ -74,6 +74,7 @@ def test_make_profile_measures_every_request_kind(api: Api) -> None:
     rows = {line[:30].strip(): line[30:].split() for line in run.stdout.splitlines()[1:]}
     kinds = [
         "bare Flask endpoint",
+        "bare Flask + one PyMySQL read",
         "/healthz",
         "cached GET /api/users/{id}",
         "uncached replica read",
@@ -83,3 +84,6 @@ def test_make_profile_measures_every_request_kind(api: Api) -> None:
     # Each kind does the work of the one before it, and more.
     assert calls["bare Flask endpoint"] < calls["/healthz"] < calls["cached GET /api/users/{id}"]
     assert calls["cached GET /api/users/{id}"] < calls["uncached replica read"]
+    # The least a read can do, and the API's read, which also routes, pools, guards and counts.
+    assert calls["bare Flask endpoint"] < calls["bare Flask + one PyMySQL read"]
+    assert calls["bare Flask + one PyMySQL read"] < calls["uncached replica read"]
