@@ -11,14 +11,18 @@ Plus two floors in the same run (nginx answering by itself, the bare /healthz th
 the hot-path ratios (a cached GET and an uncached replica read, each divided by /healthz).
 Each stage reports the best throughput whose p99 stays within BENCH_P99_MS, trying a few
 connection counts; stages and hot-path runs repeat in BENCH_ROUNDS interleaved rounds, and each
-reports its median. Prints a table, writes docs/benchmarks.md and imgs/staircase.png.
+reports its median. Every run also reports the CPU the machine spent on it, wrk's own left out:
+how many cores were busy, and the CPU time per request. Prints a table, writes
+docs/benchmarks.md and imgs/staircase.png.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -58,6 +62,28 @@ class Result:
     p99_ms: float
     errors: int
     connections: int
+    cores: float  # cores busy during the run, wrk's own CPU left out (NaN without /proc/stat)
+    cpu_us: float  # that CPU time per request
+
+
+def busy_cpu_s(stat: Path = Path("/proc/stat")) -> float:
+    """CPU seconds every core of the machine has spent busy since boot; NaN without STAT.
+
+    Busy is user, nice, system, irq and softirq time: not idle or iowait, and not steal (time
+    the hypervisor gave to other guests).
+    """
+    try:
+        fields = stat.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return math.nan
+    user, nice, system, _idle, _iowait, irq, softirq = (int(n) for n in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (wrk, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def to_ms(text: str) -> float:
@@ -81,7 +107,11 @@ def wrk(
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(WRK_DIR / script)]
+    busy, generator, started = busy_cpu_s(), children_cpu_s(), time.monotonic()
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    wall = time.monotonic() - started
+    stack_cpu = busy_cpu_s() - busy - (children_cpu_s() - generator)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -90,7 +120,8 @@ def wrk(
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
         sum(int(n) for n in socket.groups()) if socket else 0
     )
-    return Result(name, rps, p50, p99, errors, connections)
+    cpu_us = stack_cpu / requests * 1e6 if requests else math.nan
+    return Result(name, rps, p50, p99, errors, connections, stack_cpu / wall, cpu_us)
 
 
 def best_within_p99(name: str, url: str, script: str, env: dict[str, str]) -> Result:
@@ -218,7 +249,7 @@ def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
 def print_row(r: Result) -> None:
     """One line of the live table."""
     numbers = f"{r.rps:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>7} {r.connections:>5}"
-    print(f"{r.name:<44} {numbers}", flush=True)
+    print(f"{r.name:<44} {numbers} {r.cores:>5.2f} {r.cpu_us:>8,.0f}", flush=True)
 
 
 def markdown(
@@ -229,17 +260,23 @@ def markdown(
     def rows(results: list[Result], over: str) -> str:
         return "\n".join(
             f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
-            f"{over if r.p99_ms > P99_LIMIT_MS else ''} | {r.errors} | {r.connections} |"
+            f"{over if r.p99_ms > P99_LIMIT_MS else ''} | {r.errors} | {r.connections} "
+            f"| {r.cores:.2f} | {r.cpu_us:,.0f} |"
             for r in results
         )
 
     every_count_over = " (over the limit at every connection count)"
-    head = "| stage | req/s | p50 ms | p99 ms | errors | connections |\n|---|---|---|---|---|---|"
+    head = (
+        "| stage | req/s | p50 ms | p99 ms | errors | connections | cores busy "
+        "| CPU µs per request |\n|---|---|---|---|---|---|---|---|"
+    )
     ratio_rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in ratios.items())
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"## Latest run\n\n`{command}`, {stamp}, {os.cpu_count()} CPUs, wrk 1 thread, "
-        f"{DURATION_S} s per run.\n\n### The staircase (Zipf mix, best throughput with p99 ≤ "
+        f"{DURATION_S} s per run. Cores busy and CPU per request: the whole machine's CPU time "
+        "during the run (`/proc/stat`), less wrk's own.\n\n"
+        "### The staircase (Zipf mix, best throughput with p99 ≤ "
         f"{P99_LIMIT_MS:.0f} ms; median of {ROUNDS} interleaved rounds)\n\n"
         f"{head}\n{rows(stairs, every_count_over)}\n\n"
         "![staircase](../imgs/staircase.png)\n\n"
@@ -319,7 +356,8 @@ def main() -> None:
         "API_KEY": ensure_key(stack, "bench", "critical"),
         "HOT_USERS": HOT_USERS,
     }
-    print(f"{'stage':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5}")
+    columns = f"{'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5} {'cores':>5}"
+    print(f"{'stage':<44} {columns} {'CPU µs/req':>8}")
     stairs = staircase(stack, env)
     hot = hot_path(stack, env)
     healthz = hot[1].rps

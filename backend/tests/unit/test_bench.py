@@ -1,0 +1,37 @@
+"""`make bench`'s own arithmetic: wrk's latencies, the machine's busy CPU, the results table."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from loadtest.bench import Result, busy_cpu_s, markdown, to_ms
+
+
+def test_wrk_latencies_are_read_in_milliseconds() -> None:
+    assert [to_ms("45.00us"), to_ms("1.23ms"), to_ms("1.02s")] == pytest.approx([0.045, 1.23, 1020])
+    with pytest.raises(ValueError, match="unexpected wrk latency"):
+        to_ms("fast")
+
+
+def test_busy_cpu_counts_user_nice_system_irq_and_softirq_not_idle_iowait_or_steal(
+    tmp_path: Path,
+) -> None:
+    stat = tmp_path / "stat"
+    # cpu: user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 20 30 4000 500 6 7 800 0 0\ncpu0 50 10 15 2000 250 3 3 400 0 0\n")
+    assert busy_cpu_s(stat) == pytest.approx(163 / os.sysconf("SC_CLK_TCK"))
+    assert math.isnan(busy_cpu_s(tmp_path / "missing"))
+
+
+def test_the_results_table_shows_each_runs_cores_and_cpu_per_request() -> None:
+    stage = Result("1. one API process, primary only", 475.4, 14.9, 34.5, 0, 8, 0.953, 2425.2)
+    read = Result("uncached replica read", 750, 42.1, 69.4, 0, 32, 1.9, 2650)
+    text = markdown([stage], [read], {"a ratio": 1.5}, "make bench")
+    assert "| 1. one API process, primary only | 475 | 14.9 | 34.5 | 0 | 8 | 0.95 | 2,425 |" in text
+    over = "| uncached replica read | 750 | 42.1 | 69.4 (over the bound) | 0 | 32 | 1.90 | 2,650 |"
+    assert over in text
+    assert "| cores busy | CPU µs per request |" in text
