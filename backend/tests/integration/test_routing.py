@@ -71,6 +71,16 @@ def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> Swi
     raise AssertionError(f"reads not only by {sorted(nodes)} within {timeout}s: {strays}")
 
 
+def stays_only(stack: Stack, nodes: set[str], seconds: float) -> int:
+    """Read for SECONDS and assert that NODES served every read; the number of reads."""
+    started, reads = time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        node = read_node(stack)
+        assert node in nodes, f"{node} served a read {time.monotonic() - started:.2f}s in"
+        reads += 1
+    return reads
+
+
 @pytest.fixture
 def replica_1_sql_thread_restarted(dbs: Databases) -> Iterator[None]:
     """Whatever the test does to replica-1's SQL thread, it runs again afterwards."""
@@ -106,6 +116,10 @@ def test_a_lagging_replica_is_readmitted_only_after_a_calm_spell(
     wait_all_admitted(stack)
     dbs.query("replica-1", "STOP REPLICA SQL_THREAD")
     seconds_until_only(stack, {"replica-2"})
+    # The reads above reached only some API workers. Keep the replica stalled for two more
+    # poll intervals, so every worker has seen the stall, not only those the reads reached:
+    # a worker that never ejected it would serve it again at once.
+    stays_only(stack, {"replica-2"}, 2 * float(stack.env["REPLICA_POLL_INTERVAL_S"]))
     dbs.query("replica-1", "START REPLICA SQL_THREAD")
     dbs.wait_replicated()
     caught_up = time.monotonic()
