@@ -219,6 +219,11 @@ SCENARIOS = [
         lambda s: sql(s, "replica-1", "START REPLICA SQL_THREAD"),
     ),
     Scenario(
+        "heartbeat writer stopped",
+        lambda s: supervise(s, "stop", "heartbeat"),
+        lambda s: supervise(s, "start", "heartbeat"),
+    ),
+    Scenario(
         "Redis killed",
         lambda s: supervise(s, "signal", "KILL", "redis"),
         lambda s: supervise(s, "start", "redis"),

@@ -9,7 +9,7 @@ from app.api.access import KeyCache
 from app.cache import CHANGED_PREFIX, Cache, CachePolicy
 from app.config import Settings
 from app.db.consistency import TokenCodec
-from app.db.engines import make_monitor_engines, make_nodes
+from app.db.engines import make_monitor_engines, make_nodes, make_second_opinion_engine
 from app.db.replicas import LagPolicy, ReplicaMonitor
 from app.db.routing import PRIMARY, Router
 from app.near_cache import NearCache
@@ -84,7 +84,12 @@ def make_router(
         readmit_below_s=settings.replica_lag_readmit_s,
         readmit_after_s=settings.replica_readmit_after_s,
     )
-    monitor = ReplicaMonitor(make_monitor_engines(settings), lag, settings.replica_poll_interval_s)
+    monitor = ReplicaMonitor(
+        make_monitor_engines(settings),
+        lag,
+        settings.replica_poll_interval_s,
+        primary=make_second_opinion_engine(settings),
+    )
     monitor.start()  # app factories run in each worker after the fork, so threads survive
     bulkhead = Bulkhead(
         redis, redis_breaker, settings.read_fallback_max, settings.read_fallback_lease_s

@@ -11,7 +11,7 @@ from redis import Redis
 from app import metrics
 from app.api.data import json_response, router
 from app.db.errors import error_code
-from app.db.replicas import observe
+from app.db.replicas import ask_primary, observe
 from app.db.routing import PRIMARY
 from app.resilience.breaker import CircuitBreaker, State
 from app.resilience.ratelimit import RateLimiter
@@ -23,8 +23,9 @@ PROBE = (
 )
 OPEN_STATES = {State.OPEN.value, f"forced_{State.OPEN.value}"}  # half-open lets probes through
 READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT: the server runs with read_only
-# Database states in which a node still serves reads ("redis" is no database).
+# Database states in which a node still serves reads.
 READABLE = {"ok", "ejected", "stopped", "read_only"}
+NOT_DATABASES = {"redis", "heartbeat"}
 
 
 def timed(check: dict[str, Any], started: float) -> dict[str, Any]:
@@ -69,8 +70,11 @@ def check_primary() -> dict[str, Any]:
 def check_replica(name: str) -> dict[str, Any]:
     """A live look at one replica, next to what the router currently thinks of it."""
     started = time.perf_counter()
-    seen = observe(router().nodes.readers[name])
-    state = router().monitor.states[name]
+    monitor, engine = router().monitor, router().nodes.readers[name]
+    seen = observe(engine)
+    if seen.lag_s is not None and seen.lag_s > monitor.policy.eject_above_s:
+        seen = monitor.second_opinion(name, seen, engine)  # the lag the router would act on
+    state = monitor.states[name]
     if not seen.reachable:
         status = "down"
     elif not seen.replicating:
@@ -84,6 +88,17 @@ def check_replica(name: str) -> dict[str, Any]:
         "reason": seen.problem or state.reason,
     }
     return timed(with_breaker(check, name), started)
+
+
+def check_heartbeat() -> dict[str, Any]:
+    """The heartbeat writer: the age of its row on the primary. While it has stalled, replica
+    lag is measured by GTID instead (app.db.replicas), so this degrades nothing but is named."""
+    started = time.perf_counter()
+    primary = ask_primary(router().nodes.readers[PRIMARY])
+    if primary is None or primary.heartbeat_age is None:
+        return timed({"status": "unknown", "age_s": None}, started)
+    age, limit = primary.heartbeat_age, router().monitor.policy.eject_above_s
+    return timed({"status": "ok" if age <= limit else "stalled", "age_s": age}, started)
 
 
 def check_redis() -> dict[str, Any]:
@@ -117,9 +132,10 @@ def readyz() -> tuple[Response, int]:
     checks = {"primary": check_primary()}
     for name in router().replica_names:
         checks[name] = check_replica(name)
+    checks["heartbeat"] = check_heartbeat()
     checks["redis"] = check_redis()
     degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
-    readable = [n for n, c in checks.items() if n != "redis" and c["status"] in READABLE]
+    readable = [n for n, c in checks.items() if n not in NOT_DATABASES and c["status"] in READABLE]
     status = "unavailable" if not readable else ("degraded" if degraded else "ok")
     body = {"status": status, "degraded": degraded, "writable": "primary" not in degraded}
     return jsonify(**body, checks=checks), 200 if readable else 503

@@ -24,12 +24,17 @@ def node_url(settings: Settings, address: str) -> URL:
     )
 
 
-def make_engine(settings: Settings, address: str, **options: Any) -> Engine:
-    """An engine with a bounded pool and short timeouts, so a dead node fails fast."""
+def make_engine(
+    settings: Settings, address: str, *, timeout_s: float | None = None, **options: Any
+) -> Engine:
+    """An engine with a bounded pool and short timeouts, so a dead node fails fast.
+
+    TIMEOUT_S, when given, bounds connecting and each read and write instead of the settings.
+    """
     timeouts = {
-        "connect_timeout": settings.db_connect_timeout,
-        "read_timeout": settings.db_read_timeout,
-        "write_timeout": settings.db_read_timeout,
+        "connect_timeout": timeout_s or settings.db_connect_timeout,
+        "read_timeout": timeout_s or settings.db_read_timeout,
+        "write_timeout": timeout_s or settings.db_read_timeout,
     }
     defaults: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
@@ -51,7 +56,7 @@ def replica_addresses(settings: Settings) -> dict[str, str]:
 # Read engines pay one round trip per read, not three: in autocommit there is nothing to roll
 # back when a connection returns to the pool, and no ping before use: a connection that died
 # with its server fails the read, which is retried on a fresh connection (api/data.py).
-READ_ENGINE = {
+READ_ENGINE: dict[str, Any] = {
     "isolation_level": "AUTOCOMMIT",
     "pool_reset_on_return": None,
     "pool_pre_ping": False,
@@ -75,3 +80,20 @@ def make_monitor_engines(settings: Settings) -> dict[str, Engine]:
         name: make_engine(settings, address, pool_size=1, max_overflow=0, **READ_ENGINE)
         for name, address in replica_addresses(settings).items()
     }
+
+
+def make_second_opinion_engine(settings: Settings) -> Engine:
+    """The monitor's engine on the primary, asked only when a replica's heartbeat looks old.
+
+    One connection per replica thread at most, made on first use (never, while the heartbeat
+    writer runs and the replicas keep up). Its timeouts are the eject threshold: a primary that
+    hangs must not hold back the verdict on a replica for longer than that.
+    """
+    return make_engine(
+        settings,
+        settings.db_primary,
+        timeout_s=settings.replica_lag_eject_s,
+        pool_size=max(len(settings.db_replicas), 1),
+        max_overflow=0,
+        **READ_ENGINE,
+    )

@@ -11,6 +11,13 @@ lag is unknown (no heartbeat row yet), or its lag exceeds ``eject_above_s``. It 
 after its lag has stayed below the lower ``readmit_below_s`` for ``readmit_after_s``, so a replica
 hovering around the threshold does not flap. Ejection only changes where *new* reads go: queries
 already running on the replica finish normally.
+
+The heartbeat measures lag only while its writer runs. When a replica's copy of the row looks too
+old, the monitor asks the primary before ejecting: if the primary's own copy is about as old, the
+writer has stopped (a crash, a restart) and says nothing about the replica, so the lag is measured
+directly instead, as the time the replica takes to apply the primary's current GTID position
+(waiting no longer than the eject threshold). A stopped writer thus cannot eject replicas that
+are keeping up, and a replica that is behind is still ejected.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import pymysql
 from sqlalchemy import Engine
 
 from app import metrics
+from app.db.consistency import covers
 from app.db.sql import fetch_one
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,14 @@ POLL_SQL = (
     " WHERE VARIABLE_NAME = 'SLAVE_RUNNING') AS running"
 )
 STATUS_SQL = "SHOW REPLICA STATUS"
+# The primary's side of a second opinion: its GTID position and the age of its own heartbeat row.
+PRIMARY_SQL = (
+    "SELECT @@gtid_binlog_pos AS position,"
+    " (SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 FROM heartbeat WHERE id = 1)"
+    " AS heartbeat_age"
+)
+# 0 once the replica has applied the position, -1 when the timeout (seconds) passed first.
+WAIT_SQL = "SELECT MASTER_GTID_WAIT(%s, %s) AS reached"
 # Errors of a connection itself (PyMySQL's): the pooled connection died, or the server is gone.
 CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 
@@ -123,6 +139,78 @@ def observe(engine: Engine) -> Observation:
     raise AssertionError("not reached: the second attempt returns")
 
 
+@dataclass(frozen=True)
+class PrimaryView:
+    """What the primary says in a second opinion."""
+
+    position: str
+    heartbeat_age: float | None
+
+
+def heartbeat_silent(replica_age: float, primary: PrimaryView, policy: LagPolicy) -> bool:
+    """Is a replica's old heartbeat copy (REPLICA_AGE seconds) no evidence of lag?
+
+    True only when the writer is late itself (the primary's own copy is older than the re-admit
+    bound) and the replica's copy is nearly as old: the replica may hold every beat there was.
+    While the writer beats on time, or when the copies differ by more than the eject threshold,
+    the replica's old copy is lag, as the poll said.
+    """
+    if primary.heartbeat_age is None:
+        return False  # no heartbeat row on the primary: nothing to compare, the poll stands
+    writer_late = primary.heartbeat_age > policy.readmit_below_s
+    return writer_late and replica_age - primary.heartbeat_age <= policy.eject_above_s
+
+
+def query_once(engine: Engine, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The first row of SQL on a pooled connection of ENGINE; None when the node cannot answer.
+
+    As in observe(), a pooled connection that the server closed meanwhile (a restart, a KILL)
+    does not count as no answer: the pool is reset and the query runs once more.
+    """
+    for attempt in ("pooled", "fresh"):
+        try:
+            conn = engine.raw_connection()
+        except Exception:  # any failure to connect: no answer
+            return None
+        try:
+            return fetch_one(conn, sql, params)
+        except CONNECTION_ERRORS:
+            conn.invalidate()
+            engine.dispose()  # the other pooled connections died with the same server
+            if attempt == "fresh":
+                return None
+        except Exception:
+            conn.invalidate()
+            return None
+        finally:
+            conn.close()  # back to the pool (a no-op after invalidate)
+    return None
+
+
+def ask_primary(engine: Engine) -> PrimaryView | None:
+    """The primary's GTID position and heartbeat age; None when it cannot be asked."""
+    row = query_once(engine, PRIMARY_SQL, ())
+    if row is None:
+        return None
+    age = row["heartbeat_age"]
+    return PrimaryView(row["position"], None if age is None else max(float(age), 0.0))
+
+
+def time_to_apply(engine: Engine, position: str, timeout_s: float) -> float | None:
+    """Seconds replica ENGINE takes to apply POSITION; above TIMEOUT_S when it did not in time.
+
+    None when the replica cannot be asked.
+    """
+    started = time.monotonic()
+    row = query_once(engine, WAIT_SQL, (position, timeout_s))
+    waited = time.monotonic() - started
+    if row is None:
+        return None
+    if row["reached"] != 0:
+        return max(waited, timeout_s + 0.001)  # not applied within the timeout: more than it
+    return waited
+
+
 def unreachable(error: Exception) -> Observation:
     """The replica could not be asked."""
     return Observation(reachable=False, problem=f"unreachable: {type(error).__name__}")
@@ -155,12 +243,23 @@ def stopped(conn: Any, position: str) -> Observation:
 class ReplicaMonitor:
     """Keeps a ReplicaState per replica up to date from background polls."""
 
-    def __init__(self, engines: dict[str, Engine], policy: LagPolicy, interval_s: float) -> None:
-        """ENGINES are small, dedicated monitoring engines; INTERVAL_S 0 disables polling."""
+    def __init__(
+        self,
+        engines: dict[str, Engine],
+        policy: LagPolicy,
+        interval_s: float,
+        primary: Engine | None = None,
+    ) -> None:
+        """ENGINES are small, dedicated monitoring engines; INTERVAL_S 0 disables polling.
+
+        PRIMARY, a small engine with short timeouts, gives second opinions on old heartbeats.
+        """
         self.engines, self.policy, self.interval_s = engines, policy, interval_s
+        self.primary = primary
         self.states = {name: ReplicaState(name) for name in engines}
         self._started = False
         self._lock = threading.Lock()
+        self.writer_stalled = False  # the last second opinion found the heartbeat writer stopped
 
     def start(self) -> None:
         """Start one polling thread per replica (once; a no-op when polling is disabled)."""
@@ -178,6 +277,11 @@ class ReplicaMonitor:
         before = self.states[name]
         started = time.monotonic()
         seen = observe(self.engines[name])
+        if seen.lag_s is not None and seen.lag_s > self.policy.eject_above_s:
+            seen = self.second_opinion(name, seen)
+        elif self.writer_stalled and seen.lag_s is not None:
+            self.writer_stalled = False  # a fresh heartbeat copy: the writer beats again
+            log.info("heartbeat writer beating again", extra={"replica": name})
         now = time.monotonic()
         after = next_state(before, seen, self.policy, now)
         self.states[name] = after
@@ -195,6 +299,34 @@ class ReplicaMonitor:
                 extra={"replica": name, "reason": after.reason, "lag_s": after.lag_s},
             )
         return after
+
+    def second_opinion(
+        self, name: str, seen: Observation, replica: Engine | None = None
+    ) -> Observation:
+        """SEEN has replica NAME's heartbeat too old: is the replica behind, or the writer stopped?
+
+        The poll stands when the primary cannot be asked or its heartbeat is fresh; otherwise
+        the lag becomes the time the replica takes to apply the primary's position (waited for on
+        REPLICA, by default the monitor's own engine for NAME).
+        """
+        if self.primary is None or seen.lag_s is None:
+            return seen
+        primary = ask_primary(self.primary)
+        if primary is None or not heartbeat_silent(seen.lag_s, primary, self.policy):
+            return seen
+        stalled = (primary.heartbeat_age or 0.0) > self.policy.eject_above_s
+        if stalled != self.writer_stalled:
+            self.writer_stalled = stalled
+            if stalled:
+                log.warning(
+                    "heartbeat writer stalled: replica lag measured by GTID instead",
+                    extra={"heartbeat_age_s": primary.heartbeat_age},
+                )
+        if covers(seen.position, primary.position):
+            return replace(seen, lag_s=0.0)  # it has applied everything the primary has
+        engine = replica or self.engines[name]
+        lag = time_to_apply(engine, primary.position, self.policy.eject_above_s)
+        return seen if lag is None else replace(seen, lag_s=lag)
 
     def _run(self, name: str) -> None:
         while True:

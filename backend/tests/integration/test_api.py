@@ -126,6 +126,6 @@ def test_readyz_reports_each_dependency(api: Api) -> None:
     response = api.get("/readyz")
     assert response.status_code == 200
     checks = response.json()["checks"]
-    assert set(checks) == {"primary", "replica-1", "replica-2", "redis"}
+    assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis"}
     assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values())
     assert checks["replica-1"]["lag_s"] is not None

@@ -164,3 +164,68 @@ def test_a_full_primary_bulkhead_answers_503_at_once(
     finally:
         redis.delete("bulkhead:primary-reads")
     assert read_node(stack) == "primary"
+
+
+def heartbeat_age(dbs: Databases, node: str) -> float:
+    """Seconds since the heartbeat row held by NODE was written on the primary."""
+    age = dbs.scalar(
+        node, "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 FROM heartbeat"
+    )
+    return float(age)
+
+
+@pytest.fixture
+def heartbeat_stopped(stack: Stack, dbs: Databases) -> Iterator[float]:
+    """The heartbeat writer stopped, until every copy of its row is older than the eject
+    threshold by two poll intervals (every worker has polled such a copy); yields the threshold."""
+    eject = float(stack.env["REPLICA_LAG_EJECT_S"])
+    margin = 2 * float(stack.env["REPLICA_POLL_INTERVAL_S"])
+    wait_all_admitted(stack)
+    supervisorctl("stop", "heartbeat")
+    try:
+        eventually(lambda: heartbeat_age(dbs, "primary") > eject + margin, timeout=10)
+        yield eject
+    finally:
+        supervisorctl("start", "heartbeat")
+        eventually(lambda: heartbeat_age(dbs, "primary") < eject, timeout=10)
+    wait_all_admitted(stack)
+
+
+def test_a_stopped_heartbeat_writer_ejects_no_replica_that_keeps_up(
+    stack: Stack, api: Api, heartbeat_stopped: float
+) -> None:
+    # Every read is served by a replica, by both in turn, for longer than the eject threshold.
+    stays_only(stack, {"replica-1", "replica-2"}, 2 * heartbeat_stopped)
+    assert nodes_seen(stack) == {"replica-1", "replica-2"}
+    ready = api.get("/readyz").json()
+    assert ready["checks"]["heartbeat"]["status"] == "stalled"
+    assert ready["checks"]["heartbeat"]["age_s"] > heartbeat_stopped
+    assert {ready["checks"][name]["status"] for name in ("replica-1", "replica-2")} == {"ok"}
+    assert ready["degraded"] == ["heartbeat"]
+
+
+def test_with_the_heartbeat_writer_stopped_a_replica_that_falls_behind_is_still_ejected(
+    stack: Stack, dbs: Databases, heartbeat_stopped: float
+) -> None:
+    dbs.query(
+        "primary",
+        "INSERT INTO users (name, second_name, created_at, updated_at)"
+        " VALUES ('Row', 'Lock', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    )
+    user_id = dbs.scalar("primary", "SELECT MAX(id) FROM users")
+    dbs.wait_replicated()
+    # A transaction on replica-1 holds the row's lock, so its SQL thread (still running) cannot
+    # apply the next change to that row: the replica falls behind while the heartbeat says nothing.
+    holder = dbs.connect("replica-1")
+    try:
+        holder.begin()
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+        dbs.query("primary", "UPDATE users SET second_name = 'Behind' WHERE id = %s", user_id)
+        # Measuring the lag means waiting up to the threshold for the replica to catch up.
+        assert seconds_until_only(stack, {"replica-2"}) < heartbeat_stopped + 1.0
+    finally:
+        holder.rollback()
+        holder.close()
+    dbs.wait_replicated()
+    wait_all_admitted(stack)
