@@ -71,9 +71,7 @@ def check_replica(name: str) -> dict[str, Any]:
     """A live look at one replica, next to what the router currently thinks of it."""
     started = time.perf_counter()
     monitor, engine = router().monitor, router().nodes.readers[name]
-    seen = observe(engine)
-    if seen.lag_s is not None and seen.lag_s > monitor.policy.eject_above_s:
-        seen = monitor.second_opinion(name, seen, engine)  # the lag the router would act on
+    seen = monitor.second_opinion(name, observe(engine), engine)  # the lag the router acts on
     state = monitor.states[name]
     if not seen.reachable:
         status = "down"

@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pymysql
 from sqlalchemy import Engine
@@ -36,6 +37,7 @@ from app.db.consistency import covers
 from app.db.sql import fetch_one
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # One round trip per poll: the GTID position, the heartbeat's age (the lag), and whether both
 # replication threads run (MariaDB's Slave_running is ON exactly when SHOW REPLICA STATUS shows
@@ -113,30 +115,47 @@ def next_state(
     return replace(base, calm_since=calm_since, reason="recovering: lag low, waiting")
 
 
-def observe(engine: Engine) -> Observation:
-    """Poll one replica: replication threads, heartbeat lag and GTID position.
+class NoConnection(Exception):
+    """No connection to the node could be made (the cause says why)."""
 
-    Runs on a pooled connection without a ping first. When the server closed that connection
-    meanwhile (a restart, a KILL), the poll tries once more on a fresh one: a connection that
-    merely went stale must not eject a replica.
+
+def on_live_connection(engine: Engine, work: Callable[[Any], T]) -> T:
+    """WORK's result on a pooled connection of ENGINE, taken without a ping first.
+
+    When the server closed that connection meanwhile (a restart, a KILL), the pool is reset and
+    WORK runs once more on a fresh one: a connection that merely went stale is no failure of the
+    node. Raises NoConnection when connecting fails, and what WORK raised otherwise.
     """
     for attempt in ("pooled", "fresh"):
         try:
             conn = engine.raw_connection()
-        except Exception as error:  # any failure to connect means "unreachable"
-            return unreachable(error)
+        except Exception as error:  # any failure to connect
+            raise NoConnection(error) from error
         try:
-            return read_state(conn)
-        except CONNECTION_ERRORS as error:
+            return work(conn)
+        except CONNECTION_ERRORS:
             conn.invalidate()
             if attempt == "fresh":
-                return unreachable(error)
-        except Exception as error:  # e.g. no heartbeat table: the node cannot be vouched for
+                raise
+            engine.dispose()  # the other pooled connections died with the same server
+        except Exception:
             conn.invalidate()
-            return Observation(reachable=True, problem=f"cannot poll: {type(error).__name__}")
+            raise
         finally:
             conn.close()  # back to the pool (a no-op after invalidate)
-    raise AssertionError("not reached: the second attempt returns")
+    raise AssertionError("not reached: the second attempt returns or raises")
+
+
+def observe(engine: Engine) -> Observation:
+    """Poll one replica: replication threads, heartbeat lag and GTID position."""
+    try:
+        return on_live_connection(engine, read_state)
+    except NoConnection as error:
+        return unreachable(error.__cause__ or error)
+    except CONNECTION_ERRORS as error:
+        return unreachable(error)
+    except Exception as error:  # e.g. no heartbeat table: the node cannot be vouched for
+        return Observation(reachable=True, problem=f"cannot poll: {type(error).__name__}")
 
 
 @dataclass(frozen=True)
@@ -162,29 +181,11 @@ def heartbeat_silent(replica_age: float, primary: PrimaryView, policy: LagPolicy
 
 
 def query_once(engine: Engine, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    """The first row of SQL on a pooled connection of ENGINE; None when the node cannot answer.
-
-    As in observe(), a pooled connection that the server closed meanwhile (a restart, a KILL)
-    does not count as no answer: the pool is reset and the query runs once more.
-    """
-    for attempt in ("pooled", "fresh"):
-        try:
-            conn = engine.raw_connection()
-        except Exception:  # any failure to connect: no answer
-            return None
-        try:
-            return fetch_one(conn, sql, params)
-        except CONNECTION_ERRORS:
-            conn.invalidate()
-            engine.dispose()  # the other pooled connections died with the same server
-            if attempt == "fresh":
-                return None
-        except Exception:
-            conn.invalidate()
-            return None
-        finally:
-            conn.close()  # back to the pool (a no-op after invalidate)
-    return None
+    """The first row of SQL on a live connection of ENGINE; None when the node cannot answer."""
+    try:
+        return on_live_connection(engine, lambda conn: fetch_one(conn, sql, params))
+    except Exception:  # any failure: no answer
+        return None
 
 
 def ask_primary(engine: Engine) -> PrimaryView | None:
@@ -211,7 +212,7 @@ def time_to_apply(engine: Engine, position: str, timeout_s: float) -> float | No
     return waited
 
 
-def unreachable(error: Exception) -> Observation:
+def unreachable(error: BaseException) -> Observation:
     """The replica could not be asked."""
     return Observation(reachable=False, problem=f"unreachable: {type(error).__name__}")
 
@@ -303,14 +304,14 @@ class ReplicaMonitor:
     def second_opinion(
         self, name: str, seen: Observation, replica: Engine | None = None
     ) -> Observation:
-        """SEEN has replica NAME's heartbeat too old: is the replica behind, or the writer stopped?
+        """When SEEN has replica NAME's heartbeat too old: is it behind, or the writer stopped?
 
         The poll stands when the primary cannot be asked or its heartbeat is fresh; otherwise
         the lag becomes the time the replica takes to apply the primary's position (waited for on
         REPLICA, by default the monitor's own engine for NAME).
         """
-        if self.primary is None or seen.lag_s is None:
-            return seen
+        if self.primary is None or seen.lag_s is None or seen.lag_s <= self.policy.eject_above_s:
+            return seen  # nothing to second-guess: no lag the heartbeat would eject for
         primary = ask_primary(self.primary)
         if primary is None or not heartbeat_silent(seen.lag_s, primary, self.policy):
             return seen
