@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench loadtest chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,15 @@ down: bootstrap ## Stop every process of the stack (data is kept)
 clean: bootstrap ## Stop the stack and remove all of its state (.stack/)
 	@$(STACK) clean
 
+compose-up: bootstrap ## The same stack as containers: engine (installed if none), images, up, where things are
+	@$(STACK) compose-up
+
+compose-down: bootstrap ## Stop the compose stack (volumes kept), and the engine if compose-up started it
+	@$(STACK) compose-down
+
+compose-clean: bootstrap ## Stop the compose stack and remove its volumes
+	@$(STACK) compose-clean
+
 status: bootstrap ## Show each process and the replication state
 	@$(STACK) status
 
@@ -35,7 +44,7 @@ lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest
 	$(VENV)/bin/ruff format --check backend stack loadtest
 	$(VENV)/bin/mypy backend/app stack loadtest
-	shellcheck -x mysql/*.sh .ci/run
+	shellcheck -x mysql/*.sh nginx/*.sh .ci/run
 
 test-unit: install ## Unit tests only (no servers, seconds)
 	$(VENV)/bin/pytest -m "not integration" backend/tests/unit
@@ -43,8 +52,11 @@ test-unit: install ## Unit tests only (no servers, seconds)
 test-integration: install ## Integration tests against a test stack of their own (own ports and state dir)
 	$(VENV)/bin/pytest -m integration backend/tests/integration
 
-test: install lint ## Every test: lint, unit tests, then integration tests on a stack of their own
-	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration
+test-compose: install ## docker compose end to end on a real engine (own project, ports and volumes)
+	$(VENV)/bin/pytest -m compose backend/tests/compose
+
+test: install lint ## Every test: lint, unit tests, integration tests on a native stack of their own, compose end to end
+	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration backend/tests/compose
 
 loadtest: install ## Locust against the running stack (LOADTEST_USERS, LOADTEST_DURATION, LOAD_SHAPE=step|spike|dau-peak)
 	$(VENV)/bin/python -m loadtest.run
@@ -54,6 +66,9 @@ chaos: install ## Faults one at a time under load on a stack of its own -> docs/
 
 bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors, ratios -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.bench
+
+compose-chaos: install ## The compose faults under load on a compose project of its own -> docs/reliability.md
+	$(VENV)/bin/python -m loadtest.compose_chaos
 
 profile: install ## Python calls and µs per request inside the API (in-process, against the running stack)
 	$(VENV)/bin/python -m loadtest.hotpath

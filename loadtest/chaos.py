@@ -270,10 +270,12 @@ def lost_writes(stack: Stack, acknowledged: dict[int, str]) -> int:
     return lost
 
 
-def run_scenario(stack: Stack, scenario: Scenario, fault_s: float) -> dict[str, Any]:
-    """Load, fault, heal, recover, verify: one row of the report."""
+def run_scenario(
+    stack: Stack, scenario: Scenario, fault_s: float, api_key: str | None = None
+) -> dict[str, Any]:
+    """Load, fault, heal, recover, verify: one row of the report (API_KEY: the writers' key)."""
     tally, stop = Tally(), threading.Event()
-    api_key = ensure_key(stack, "chaos", "critical")
+    api_key = api_key or ensure_key(stack, "chaos", "critical")
     clients = [
         threading.Thread(target=client, args=(stack.base_url, api_key, tally, stop))
         for _ in range(CLIENTS)
@@ -340,14 +342,16 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(rows: list[dict[str, Any]], command: str) -> None:
-    """Replace the generated part of docs/reliability.md."""
+def write_report(
+    rows: list[dict[str, Any]], command: str, section: str = "chaos", title: str = "Latest run"
+) -> None:
+    """Replace the generated SECTION of docs/reliability.md."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (
-        f"## Latest run\n\n`{command}`, {stamp}, {CLIENTS} clients, {FAULT_S:.0f} s per fault."
+    body = (
+        f"## {title}\n\n`{command}`, {stamp}, {CLIENTS} clients, {FAULT_S:.0f} s per fault."
         f"\n\n{table(rows)}"
     )
-    replace_section(REPO / "docs" / "reliability.md", "chaos", section)
+    replace_section(REPO / "docs" / "reliability.md", section, body)
 
 
 def launcher(command: str) -> None:

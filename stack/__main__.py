@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from stack import mysql, seed, supervisor
+from stack import compose, mysql, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -115,8 +115,12 @@ def main(argv: list[str]) -> None:
     """Dispatch one command."""
     if argv[:1] == ["app"]:  # python3 -m stack app keys create ...: the API's operator CLI
         raise SystemExit(app_cli(load_stack(), *argv[1:]).returncode)
+    if len(argv) == 1 and argv[0] in compose.COMMANDS:  # the compose way to run
+        compose.main(argv[0])
+        return
     if len(argv) != 1 or argv[0] not in COMMANDS:
-        raise SystemExit(f"usage: python3 -m stack {{{','.join(COMMANDS)},app ...}}")
+        names = ",".join([*COMMANDS, *compose.COMMANDS])
+        raise SystemExit(f"usage: python3 -m stack {{{names},app ...}}")
     COMMANDS[argv[0]](load_stack())
 
 

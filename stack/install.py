@@ -38,10 +38,15 @@ def ensure_system_packages() -> None:
     if os.geteuid() != 0:
         raise SystemExit(f"missing packages {missing}: run as root or install them first")
     step("system packages", f"installing {' '.join(missing)}")
+    apt_install(missing)
+
+
+def apt_install(packages: list[str]) -> None:
+    """apt-get update, then install PACKAGES without their recommends."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
         check=True,
         env=env,
         stdout=subprocess.DEVNULL,

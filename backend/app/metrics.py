@@ -23,6 +23,19 @@ from prometheus_client import (
     multiprocess,
 )
 
+
+def ensure_multiprocess_dir() -> None:
+    """Create PROMETHEUS_MULTIPROC_DIR when it is set but missing.
+
+    A metric without labels opens its file in that dir as soon as it is defined, below. gunicorn
+    creates the dir (gunicorn.conf.py), but the other processes that import the app (Alembic, the
+    heartbeat, the CLI, a Kubernetes Job) would crash on a fresh container without this.
+    """
+    if metrics_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(metrics_dir, exist_ok=True)
+
+
+ensure_multiprocess_dir()
 REQUESTS = Counter(
     "http_requests_total", "Requests by route, method and status", ["route", "method", "status"]
 )

@@ -1,12 +1,14 @@
-"""The shipped deploy paths, validated offline: compose, the API image and the Kubernetes manifests.
+"""The shipped deploy paths, checked offline: compose, the images and the Kubernetes manifests.
 
-No Docker engine or cluster is needed: `docker compose config` runs without a daemon, the
-compose-spec and Kubernetes schemas are bundled, and hadolint lints the Dockerfile.
+No engine or cluster is needed here: `docker compose config` runs without a daemon, the
+compose-spec and Kubernetes schemas are bundled, and hadolint lints the Dockerfiles. The compose
+stack itself runs end to end in backend/tests/compose/, on a real engine.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,11 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import Settings
 from stack.render import SHARED_SOURCES
 from stack.settings import REPO
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
 COMPOSE = REPO / "docker-compose.yml"
+BACKEND = REPO / "backend"
 K8S_MANIFESTS = sorted(p for p in (REPO / "k8s").glob("*.yaml") if p.name != "kustomization.yaml")
 
 
@@ -36,7 +40,10 @@ def compose_config(*extra: str, env_file: str = ".env.example") -> subprocess.Co
     )
 
 
-@pytest.mark.parametrize("profiles", [(), ("--profile", "loadtest", "--profile", "observability")])
+@pytest.mark.parametrize(
+    "profiles",
+    [(), ("--profile", "loadtest", "--profile", "observability", "--profile", "dashboards")],
+)
 def test_compose_config_is_clean(profiles: tuple[str, ...]) -> None:
     result = compose_config(*profiles)
     assert result.returncode == 0, result.stderr
@@ -55,33 +62,104 @@ def test_compose_file_matches_the_compose_spec() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def compose_mounts() -> set[Path]:
+def compose_services() -> dict[str, Any]:
     services: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
-    mounts = set()
-    for service in services.values():
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
-            if source.startswith("./"):
-                mounts.add((REPO / source).resolve())
-    return mounts
+    return services
 
 
-@pytest.mark.parametrize("source", SHARED_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
-def test_compose_mounts_the_same_files_the_native_launcher_uses(source: Path) -> None:
-    assert source.resolve() in compose_mounts()
+def build_contexts() -> set[Path]:
+    """Every folder compose builds an image from."""
+    return {
+        (REPO / service["build"]).resolve()
+        for service in compose_services().values()
+        if "build" in service
+    }
+
+
+def copied_into_images() -> set[Path]:
+    """Every repo file a built image COPYs in (a copied folder counts with all its files)."""
+    copied: set[Path] = set()
+    for context in build_contexts():
+        for line in (context / "Dockerfile").read_text().splitlines():
+            words = line.split()
+            if not words or words[0] != "COPY" or any(w.startswith("--from") for w in words):
+                continue
+            for source in (w for w in words[1:-1] if not w.startswith("--")):
+                path = (context / source).resolve()
+                copied |= set(path.rglob("*")) if path.is_dir() else {path}
+    return copied
+
+
+IMAGE_SOURCES = (*SHARED_SOURCES, REPO / "backend" / "gunicorn.conf.py")
+
+
+@pytest.mark.parametrize("source", IMAGE_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_compose_images_hold_the_same_files_the_native_launcher_uses(source: Path) -> None:
+    assert source.resolve() in copied_into_images()
+
+
+def test_every_built_image_starts_from_the_one_debian_base() -> None:
+    for context in build_contexts():
+        bases = [
+            line.split()[1]
+            for line in (context / "Dockerfile").read_text().splitlines()
+            if line.startswith("FROM ")
+        ]
+        assert bases, context
+        assert set(bases) == {"debian:bookworm-slim"}, context
 
 
 def test_every_compose_service_that_runs_has_a_healthcheck_or_is_a_one_shot() -> None:
-    services: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
-    for name, service in services.items():
+    for name, service in compose_services().items():
         one_shot = service.get("restart") == "no"
-        built_in = service.get("build") is not None  # the API image has a HEALTHCHECK of its own
+        built = (
+            "build" in service
+            and "HEALTHCHECK" in ((REPO / service["build"]) / "Dockerfile").read_text()
+        )
         tool = bool(service.get("profiles")) and name.startswith(("locust", "grafana"))
-        assert one_shot or built_in or tool or "healthcheck" in service, name
+        assert one_shot or built or tool or "healthcheck" in service, name
 
 
-def test_the_api_dockerfile_passes_hadolint() -> None:
-    result = run(BIN / "hadolint", REPO / "backend" / "Dockerfile")
+def test_every_published_port_is_a_documented_variable_bound_to_bind_host() -> None:
+    documented = (REPO / ".env.example").read_text()
+    for name, service in compose_services().items():
+        for port in service.get("ports", []):
+            match = re.fullmatch(r"\$\{BIND_HOST:-127\.0\.0\.1\}:\$\{([A-Z_]+):-\d+\}:\d+", port)
+            assert match, f"{name}: {port}"
+            assert re.search(rf"^{match.group(1)}=\d+$", documented, re.MULTILINE), match.group(1)
+
+
+# Settings compose sets itself for the API's processes (hosts of the stack, names per container).
+SET_BY_COMPOSE = {"api_name", "db_primary", "db_replicas", "redis_url", "heartbeat_health_file"}
+
+
+def test_compose_hands_every_api_setting_to_the_api_containers() -> None:
+    environment = compose_services()["api"]["environment"]
+    missing = {name.upper() for name in Settings.model_fields if name not in SET_BY_COMPOSE} - set(
+        environment
+    )
+    assert not missing
+
+
+def test_the_locust_image_pins_what_the_dev_requirements_pin() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        return dict(line.lower().split("==") for line in lines if "==" in line)
+
+    locust, dev = (
+        pins(REPO / "loadtest" / "requirements.txt"),
+        pins(BACKEND / "requirements-dev.txt"),
+    )
+    dev |= pins(BACKEND / "requirements.txt")
+    assert "locust" in locust
+    assert {name: dev.get(name) for name in locust} == locust
+
+
+@pytest.mark.parametrize(
+    "dockerfile", sorted(REPO.glob("*/Dockerfile")), ids=lambda p: p.parent.name
+)
+def test_every_dockerfile_passes_hadolint(dockerfile: Path) -> None:
+    result = run(BIN / "hadolint", "--config", REPO / ".hadolint.yaml", dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

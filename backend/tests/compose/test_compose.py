@@ -1,0 +1,151 @@
+"""`docker compose up` end to end: black-box checks through nginx and the published database ports,
+then the faults of `make compose-chaos` under load. Runs on a real engine (see conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pymysql
+import pytest
+
+from loadtest.chaos import verdict
+from loadtest.compose_chaos import containers, inspect, run
+from stack.compose import Project, compose
+from stack.settings import Stack
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.compose
+
+
+def test_the_stack_is_ready_through_nginx(api: Api) -> None:
+    response = api.get("/readyz")
+    assert response.status_code == 200, response.text
+    checks = response.json()["checks"]
+    assert {name: check["status"] for name, check in checks.items()} == {
+        "primary": "ok",
+        "replica-1": "ok",
+        "heartbeat": "ok",
+        "redis": "ok",
+    }
+
+
+def version(output: subprocess.CompletedProcess[str], pattern: str) -> str:
+    """The part of a --version output that PATTERN matches."""
+    match = re.search(pattern, output.stdout + output.stderr)
+    assert match, output.stdout + output.stderr
+    return match.group(0)
+
+
+@pytest.mark.parametrize(
+    ("service", "command", "native", "pattern"),
+    [
+        ("mysql-primary", "mariadbd", "/usr/sbin/mariadbd", r"\d+\.\d+\.\d+-MariaDB\S*"),
+        ("redis", "redis-server", "/usr/bin/redis-server", r"v=\d+\.\d+\.\d+"),
+        ("nginx", "nginx", "/usr/sbin/nginx", r"nginx/\d+\.\d+\.\d+"),
+        # The native venv is made by whichever python3 the machine has: the same minor version.
+        ("api", "python3", "python3", r"Python 3\.\d+"),
+    ],
+    ids=["mariadb", "redis", "nginx", "python"],
+)
+def test_each_image_runs_the_same_server_version_as_the_native_stack(
+    project: Project, service: str, command: str, native: str, pattern: str
+) -> None:
+    flag = "-v" if command == "nginx" else "--version"
+    inside = compose(project, "exec", "-T", service, command, flag, capture=True)
+    here = subprocess.run([native, flag], capture_output=True, text=True, check=False)
+    assert version(inside, pattern) == version(here, pattern)
+
+
+@pytest.mark.parametrize("service", ["mysql-primary", "mysql-replica", "redis", "nginx", "api"])
+def test_no_server_runs_as_root(project: Project, service: str) -> None:
+    uid = compose(project, "exec", "-T", service, "id", "-u", capture=True).stdout.strip()
+    assert uid not in {"", "0"}
+
+
+def test_a_write_is_read_back_from_the_replica_with_the_same_data(api: Api, dbs: Databases) -> None:
+    created = api.create_user("Grace", "Hopper")
+    dbs.wait_replicated()
+
+    def read_from_replica() -> bool:
+        # The list is not cached, so every read names the node that served it.
+        response = api.get(f"/api/users?limit=1&after={created['id'] - 1}")
+        return response.headers["X-DB-Node"] == "replica-1" and response.json()["items"] == [
+            created
+        ]
+
+    eventually(read_from_replica)
+
+
+def test_a_second_read_is_a_cache_hit(api: Api) -> None:
+    user = api.create_user("Cache", "Me")
+    first = api.get(f"/api/users/{user['id']}")
+    second = api.get(f"/api/users/{user['id']}")
+    assert (first.headers["X-Cache"], first.json()) == ("MISS", user)
+    assert (second.headers["X-Cache"], second.headers["X-DB-Node"]) == ("HIT", "none")
+
+
+def api_hostnames(project: Project) -> set[str]:
+    return {inspect(c, "{{.Config.Hostname}}") for c in containers(project, "api")}
+
+
+def test_reads_are_spread_over_every_api_container(api: Api, project: Project) -> None:
+    served_by = {api.get("/api/users?limit=1").headers["X-Served-By"] for _ in range(30)}
+    assert served_by == api_hostnames(project)
+    assert len(served_by) == 3
+
+
+def test_the_replica_replicates_with_gtid(dbs: Databases) -> None:
+    conn = dbs.connect("replica-1")
+    with conn.cursor(pymysql.cursors.DictCursor) as cursor:
+        cursor.execute("SHOW REPLICA STATUS")
+        status = cursor.fetchone()
+    assert status is not None
+    assert (status["Slave_IO_Running"], status["Slave_SQL_Running"]) == ("Yes", "Yes")
+    assert status["Using_Gtid"] == "Slave_Pos"
+
+
+def test_the_app_user_is_refused_a_write_on_the_replica(dbs: Databases) -> None:
+    conn = dbs.connect("replica-1", as_app=True)
+    with pytest.raises(pymysql.err.OperationalError) as refused, conn.cursor() as cursor:
+        cursor.execute("INSERT INTO users (name, second_name) VALUES ('Not', 'Here')")
+    assert refused.value.args[0] == 1290  # ER_OPTION_PREVENTS_STATEMENT: --read-only
+
+
+@pytest.fixture(scope="module")
+def fault_rows(project: Project, api_key: str) -> list[dict[str, Any]]:
+    """The compose faults under a bounded write + read load, one row each."""
+    return run(project, api_key, fault_s=6)
+
+
+def test_a_crashed_api_container_is_restarted_and_loses_no_acknowledged_write(
+    fault_rows: list[dict[str, Any]], api: Api, project: Project
+) -> None:
+    crash = fault_rows[0]
+    assert crash["acknowledged writes"] > 0
+    assert (crash["lost writes"], crash["stale reads"], crash["failed reads"]) == (0, 0, 0), crash
+    assert crash["restarted by policy"]
+    assert verdict(crash), crash
+    # nginx follows the restarted container: all three serve again.
+    eventually(
+        lambda: (
+            {api.get("/api/users?limit=1").headers["X-Served-By"] for _ in range(30)}
+            == api_hostnames(project)
+        ),
+        timeout=20,
+    )
+
+
+def test_reads_move_to_the_primary_while_the_replica_is_stopped_then_back(
+    fault_rows: list[dict[str, Any]], api: Api, stack: Stack
+) -> None:
+    stopped = fault_rows[1]
+    assert stopped["acknowledged writes"] > 0
+    assert (stopped["lost writes"], stopped["stale reads"], stopped["failed reads"]) == (0, 0, 0), (
+        stopped
+    )
+    assert verdict(stopped), stopped
+    eventually(
+        lambda: api.get("/api/users?limit=1").headers["X-DB-Node"] == "replica-1", timeout=30
+    )

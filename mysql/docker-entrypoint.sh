@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Entrypoint of the project's MariaDB image.
+#
+#   docker-entrypoint.sh mariadbd [options]   write the instance config, initialise an empty
+#                                             datadir once, then exec the server
+#   docker-entrypoint.sh healthcheck          exit 0 once the server answers a query
+#   docker-entrypoint.sh COMMAND ...          run COMMAND (setup-replication.sh, repl-status.sh)
+#
+# Environment: MYSQL_ROLE (primary | replica), MYSQL_SERVER_ID (overrides the role's default),
+# MYSQL_SERVER_ID_OFFSET (Kubernetes: server_id = offset + the StatefulSet ordinal at the end of
+# the host name), MYSQL_ROOT_PASSWORD (needed on the first start only: root@'%').
+set -euo pipefail
+
+CONFIG_DIR=/etc/mysql/project
+INSTANCE_CONFIG=/run/mysqld/instance.cnf
+DATADIR=/var/lib/mysql
+SOCKET=/run/mysqld/mysqld.sock
+INIT_SOCKET=/run/mysqld/init.sock
+
+log() { printf '[mariadb-entrypoint] %s\n' "$*"; }
+die() { printf '[mariadb-entrypoint] error: %s\n' "$*" >&2; exit 1; }
+
+# The shared role config, plus this container's paths, exactly as stack/render.py does natively.
+write_instance_config() {
+  local role=${MYSQL_ROLE:-primary}
+  [[ $role == primary || $role == replica ]] || die "MYSQL_ROLE must be primary or replica, not '$role'"
+  {
+    printf '!include %s/common.cnf\n!include %s/%s.cnf\n[mariadbd]\n' "$CONFIG_DIR" "$CONFIG_DIR" "$role"
+    printf 'datadir = %s\nsocket = %s\npid_file = /run/mysqld/mysqld.pid\n' "$DATADIR" "$SOCKET"
+    printf 'port = 3306\nbind_address = 0.0.0.0\n'
+    if [[ -n ${MYSQL_SERVER_ID:-} ]]; then printf 'server_id = %s\n' "$MYSQL_SERVER_ID"; fi
+    if [[ -n ${MYSQL_SERVER_ID_OFFSET:-} ]]; then
+      [[ $(hostname) =~ -([0-9]+)$ ]] || die "MYSQL_SERVER_ID_OFFSET needs a host name ending in -N"
+      printf 'server_id = %d\n' $((MYSQL_SERVER_ID_OFFSET + BASH_REMATCH[1]))
+    fi
+  } >"$INSTANCE_CONFIG"
+}
+
+# sql_string VALUE: VALUE as a single-quoted SQL string literal.
+sql_string() {
+  local escaped=${1//\\/\\\\}
+  printf "'%s'" "${escaped//\'/\'\'}"
+}
+
+# local_sql SOCKET STATEMENT: as the OS user's own account (unix_socket authentication).
+local_sql() {
+  mariadb --no-defaults --protocol=SOCKET -S "$1" -u "$(id -un)" --batch --skip-column-names -e "$2"
+}
+
+wait_for_socket() {
+  local socket=$1 deadline=$((SECONDS + 60))
+  until local_sql "$socket" 'SELECT 1' >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "the server did not answer on $socket"
+    sleep 0.2
+  done
+}
+
+# First start only: system tables, then root@'%' with the password from the environment, kept
+# out of the binlog so that no node starts with a transaction of its own (GTID strict mode).
+ensure_datadir() {
+  if [[ -d $DATADIR/mysql ]]; then
+    log "datadir exists, kept"
+    return
+  fi
+  [[ -n ${MYSQL_ROOT_PASSWORD:-} ]] || die "MYSQL_ROOT_PASSWORD is not set (needed to initialise the datadir)"
+  log "initialising the datadir"
+  mariadb-install-db --defaults-file="$INSTANCE_CONFIG" --auth-root-authentication-method=socket \
+    --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null
+  mariadbd --defaults-file="$INSTANCE_CONFIG" --skip-networking --socket="$INIT_SOCKET" &
+  local init_pid=$!
+  wait_for_socket "$INIT_SOCKET"
+  local_sql "$INIT_SOCKET" "SET SESSION sql_log_bin = 0;
+    CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+  mariadb-admin --no-defaults -S "$INIT_SOCKET" -u "$(id -un)" shutdown
+  wait "$init_pid"
+  log "datadir ready (admin account root@'%')"
+}
+
+main() {
+  case ${1:-} in
+    healthcheck)
+      local_sql "$SOCKET" 'SELECT 1' >/dev/null
+      ;;
+    mariadbd)
+      shift
+      write_instance_config
+      ensure_datadir
+      exec mariadbd --defaults-file="$INSTANCE_CONFIG" "$@"
+      ;;
+    *)
+      exec "$@"
+      ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,149 @@
+"""The compose way to run: `python3 -m stack compose-up | compose-down | compose-clean`.
+
+One compose project (docker-compose.yml) on an engine found or started by stack/engine.py. Its
+settings are the native ones (.env, else .env.example, then the process environment), so the
+printed addresses are the ones compose publishes. The test suite runs its own project with its
+own name and ports (backend/tests/compose/).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack import engine
+from stack.install import ensure_venv
+from stack.settings import REPO, Node, Stack, load_env
+from stack.ui import step, table
+
+# Settings docker-compose.yml reads that a project may override (ports first).
+PUBLISHED = ("NGINX_PORT", "MYSQL_PRIMARY_PORT", "MYSQL_REPLICA_PORT", "REDIS_PORT")
+
+
+@dataclass(frozen=True)
+class Project:
+    """One compose project: its name, its settings and the state dir its engine pid lives in."""
+
+    name: str = "zero-to-million"
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**load_env(), **self.overrides}
+
+    @property
+    def state(self) -> Path:
+        return (REPO / self.env["STACK_DIR"]).resolve()
+
+    @property
+    def env_file(self) -> Path:
+        return REPO / ".env" if (REPO / ".env").exists() else REPO / ".env.example"
+
+    def stack(self) -> Stack:
+        """The project as a Stack of published ports, for the native tools (SQL, chaos checks)."""
+        env = self.env
+        return Stack(
+            {
+                **env,
+                "REPLICAS": "1",
+                "MYSQL_REPLICA_PORTS": env["MYSQL_REPLICA_PORT"],
+                "API_REPLICAS": env.get("API_REPLICAS", "3"),
+            }
+        )
+
+
+def compose(
+    project: Project, *args: str, capture: bool = False, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """`docker compose` on PROJECT, with its settings in the environment (they override .env)."""
+    command = ["docker", "compose", "--project-directory", str(REPO), "-p", project.name]
+    return subprocess.run(
+        [*command, "--env-file", str(project.env_file), *args],
+        cwd=REPO,
+        env={**os.environ, **project.env},
+        capture_output=capture,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def prepare(project: Project) -> bool:
+    """Engine, compose CLI, base image and build CAs; True when the engine was started here."""
+    ensure_venv(project.stack())
+    started = engine.ensure_engine(project.state)
+    engine.ensure_compose_cli(project.stack().venv)
+    engine.ensure_base_image(project.state)
+    engine.ensure_build_certs()
+    return started
+
+
+def build(project: Project) -> None:
+    """Build every image of the default stack (cached layers are reused)."""
+    step("images", "docker compose build (from debian:bookworm-slim)")
+    if compose(project, "build").returncode != 0:
+        raise SystemExit("docker compose build failed (output above)")
+
+
+def up(project: Project) -> None:
+    """Start the project and wait until every service is healthy or has completed."""
+    step("compose up", f"project {project.name}, waiting for every healthcheck")
+    result = compose(project, "up", "-d", "--wait", "--wait-timeout", "240")
+    if result.returncode != 0:
+        compose(project, "ps", "-a")
+        raise SystemExit("docker compose up failed: see `docker compose logs` (states above)")
+
+
+def summary(project: Project) -> str:
+    """Where everything is, as the native `make up` prints it."""
+    stack, env = project.stack(), project.env
+    host, database = stack.host, env["MYSQL_DATABASE"]
+    rows = [("service", "address", "try")]
+    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
+    rows.append((f"api x{env.get('API_REPLICAS', '3')}", "(behind nginx)", "docker compose ps api"))
+    databases: list[Node] = stack.databases
+    rows += [
+        (
+            f"mysql {db.name}",
+            f"{host}:{db.port}",
+            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
+        )
+        for db in databases
+    ]
+    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
+    keys = "docker compose exec api python -m app.cli keys create --tier standard --name me"
+    return f"\n{table(rows)}\n\nAn API key for writes: {keys}\nLogs: docker compose logs -f\n"
+
+
+def compose_up(project: Project) -> None:
+    """make compose-up: everything needed, then the stack, then where it is."""
+    prepare(project)
+    build(project)
+    up(project)
+    print(summary(project))
+
+
+def compose_down(project: Project, *, volumes: bool = False) -> None:
+    """make compose-down (data kept) / compose-clean (volumes removed); then the engine, if ours."""
+    if engine.engine_answers():
+        compose(project, "down", *(["-v"] if volumes else []), "--remove-orphans")
+    engine.stop_engine(project.state)
+
+
+COMMANDS = {
+    "compose-up": lambda p: compose_up(p),
+    "compose-down": lambda p: compose_down(p),
+    "compose-clean": lambda p: compose_down(p, volumes=True),
+}
+
+
+def main(command: str) -> None:
+    """Run one compose command on the default project."""
+    COMMANDS[command](Project())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
