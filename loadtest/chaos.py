@@ -343,13 +343,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(
-    rows: list[dict[str, Any]], command: str, section: str = "chaos", title: str = "Latest run"
+    rows: list[dict[str, Any]],
+    command: str,
+    section: str = "chaos",
+    title: str = "Latest run",
+    note: str = "",
 ) -> None:
-    """Replace the generated SECTION of docs/reliability.md."""
+    """Replace the generated SECTION of docs/reliability.md (NOTE follows the table)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (
         f"## {title}\n\n`{command}`, {stamp}, {CLIENTS} clients, {FAULT_S:.0f} s per fault."
-        f"\n\n{table(rows)}"
+        f"\n\n{table(rows)}\n\n{note}"
     )
     replace_section(REPO / "docs" / "reliability.md", section, body)
 

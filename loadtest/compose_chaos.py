@@ -160,7 +160,11 @@ def main() -> int:
     print("\n" + table(rows))
     ok = all(verdict(r) for r in rows) and rows[0]["restarted by policy"]
     if os.environ.get("CHAOS_REPORT", "1") == "1":
-        write_report(rows, "make compose-chaos", "compose-chaos", "Latest run, docker compose")
+        restarted = "yes" if rows[0]["restarted by policy"] else "**no**"
+        note = f"The killed API container was restarted by Docker's restart policy: {restarted}."
+        write_report(
+            rows, "make compose-chaos", "compose-chaos", "Latest run, docker compose", note
+        )
     return 0 if ok else 1
 
 

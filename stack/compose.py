@@ -82,16 +82,22 @@ def prepare(project: Project) -> bool:
 
 
 def build(project: Project) -> None:
-    """Build every image of the default stack (cached layers are reused)."""
-    step("images", "docker compose build (from debian:bookworm-slim)")
-    if compose(project, "build").returncode != 0:
-        raise SystemExit("docker compose build failed (output above)")
+    """Build every image of the default stack (cached layers are reused): one line per image."""
+    step("images", "docker compose build (the first build takes a few minutes)")
+    result = compose(project, "build", capture=True)
+    lines = (line.strip() for line in (result.stdout + result.stderr).splitlines())
+    built = sorted({line for line in lines if line.startswith("Image ") and line.endswith("Built")})
+    for line in built:
+        step("images", line)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+        raise SystemExit(f"docker compose build failed:\n{tail}")
 
 
 def up(project: Project) -> None:
     """Start the project and wait until every service is healthy or has completed."""
     step("compose up", f"project {project.name}, waiting for every healthcheck")
-    result = compose(project, "up", "-d", "--wait", "--wait-timeout", "240")
+    result = compose(project, "up", "-d", "--no-build", "--wait", "--wait-timeout", "240")
     if result.returncode != 0:
         compose(project, "ps", "-a")
         raise SystemExit("docker compose up failed: see `docker compose logs` (states above)")

@@ -136,9 +136,22 @@ def stop_engine(state: Path, timeout: float = 60) -> None:
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     step("container engine", "dockerd stopped (started by this project)")
+
+
+def alive(pid: int) -> bool:
+    """Whether PID still runs; a dockerd this very process started is reaped once it exits."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its parent reaps it
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def ensure_compose_cli(venv: Path) -> None:
