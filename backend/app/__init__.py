@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import logs, metrics, wiring
 from app.api import access, context, health, openapi, users
+from app.api.parsing import AsciiIntConverter
 from app.api.problems import register_error_handlers
 from app.config import Settings
 
@@ -44,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     context.init_app(app, settings.api_name, settings.consistency_cookie_max_age_s)
     metrics.init_app(app)
     access.init_app(app, settings.writes_need_api_key, settings.rate_limit_enabled)
+    app.url_map.converters["int"] = AsciiIntConverter
     app.register_blueprint(health.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(openapi.bp)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -22,6 +23,17 @@ PostBody = Annotated[
 ]
 STRICT = ConfigDict(extra="forbid", strict=True)
 BIGINT_MAX = 2**63 - 1
+
+
+def ascii_digits(value: Any) -> Any:
+    """A query string number is ASCII digits only: no sign, space, underscore or other script."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+# An integer from the query string (pydantic alone would take "5_0" as 50, " 5" and "+5" as 5).
+QueryInt = Annotated[int, BeforeValidator(ascii_digits)]
 
 
 class UserCreate(BaseModel):
@@ -70,16 +82,16 @@ class UserPage(BaseModel):
     """Query of GET /api/users (strings from the URL are converted, then range-checked)."""
 
     model_config = ConfigDict(extra="forbid")
-    limit: int = Field(20, ge=1, le=100)
-    after: int = Field(0, ge=0, le=BIGINT_MAX)
+    limit: QueryInt = Field(20, ge=1, le=100)
+    after: QueryInt = Field(0, ge=0, le=BIGINT_MAX)
 
 
 class PostPage(BaseModel):
     """Query of GET /api/users/{id}/posts."""
 
     model_config = ConfigDict(extra="forbid")
-    limit: int = Field(20, ge=1, le=100)
-    before: int | None = Field(None, ge=1, le=BIGINT_MAX)
+    limit: QueryInt = Field(20, ge=1, le=100)
+    before: QueryInt | None = Field(None, ge=1, le=BIGINT_MAX)
 
 
 def timestamp(value: datetime) -> str:

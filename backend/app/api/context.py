@@ -69,7 +69,9 @@ def init_app(app: Flask, served_by: str, cookie_max_age_s: int) -> None:
         headers["X-Served-By"] = served_by
         headers["X-DB-Node"] = g.get("db_node", "none")
         headers["X-Cache"] = g.get("cache_outcome", "BYPASS")
-        if new_token := g.get("new_token"):
+        # Only an answer that succeeded reports a write: an error committed nothing, and the
+        # session's last GTID it might hold belongs to some earlier request.
+        if (new_token := g.get("new_token")) and response.status_code < 400:
             headers[TOKEN_HEADER] = new_token
             response.set_cookie(
                 TOKEN_COOKIE, new_token, max_age=cookie_max_age_s, httponly=True, samesite="Lax"

@@ -6,16 +6,51 @@ from typing import TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
+from werkzeug.routing import IntegerConverter
 
 from app.api.problems import Problem, validation_problem
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
+class AsciiIntConverter(IntegerConverter):
+    """Werkzeug's <int:...> with ASCII digits only: its \\d also matches other scripts' digits
+    (Arabic-Indic or fullwidth 805 in /api/users/... were user 805)."""
+
+    regex = r"[0-9]+"
+
+
+# Deepest nesting of arrays and objects a body may have: the documents here are flat, and
+# Python's JSON parser recurses (about a thousand levels end in RecursionError, a 500).
+MAX_JSON_DEPTH = 32
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deeply RAW's arrays and objects nest (brackets inside strings do not count)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be deeper than the bound: skip the scan (every usual body)
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (byte == 0x5C, byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
+
+
 def json_body(model: type[Model]) -> Model:
-    """The request body as MODEL: 415 if not JSON, 400 if malformed, 422 naming bad fields."""
+    """The request body as MODEL: 415 if not JSON, 400 if malformed or nested too deeply, 422
+    naming bad fields."""
     if not request.is_json:
         raise Problem(415, "Send the body as application/json.")
+    if nesting_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
+        raise Problem(400, f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels.")
     data = request.get_json(silent=True)
     if data is None:
         raise Problem(400, "The body is not valid JSON.")

@@ -67,6 +67,8 @@ class TokenCodec:
         """The token inside RAW, or None when RAW is malformed or its signature is wrong."""
         try:
             gtid, skip_cache = self._serializer.loads(raw)
+            if not isinstance(gtid, str):  # signed, but not by this code: refuse, never crash
+                return None
             parse_position(gtid)
         except (BadSignature, ValueError, TypeError):
             return None

@@ -44,6 +44,19 @@ def test_reusing_a_key_for_another_request_is_refused(api: Api, dbs: Databases) 
     assert other.headers["Content-Type"] == "application/problem+json"
 
 
+def test_a_refused_request_carries_no_consistency_token(api: Api) -> None:
+    """An error commits nothing: a token there would carry some earlier commit's GTID."""
+    key = str(uuid.uuid4())
+    body = {"name": "Token", "second_name": "Less"}
+    first = api.post("/api/users", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    api.cookies.clear()
+    other = api.post("/api/users", json={**body, "name": "Other"}, headers={"Idempotency-Key": key})
+    assert other.status_code == 422
+    assert "X-Consistency-Token" not in other.headers
+    assert "consistency_token" not in other.cookies
+
+
 def test_concurrent_posts_with_one_key_create_one_user(
     stack: Stack, dbs: Databases, api_key: str
 ) -> None:

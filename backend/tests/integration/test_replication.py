@@ -101,3 +101,8 @@ def test_repl_status_reports_threads_positions_and_lag(dbs: Databases) -> None:
         row = next(line for line in output.splitlines() if line.startswith(name))
         assert row.split()[2:5] == ["Yes", "Yes", "0"]
     assert "gtid_binlog_pos=0-1-" in output
+
+
+def test_every_node_purges_binlogs_after_a_week(dbs: Databases) -> None:
+    for node in dbs.stack.databases:
+        assert dbs.scalar(node.name, "SELECT @@binlog_expire_logs_seconds") == 7 * 24 * 3600

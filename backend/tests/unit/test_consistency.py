@@ -51,3 +51,13 @@ def test_a_tampered_token_is_refused(tamper: object) -> None:
 def test_a_token_signed_with_another_key_is_refused() -> None:
     raw = TokenCodec("old-key").encode(Token("0-1-42"))
     assert TokenCodec("new-key").decode(raw) is None
+
+
+@pytest.mark.parametrize(
+    "payload", [[[123, 0], 0], [None, 0], [123, 1], ["0-1-42"], "0-1-42", {"gtid": "0-1-42"}]
+)
+def test_a_signed_token_with_a_payload_of_another_shape_is_refused(payload: object) -> None:
+    codec = TokenCodec("secret")
+    # Signed with the right key and salt, as a leaked key or another version of the code could.
+    raw = codec._serializer.dumps(payload)
+    assert codec.decode(raw) is None

@@ -18,6 +18,11 @@ BAD_REQUESTS = [
     ("POST", "/api/users", {"name": "A", "second_name": "L", "admin": True}, 422, "admin"),
     ("POST", "/api/users", ["Ada", "Lovelace"], 422, None),
     ("POST", "/api/users", b'{"name": "Ada",', 400, None),
+    # Nested past the parser's recursion limit (was a 500), and just past the documented bound.
+    ("POST", "/api/users", b"[" * 1000 + b"]" * 1000, 400, None),
+    ("PATCH", "/api/users/1", b'{"a":' * 600 + b"1" + b"}" * 600, 400, None),
+    ("POST", "/api/users/1/posts", b"[" * 1000 + b"]" * 1000, 400, None),
+    ("POST", "/api/users", b'{"name": ' + b"[" * 33 + b"]" * 33 + b"}", 400, None),
     ("PATCH", "/api/users/1", {}, 422, None),
     ("PATCH", "/api/users/1", {"name": None}, 422, "name"),
     ("PATCH", "/api/users/1", {"second_name": ["x"]}, 422, "second_name"),
@@ -33,6 +38,14 @@ BAD_REQUESTS = [
     ("PUT", "/api/users/1", {"name": "A"}, 405, None),
     ("DELETE", "/api/users", None, 405, None),
     ("GET", "/api/users/abc", None, 404, None),
+    # ASCII digits only: other scripts' digits, fullwidth digits, underscores, signs, spaces.
+    ("GET", "/api/users/\u0668\u0660\u0665", None, 404, None),
+    ("GET", "/api/users/\uff18\uff10\uff15", None, 404, None),
+    ("GET", "/api/users?limit=5_0", None, 422, "limit"),
+    ("GET", "/api/users?limit=+5", None, 422, "limit"),
+    ("GET", "/api/users?limit=%205", None, 422, "limit"),
+    ("GET", "/api/users?after=\u0668", None, 422, "after"),
+    ("GET", "/api/users/1/posts?before=1_0", None, 422, "before"),
     ("GET", "/api/users/99999999999999999999", None, 404, None),
     ("GET", "/api/nothing-here", None, 404, None),
 ]
