@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from app.models import NAME_MAX, POST_BODY_MAX
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
+# Characters no name may hold: C0 and C1 controls (NUL among them), DEL, and the bidirectional
+# overrides and isolates that make text display other than it is stored.
+NAME_FORBIDDEN = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+# A name as stored: no forbidden character, no whitespace at either end. The OpenAPI document
+# publishes this very pattern, and validation applies it, so the two cannot disagree.
+NAME_PATTERN = f"^[^\\s{NAME_FORBIDDEN}](?:[^{NAME_FORBIDDEN}]*[^\\s{NAME_FORBIDDEN}])?$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def plain_name(value: str) -> str:
+    """VALUE as it is, or a clear error: names are stored exactly as sent, never trimmed."""
+    if not _NAME.fullmatch(value):  # fullmatch: $ alone would let a final newline through
+        raise ValueError(
+            "must not start or end with whitespace, nor hold control or bidirectional-override"
+            " characters"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=NAME_MAX),
+    AfterValidator(plain_name),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
+    ),
+]
 PostBody = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_BODY_MAX)
 ]

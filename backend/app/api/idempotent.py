@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from flask import Response, g, request
 
+from app.api.context import issue_token
 from app.api.data import Write, write, writing
 from app.api.problems import Problem
+from app.db.consistency import Token
 from app.services import idempotency
 
 HEADER = "Idempotency-Key"
@@ -86,4 +88,6 @@ def replay(key: str, mark: str) -> Response:
     if stored["fingerprint"] != mark:
         raise Problem(422, f"This {HEADER} was used for a different request.")
     headers = {"Location": stored["location"]} if stored["location"] else {}
+    if stored["position"]:
+        issue_token(Token(stored["position"]))  # replaces the one writing() made from last_gtid
     return respond((stored["status"], bytes(stored["body"]), headers), replayed=True)

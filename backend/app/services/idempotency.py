@@ -24,6 +24,9 @@ STORED = (
 )
 
 
+POSITION = "SELECT @@gtid_binlog_pos AS position"
+
+
 class KeyTaken(Exception):
     """The key was used before: replay its stored answer."""
 
@@ -55,5 +58,12 @@ def record(*, conn: Connection, key: str, status: int, body: bytes, location: st
 
 
 def stored(*, conn: Any, key: str) -> dict[str, Any] | None:
-    """The stored answer for KEY."""
-    return fetch_one(conn, STORED, (key,))
+    """The stored answer for KEY, read on the primary, with that primary's binlog position now
+    (``position``). The answer was stored in the same transaction as the write it answers, so
+    that position covers the write: a replay's consistency token is never weaker than the
+    original one (the connection's own last GTID may belong to any earlier request)."""
+    row = fetch_one(conn, STORED, (key,))
+    if row is None:
+        return None
+    position = fetch_one(conn, POSITION, ())
+    return {**row, "position": str(position["position"]) if position else ""}

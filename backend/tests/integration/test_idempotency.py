@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from app.db.consistency import TokenCodec, covers
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases
 
@@ -99,3 +100,21 @@ def test_a_malformed_key_is_a_400(api: Api) -> None:
         "/api/users", json={"name": "A", "second_name": "B"}, headers={"Idempotency-Key": "x" * 200}
     )
     assert response.status_code == 400
+
+
+def test_a_replayed_answer_carries_a_token_that_covers_the_original_write(
+    api: Api, stack: Stack
+) -> None:
+    codec = TokenCodec(stack.env["APP_SECRET_KEY"])
+    key = str(uuid.uuid4())
+    body = {"name": "Replayed", "second_name": "Token"}
+    first = api.post("/api/users", json=body, headers={"Idempotency-Key": key})
+    for _ in range(5):  # later writes move other pooled connections' last GTID on
+        api.create_user("Other", "Write")
+    again = api.post("/api/users", json=body, headers={"Idempotency-Key": key})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    original = codec.decode(first.headers["X-Consistency-Token"])
+    replayed = codec.decode(again.headers["X-Consistency-Token"])
+    assert original is not None
+    assert replayed is not None
+    assert covers(replayed.gtid, original.gtid)

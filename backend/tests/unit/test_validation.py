@@ -15,6 +15,13 @@ BAD_REQUESTS = [
     ("POST", "/api/users", {"name": 1, "second_name": "L"}, 422, "name"),
     ("POST", "/api/users", {"name": LONG, "second_name": "L"}, 422, "name"),
     ("POST", "/api/users", {"name": "   ", "second_name": "L"}, 422, "name"),
+    # Names are stored as sent: never trimmed, no controls, no bidirectional overrides.
+    ("POST", "/api/users", {"name": "a" + " " * 70, "second_name": "L"}, 422, "name"),
+    ("POST", "/api/users", {"name": "Ada ", "second_name": "L"}, 422, "name"),
+    ("POST", "/api/users", {"name": "Ada\n", "second_name": "L"}, 422, "name"),
+    ("POST", "/api/users", {"name": "A\u0000b", "second_name": "L"}, 422, "name"),
+    ("POST", "/api/users", {"name": "A", "second_name": "L\u202eR"}, 422, "second_name"),
+    ("PATCH", "/api/users/1", {"second_name": "\tL"}, 422, "second_name"),
     ("POST", "/api/users", {"name": "A", "second_name": "L", "admin": True}, 422, "admin"),
     ("POST", "/api/users", ["Ada", "Lovelace"], 422, None),
     ("POST", "/api/users", b'{"name": "Ada",', 400, None),
