@@ -51,3 +51,29 @@ def test_stopping_an_api_replica_under_load_fails_no_request(stack: Stack) -> No
         ),
         timeout=20,
     )
+
+
+def test_with_no_api_replica_up_nginx_answers_a_502_problem_that_says_502(stack: Stack) -> None:
+    names = [api.name for api in stack.apis]
+    supervisorctl("stop", *names)
+    try:
+        response = requests.get(
+            f"{stack.base_url}/api/users/1", headers={"X-Request-ID": "edge-502"}, timeout=10
+        )
+    finally:
+        supervisorctl("start", *names)
+    assert response.status_code == 502
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["X-Request-ID"] == "edge-502"
+    problem = response.json()
+    assert (problem["status"], problem["title"]) == (502, "Bad Gateway")
+    eventually(
+        lambda: (
+            {
+                requests.get(f"{stack.base_url}/healthz", timeout=5).headers.get("X-Served-By")
+                for _ in range(15)
+            }
+            == set(names)
+        ),
+        timeout=30,
+    )
