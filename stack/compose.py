@@ -139,11 +139,12 @@ def compose_down(project: Project, *, volumes: bool = False) -> None:
     engine.stop_engine(project.state)
 
 
-COMMANDS = {
-    "compose-up": lambda p: compose_up(p),
-    "compose-down": lambda p: compose_down(p),
-    "compose-clean": lambda p: compose_down(p, volumes=True),
-}
+def compose_clean(project: Project) -> None:
+    """make compose-clean: compose-down, removing the volumes too."""
+    compose_down(project, volumes=True)
+
+
+COMMANDS = {"compose-up": compose_up, "compose-down": compose_down, "compose-clean": compose_clean}
 
 
 def main(command: str) -> None:
