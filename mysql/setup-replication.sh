@@ -12,6 +12,7 @@
 #   MYSQL_ROOT_PASSWORD                           admin account (root@'%') on every node
 #   MYSQL_DATABASE, MYSQL_APP_USER, MYSQL_APP_PASSWORD
 #   MYSQL_REPL_USER, MYSQL_REPL_PASSWORD
+#   APP_ENV                                       production refuses the development passwords
 set -euo pipefail
 
 CHANGES=0
@@ -142,6 +143,12 @@ check_required_settings() {
     [[ -n ${!name:-} ]] || die "$name is not set"
   done
   [[ $MYSQL_DATABASE =~ ^[A-Za-z0-9_]+$ ]] || die "MYSQL_DATABASE must be letters, digits or _"
+  if [[ ${APP_ENV:-development} == production ]]; then
+    for name in MYSQL_ROOT_PASSWORD MYSQL_APP_PASSWORD MYSQL_REPL_PASSWORD; do
+      [[ ${!name} != dev-*-password && ${!name} != replace-me ]] ||
+        die "$name is a development password; set a real one"
+    done
+  fi
 }
 
 main() {

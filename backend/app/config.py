@@ -8,10 +8,21 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Passwords shipped in .env.example: fine on a laptop, refused anywhere else.
+# Passwords shipped in .env.example (and k8s/secrets.env.example's placeholder): fine on a
+# laptop, refused anywhere else.
 DEVELOPMENT_SECRETS = frozenset(
-    {"dev-app-password", "dev-root-password", "dev-repl-password", "dev-secret-key-change-me"}
+    {
+        "dev-app-password",
+        "dev-root-password",
+        "dev-repl-password",
+        "dev-secret-key-change-me",
+        "replace-me",
+    }
 )
+
+
+# Shortest APP_SECRET_KEY production accepts (e.g. `openssl rand -hex 32` gives 64).
+MIN_SECRET_KEY_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -118,11 +129,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_development_secrets(self) -> Settings:
-        """In production, the example secrets are a misconfiguration, not a default."""
+        """In production, an empty or example secret is a misconfiguration, not a default, and
+        the signing key must be long enough that nobody forges tokens (which could force every
+        read onto the primary, past the cache) by guessing it."""
         if self.app_env == "production":
             for name in ("mysql_app_password", "app_secret_key"):
-                if getattr(self, name).get_secret_value() in DEVELOPMENT_SECRETS:
+                value = getattr(self, name).get_secret_value()
+                if not value:
+                    raise ValueError(f"{name.upper()} is empty; set a real one")
+                if value in DEVELOPMENT_SECRETS:
                     raise ValueError(f"{name.upper()} is a development secret; set a real one")
+            if len(self.app_secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                problem = f"APP_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
+                raise ValueError(problem)
         return self
 
     def replica_names(self) -> list[str]:

@@ -43,6 +43,29 @@ def test_production_refuses_the_development_secret_key() -> None:
         Settings(**{**BASE, "mysql_app_password": "real"}, app_env="production")
 
 
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        (
+            {"mysql_app_password": "", "app_secret_key": "a-long-enough-secret"},
+            "MYSQL_APP_PASSWORD is empty",
+        ),
+        ({"mysql_app_password": "real", "app_secret_key": ""}, "APP_SECRET_KEY is empty"),
+        ({"mysql_app_password": "real", "app_secret_key": "short"}, "at least 16 characters"),
+        (
+            {"mysql_app_password": "replace-me", "app_secret_key": "a-long-enough-secret"},
+            "MYSQL_APP_PASSWORD is a development secret",
+        ),
+    ],
+    ids=["empty-password", "empty-key", "short-key", "k8s-placeholder"],
+)
+def test_production_refuses_empty_secrets_and_a_short_signing_key(
+    secrets: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{**BASE, **secrets}, app_env="production")
+
+
 def test_production_accepts_real_secrets() -> None:
     real = {"mysql_app_password": "s3cret-from-a-vault", "app_secret_key": "another-real-secret"}
     settings = Settings(**{**BASE, **real}, app_env="production")
