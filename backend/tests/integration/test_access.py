@@ -225,9 +225,23 @@ def test_nginx_limits_anonymous_clients_per_address_and_ignores_forwarded_header
     assert limited[1]["Content-Type"] == "application/problem+json"
     assert limited[1]["Retry-After"] == "1"
     assert json.loads(limited[2])["status"] == 429
-    # Another address is not affected, nor is a keyed client at the limited address.
+    # Another address is not affected, nor is a keyed client of the API at the limited address.
     assert from_address(stack, "127.0.0.3", path, {})[0] == 200
-    assert from_address(stack, "127.0.0.2", path, {"X-API-Key": api_key})[0] == 200
+    assert from_address(stack, "127.0.0.2", "/api/users?limit=1", {"X-API-Key": api_key})[0] == 200
+
+
+def test_a_key_header_lifts_no_limit_outside_the_api(stack: Stack) -> None:
+    """Only the API checks keys: on /readyz, /healthz, ... any X-API-Key (even "x") is ignored."""
+    burst = int(stack.env["NGINX_ANON_BURST"])
+    answers: list[int] = []
+    deadline = time.monotonic() + 30
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while 429 not in answers and time.monotonic() < deadline:
+            answers += pool.map(
+                lambda _: from_address(stack, "127.0.0.4", "/healthz", {"X-API-Key": "x"})[0],
+                range(burst),
+            )
+    assert 429 in answers, Counter(answers)
 
 
 def test_a_breaker_forced_open_by_the_cli_takes_a_replica_out_until_released(
