@@ -42,7 +42,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     wiring.init_app(app, settings)
 
-    context.init_app(app, settings.api_name, settings.consistency_cookie_max_age_s)
+    context.init_app(
+        app,
+        settings.api_name,
+        settings.consistency_cookie_max_age_s,
+        secure_cookie=settings.app_env == "production",
+    )
     metrics.init_app(app)
     access.init_app(app, settings.writes_need_api_key, settings.rate_limit_enabled)
     app.url_map.converters["int"] = AsciiIntConverter

@@ -53,8 +53,11 @@ def issue_token(token: Token) -> None:
     g.new_token = codec().encode(token)
 
 
-def init_app(app: Flask, served_by: str, cookie_max_age_s: int) -> None:
-    """Install the hooks that stamp every response."""
+def init_app(
+    app: Flask, served_by: str, cookie_max_age_s: int, *, secure_cookie: bool = False
+) -> None:
+    """Install the hooks that stamp every response. SECURE_COOKIE: the consistency cookie is
+    sent over HTTPS only (production, behind TLS; development and test stacks speak plain HTTP)."""
 
     @app.before_request
     def take_request_id() -> None:
@@ -74,6 +77,11 @@ def init_app(app: Flask, served_by: str, cookie_max_age_s: int) -> None:
         if (new_token := g.get("new_token")) and response.status_code < 400:
             headers[TOKEN_HEADER] = new_token
             response.set_cookie(
-                TOKEN_COOKIE, new_token, max_age=cookie_max_age_s, httponly=True, samesite="Lax"
+                TOKEN_COOKIE,
+                new_token,
+                max_age=cookie_max_age_s,
+                httponly=True,
+                samesite="Lax",
+                secure=secure_cookie,
             )
         return response

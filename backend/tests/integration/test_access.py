@@ -223,6 +223,7 @@ def test_nginx_limits_anonymous_clients_per_address_and_ignores_forwarded_header
     assert set(statuses) <= {200, 429}, statuses
     limited = next(a for a in answers if a[0] == 429)
     assert limited[1]["Content-Type"] == "application/problem+json"
+    assert limited[1]["X-Content-Type-Options"] == "nosniff"
     assert limited[1]["Retry-After"] == "1"
     assert json.loads(limited[2])["status"] == 429
     # Another address is not affected, nor is a keyed client of the API at the limited address.

@@ -129,3 +129,14 @@ def test_readyz_reports_each_dependency(api: Api) -> None:
     assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis"}
     assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values())
     assert checks["replica-1"]["lag_s"] is not None
+
+
+def test_every_answer_through_nginx_forbids_content_sniffing(api: Api) -> None:
+    answers = [
+        api.get("/api/users?limit=1"),  # the API
+        api.get("/api/users/0"),  # the API's 404
+        api.get("/healthz"),
+        api.post("/api/users", data=b"x" * 70_000, headers={"Content-Type": "application/json"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 404, 200, 413]  # the 413 is nginx's own
+    assert {a.headers.get("X-Content-Type-Options") for a in answers} == {"nosniff"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.api.context import issue_token
 from app.db.consistency import Token, TokenCodec, covers, newest, parse_position
+from tests.unit.conftest import make_app
 
 
 def test_a_position_is_the_highest_sequence_per_domain() -> None:
@@ -61,3 +63,25 @@ def test_a_signed_token_with_a_payload_of_another_shape_is_refused(payload: obje
     # Signed with the right key and salt, as a leaked key or another version of the code could.
     raw = codec._serializer.dumps(payload)
     assert codec.decode(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("app_env", "secure"), [("production", True), ("test", False), ("development", False)]
+)
+def test_the_consistency_cookie_is_sent_over_https_only_in_production(
+    app_env: str, secure: bool
+) -> None:
+    app = make_app(
+        app_env=app_env,
+        mysql_app_password="a-real-password",
+        app_secret_key="a-long-enough-signing-key",
+    )
+
+    def probe() -> str:
+        issue_token(Token("0-1-7"))  # as a committed write does
+        return "{}"
+
+    app.add_url_rule("/api/token-probe", "token_probe", probe)
+    cookie = app.test_client().get("/api/token-probe").headers["Set-Cookie"]
+    assert cookie.startswith("consistency_token=")
+    assert ("; Secure" in cookie) is secure
