@@ -26,6 +26,7 @@ from typing import Any
 from loadtest.chaos import FAULT_S, Scenario, run_scenario, table, verdict, write_report
 from stack.compose import Project, build, compose, prepare, up
 from stack.engine import docker, stop_engine
+from stack.keys import key_printed
 from stack.settings import Stack
 
 # The compose project of the e2e test and of `make compose-chaos`: never the user's.
@@ -124,26 +125,8 @@ def run(project: Project, api_key: str, fault_s: float = FAULT_S) -> list[dict[s
 
 def create_key(project: Project, name: str) -> str:
     """A critical key made inside an API container, as a user of compose would make one."""
-    result = compose(
-        project,
-        "exec",
-        "-T",
-        "api",
-        "python",
-        "-m",
-        "app.cli",
-        "keys",
-        "create",
-        "--tier",
-        "critical",
-        "--name",
-        name,
-        capture=True,
-    )
-    key = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
-    if not key.startswith("zk_"):
-        raise SystemExit(f"could not create an API key: {result.stderr.strip()[-500:]}")
-    return key
+    command = ("python", "-m", "app.cli", "keys", "create", "--tier", "critical", "--name", name)
+    return key_printed(compose(project, "exec", "-T", "api", *command, capture=True))
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from stack.keys import app_cli
 from stack.live import live_table
 from stack.render import render_all
 from stack.settings import Stack, load_stack
-from stack.ui import step, table
+from stack.ui import address_rows, step, table
 
 
 def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
@@ -40,19 +40,8 @@ def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
 def print_summary(stack: Stack) -> None:
     """Where everything is, and how to look inside."""
     host, database = stack.host, stack.env["MYSQL_DATABASE"]
-    rows = [("service", "address", "try")]
-    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
-    rows += [(api.name, f"http://{host}:{api.port}", "gunicorn + Flask") for api in stack.apis]
-    rows += [
-        (
-            f"mysql {db.name}",
-            f"{host}:{db.port}",
-            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
-        )
-        for db in stack.databases
-    ]
-    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
-    print("\n" + table(rows))
+    apis = [(api.name, f"http://{host}:{api.port}", "gunicorn + Flask") for api in stack.apis]
+    print("\n" + table(address_rows(stack, apis)))
     print(
         "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "
         f"{stack.env['MYSQL_APP_USER']}) from .env or .env.example.\n"

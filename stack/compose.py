@@ -16,8 +16,8 @@ from pathlib import Path
 
 from stack import engine
 from stack.install import ensure_venv
-from stack.settings import REPO, Node, Stack, load_env
-from stack.ui import step, table
+from stack.settings import REPO, Stack, load_env
+from stack.ui import address_rows, step, table
 
 # Settings docker-compose.yml reads that a project may override (ports first).
 PUBLISHED = ("NGINX_PORT", "MYSQL_PRIMARY_PORT", "MYSQL_REPLICA_PORT", "REDIS_PORT")
@@ -50,7 +50,6 @@ class Project:
                 **env,
                 "REPLICAS": "1",
                 "MYSQL_REPLICA_PORTS": env["MYSQL_REPLICA_PORT"],
-                "API_REPLICAS": env.get("API_REPLICAS", "3"),
             }
         )
 
@@ -105,21 +104,9 @@ def up(project: Project) -> None:
 
 def summary(project: Project) -> str:
     """Where everything is, as the native `make up` prints it."""
-    stack, env = project.stack(), project.env
-    host, database = stack.host, env["MYSQL_DATABASE"]
-    rows = [("service", "address", "try")]
-    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
-    rows.append((f"api x{env.get('API_REPLICAS', '3')}", "(behind nginx)", "docker compose ps api"))
-    databases: list[Node] = stack.databases
-    rows += [
-        (
-            f"mysql {db.name}",
-            f"{host}:{db.port}",
-            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
-        )
-        for db in databases
-    ]
-    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
+    stack = project.stack()
+    apis = [(f"api x{stack.env['API_REPLICAS']}", "(behind nginx)", "docker compose ps api")]
+    rows = address_rows(stack, apis)
     keys = "docker compose exec api python -m app.cli keys create --tier standard --name me"
     return f"\n{table(rows)}\n\nAn API key for writes: {keys}\nLogs: docker compose logs -f\n"
 

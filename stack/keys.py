@@ -27,7 +27,13 @@ def app_cli(stack: Stack, *args: str, capture: bool = False) -> subprocess.Compl
 
 def create_key(stack: Stack, name: str, tier: str) -> str:
     """A new key of TIER named NAME (the whole key, as the CLI prints it once)."""
-    result = app_cli(stack, "keys", "create", "--tier", tier, "--name", name, capture=True)
+    return key_printed(
+        app_cli(stack, "keys", "create", "--tier", tier, "--name", name, capture=True)
+    )
+
+
+def key_printed(result: subprocess.CompletedProcess[str]) -> str:
+    """The key `python -m app.cli keys create` printed (its last line), or a clear exit."""
     key = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
     if not key.startswith("zk_"):
         raise SystemExit(f"could not create an API key: {result.stderr.strip()[-500:]}")

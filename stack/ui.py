@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stack.settings import Stack
 
 _started = time.monotonic()
 
@@ -12,6 +16,25 @@ def step(title: str, detail: str = "") -> None:
     """One line of progress, with the seconds since the command started."""
     elapsed = time.monotonic() - _started
     print(f"[{elapsed:6.1f}s] {title:<20} {detail}", flush=True)
+
+
+def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The ready table's rows (`make up`, `make compose-up`): the entry, API_ROWS, each
+    database and Redis, with a command to try each."""
+    host, database = stack.host, stack.env["MYSQL_DATABASE"]
+    rows = [("service", "address", "try")]
+    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
+    rows += api_rows
+    rows += [
+        (
+            f"mysql {db.name}",
+            f"{host}:{db.port}",
+            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
+        )
+        for db in stack.databases
+    ]
+    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
+    return rows
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
