@@ -43,11 +43,11 @@ repl-status: bootstrap ## For each replica: IO/SQL threads, GTID positions, seco
 lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest
 	$(VENV)/bin/ruff format --check backend stack loadtest
-	$(VENV)/bin/mypy backend/app stack loadtest
+	$(VENV)/bin/mypy backend/app backend/tools stack loadtest
 	shellcheck -x mysql/*.sh nginx/*.sh .ci/run
 
-test-unit: install ## Unit tests only (no servers, seconds)
-	$(VENV)/bin/pytest -m "not integration" backend/tests/unit
+test-unit: install ## Unit tests only: the API's, the launcher's, the load tools' (no servers, seconds)
+	$(VENV)/bin/pytest -m "not integration" backend/tests/unit stack/tests loadtest/tests
 
 test-integration: install ## Integration tests against a test stack of their own (own ports and state dir)
 	$(VENV)/bin/pytest -m integration backend/tests/integration
@@ -56,7 +56,7 @@ test-compose: install ## docker compose end to end on a real engine (own project
 	$(VENV)/bin/pytest -m compose backend/tests/compose
 
 test: install lint ## Every test: lint, unit tests, integration tests on a native stack of their own, compose end to end
-	$(VENV)/bin/pytest backend/tests/unit backend/tests/integration backend/tests/compose
+	$(VENV)/bin/pytest backend/tests/unit stack/tests loadtest/tests backend/tests/integration backend/tests/compose
 
 loadtest: install ## Locust against the running stack (LOADTEST_USERS, LOADTEST_DURATION, LOAD_SHAPE=step|spike|dau-peak)
 	$(VENV)/bin/python -m loadtest.run
@@ -71,7 +71,7 @@ compose-chaos: install ## The compose faults under load on a compose project of 
 	$(VENV)/bin/python -m loadtest.compose_chaos
 
 profile: install ## Python calls and µs per request inside the API (in-process, against the running stack)
-	$(VENV)/bin/python -m loadtest.hotpath
+	PYTHONPATH=backend:. $(VENV)/bin/python -m tools.hotpath
 
 key: install ## Create an API key: TIER=critical|standard NAME=who (printed once)
 	@$(STACK) app keys create --tier $(or $(TIER),standard) --name "$(or $(NAME),$(USER),cli)"
@@ -89,7 +89,8 @@ breaker: install ## Override a circuit breaker: NAME=primary|replica-N|redis STA
 seed: bootstrap ## Bulk-load USERS users (default 100000; try USERS=1000000) and wait for the replicas
 	@SEED_USERS=$(or $(USERS),100000) $(STACK) seed
 
-diagrams: ## Render the diagrams in docs/diagrams/*.dot into imgs/*.png (Graphviz)
+diagrams: install ## Write the request-path diagram from the source, render docs/diagrams/*.dot into imgs/*.png (Graphviz)
+	@PYTHONPATH=backend:. $(VENV)/bin/python -m tools.request_path
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 	@for src in docs/diagrams/*.dot; do \
 	  out=imgs/$$(basename "$${src%.dot}").png; dot -Tpng -Gdpi=110 "$$src" -o "$$out" && echo "$$out"; \

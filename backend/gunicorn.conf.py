@@ -48,6 +48,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, workers finish the requests they hold for up to this long.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 30
+# Request bounds: nginx's are lower (large_client_header_buffers, 4 x 4k by default), so nginx
+# refuses an oversized request line or header first, in problem+json. These are gunicorn's
+# maximums, so its own HTML 414 / 431 cannot be reached through nginx.
+limit_request_line = 8190
+limit_request_fields = 32768
+limit_request_field_size = 8190
 proc_name = os.environ.get("API_NAME", "api")
 # Processes are managed by supervisord (or the container runtime); several API replicas on one
 # host would otherwise share gunicorn's default control socket path.

@@ -60,6 +60,8 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_ACCESS_LOG": str(stack.state / "logs" / "nginx-access.log"),
         "NGINX_TEMP_DIR": str(stack.state / "nginx"),
         "NGINX_MAX_BODY_SIZE": stack.env["NGINX_MAX_BODY_SIZE"],
+        "NGINX_HEADER_BUFFERS": stack.env["NGINX_HEADER_BUFFERS"],
+        "NGINX_HEADER_BUFFER": stack.env["NGINX_HEADER_BUFFER"],
         **{name: stack.env[name] for name in NGINX_RATE_SETTINGS},
         "NGINX_UPSTREAM_SERVERS": servers,
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import logs, metrics, wiring
-from app.api import access, context, health, openapi, users
+from app import logs, wiring
+from app.api import access, context, health, metrics, openapi, users
 from app.api.parsing import AsciiIntConverter
 from app.api.problems import register_error_handlers
 from app.config import Settings
@@ -22,6 +22,14 @@ class Api(Flask):
         """A Flask app with an empty memo of ensure_sync's answers."""
         super().__init__(import_name)
         self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with the methods the path allows in Allow, and no body (Flask's own
+        answer is a 200 typed text/html with an empty body)."""
+        allowed = super().make_default_options_response().headers["Allow"]
+        response = Response(status=204, headers={"Allow": allowed})
+        del response.headers["Content-Type"]
+        return response
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer for FUNC, remembered: Flask asks for every hook of every request."""
@@ -39,7 +47,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Api(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["settings"] = settings
     wiring.init_app(app, settings)
 
     context.init_app(

@@ -19,6 +19,7 @@ from redis import Redis
 
 from app.config import Settings
 from app.db.engines import make_engine
+from app.db.queries import api_keys as key_rows
 from app.resilience.overrides import FORCEABLE, OVERRIDES_KEY
 from app.services import api_keys
 
@@ -33,7 +34,7 @@ def keys_create(settings: Settings, tier: str, name: str) -> None:
 def keys_list(settings: Settings) -> None:
     """Every key with its tier and state (never a secret)."""
     with make_engine(settings, settings.db_primary).connect() as conn:
-        rows = api_keys.list_keys(conn=conn)
+        rows = key_rows.list_keys(conn=conn)
     print(f"{'key id':<14}{'tier':<10}{'state':<10}{'created (UTC)':<22}name")
     for row in rows:
         state = "revoked" if row["revoked_at"] else "active"
@@ -44,7 +45,7 @@ def keys_list(settings: Settings) -> None:
 def keys_revoke(settings: Settings, key_id: str) -> None:
     """Revoke a key (it stops working within API_KEY_CACHE_TTL_S)."""
     with make_engine(settings, settings.db_primary).begin() as conn:
-        revoked = api_keys.revoke_key(conn=conn, key_id=key_id)
+        revoked = key_rows.revoke_key(conn=conn, key_id=key_id)
     if not revoked:
         raise SystemExit(f"no active key {key_id}")
     print(f"revoked {key_id}; workers stop accepting it within {settings.api_key_cache_ttl_s:g}s")

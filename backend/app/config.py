@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -147,3 +147,8 @@ class Settings(BaseSettings):
     def replica_names(self) -> list[str]:
         """replica-1, replica-2, ... in the order of DB_REPLICAS."""
         return [f"replica-{i + 1}" for i in range(len(self.db_replicas))]
+
+
+def default(name: str) -> Any:
+    """The default of setting NAME: the one place a policy's default value is written."""
+    return Settings.model_fields[name].default

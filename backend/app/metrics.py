@@ -8,10 +8,7 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
 
-from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -88,30 +85,6 @@ BREAKER_OPEN = Gauge(
     ["breaker"],
     multiprocess_mode="livemax",
 )
-
-
-def init_app(app: Flask) -> None:
-    """Count and time every request by its route pattern (never by id, to bound cardinality)."""
-
-    # The labelled children, looked up once per route, method and status (labels() takes a lock
-    # and builds its key on every call).
-    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def record(response: Response) -> Response:
-        rule, method, status = request.url_rule, request.method, response.status_code
-        route = rule.rule if rule else "unmatched"
-        child = children.get((route, method, status))
-        if child is None:
-            child = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route))
-            children[(route, method, status)] = child
-        child[0].inc()
-        child[1].observe(time.perf_counter() - g.get("started", time.perf_counter()))
-        return response
 
 
 def exposition() -> tuple[bytes, str]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.mysql import DATETIME, MEDIUMBLOB
 
 NAME_MAX = 64
+BIGINT_MAX = 2**63 - 1  # ids are BIGINT: none is larger
 POST_BODY_MAX = 280
 
 # Timestamps are stored as UTC, to the microsecond.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.models import NAME_MAX, POST_BODY_MAX
+from app.models import BIGINT_MAX, NAME_MAX, POST_BODY_MAX
 
 # Characters no name may hold: C0 and C1 controls (NUL among them), DEL, and the bidirectional
 # overrides and isolates that make text display other than it is stored.
@@ -51,7 +52,6 @@ PostBody = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_BODY_MAX)
 ]
 STRICT = ConfigDict(extra="forbid", strict=True)
-BIGINT_MAX = 2**63 - 1
 
 
 def ascii_digits(value: Any) -> Any:
@@ -147,3 +147,8 @@ def post_document(post: dict[str, Any]) -> dict[str, Any]:
         "body": post["body"],
         "created_at": timestamp(post["created_at"]),
     }
+
+
+def json_bytes(document: Any) -> bytes:
+    """A document as compact JSON: as sent, and as cached."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

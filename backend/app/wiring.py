@@ -1,23 +1,29 @@
-"""Builds the app's long-lived parts from settings: Redis, breakers, cache, router, limits."""
+"""Builds the app's long-lived parts from settings: Redis, breakers, cache, router, limits, and
+the application layer over them (app.services.container.Services)."""
 
 from __future__ import annotations
 
 from flask import Flask
 from redis import Redis
 
-from app.api.access import KeyCache
-from app.cache import CHANGED_PREFIX, Cache, CachePolicy
+from app.cache import Cache, CachePolicy
+from app.cache.entries import CHANGED_PREFIX
+from app.cache.near import NearCache
 from app.config import Settings
-from app.db.consistency import TokenCodec
 from app.db.engines import make_monitor_engines, make_nodes, make_second_opinion_engine
-from app.db.replicas import LagPolicy, ReplicaMonitor
+from app.db.lag import LagPolicy
+from app.db.monitor import ReplicaMonitor
 from app.db.routing import PRIMARY, Router
-from app.near_cache import NearCache
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.overrides import OverrideWatcher
 from app.resilience.ratelimit import Rate, RateLimiter
 from app.resilience.retry import Retrier, RetryPolicy
+from app.services.api_keys import Keys
+from app.services.consistency import TokenCodec
+from app.services.container import Services
+from app.services.health import Health
+from app.services.units import Units
 
 
 def breaker_policy(settings: Settings, slow_call_s: float) -> BreakerPolicy:
@@ -124,16 +130,26 @@ def make_retrier(settings: Settings) -> Retrier:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Keep every long-lived part in app.extensions."""
+    """Build every long-lived part once per worker; routes reach them as app.extensions
+    ["services"]."""
     redis = make_redis(settings)
     redis_breaker = CircuitBreaker("redis", breaker_policy(settings, settings.redis_slow_call_s))
     breakers = {**db_breakers(settings), "redis": redis_breaker}
-    app.extensions["redis"] = redis
-    app.extensions["breakers"] = breakers
-    app.extensions["cache"] = make_cache(settings, redis, redis_breaker)
-    app.extensions["db_router"] = make_router(settings, redis, redis_breaker, breakers)
-    app.extensions["retrier"] = make_retrier(settings)
-    app.extensions["rate_limiter"] = make_rate_limiter(settings, redis, redis_breaker)
-    app.extensions["api_keys"] = KeyCache(settings.api_key_cache_ttl_s)
-    app.extensions["token_codec"] = TokenCodec(settings.app_secret_key.get_secret_value())
+    router = make_router(settings, redis, redis_breaker, breakers)
+    units = Units(
+        router,
+        make_retrier(settings),
+        make_cache(settings, redis, redis_breaker),
+        settings.cache_enabled,
+    )
+    limiter = make_rate_limiter(settings, redis, redis_breaker)
+    app.extensions["services"] = Services(
+        settings=settings,
+        units=units,
+        keys=Keys(units, settings.api_key_cache_ttl_s),
+        codec=TokenCodec(settings.app_secret_key.get_secret_value()),
+        limiter=limiter,
+        health=Health(router, breakers, redis, limiter, settings.api_name),
+        breakers=breakers,
+    )
     OverrideWatcher(redis, breakers, settings.breaker_override_poll_s).start()

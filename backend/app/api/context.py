@@ -1,8 +1,10 @@
-"""Per-request context: request id, consistency token, and the headers that show a request's path.
+"""Per-request context: request id, the application layer's Call, and the headers that show a
+request's path.
 
 Every response carries X-Request-ID, X-Served-By, X-DB-Node and X-Cache, so the path a request
 took through the architecture is visible from the outside. A write response also carries the
-read-your-writes token (header and cookie).
+read-your-writes token (header and cookie). What the token means is app.services.consistency's
+business; here it is only read from the request and written to the response.
 """
 
 from __future__ import annotations
@@ -10,17 +12,43 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g, request
 
 from app.api.problems import Problem
-from app.db.consistency import TOKEN_COOKIE, TOKEN_HEADER, Token, TokenCodec
 from app.ids import unique_hex
+from app.services.consistency import Token
+from app.services.container import Services
+from app.services.units import Call, Units
 
 REQUEST_ID_MAX = 128
+TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 (a header name, not a secret)
+TOKEN_COOKIE = "consistency_token"  # noqa: S105 (a cookie name, not a secret)
 TOKEN_ENVIRON = "HTTP_" + TOKEN_HEADER.upper().replace("-", "_")
 
 
-def codec() -> TokenCodec:
-    """The app's token codec."""
-    token_codec: TokenCodec = current_app.extensions["token_codec"]
-    return token_codec
+def services() -> Services:
+    """The application layer of this worker."""
+    app_services: Services = current_app.extensions["services"]
+    return app_services
+
+
+def units() -> Units:
+    """The units of work of this worker."""
+    return services().units
+
+
+def read_call() -> Call:
+    """This request's Call into the application layer, with the client's token: a read must
+    see the client's last write."""
+    this_call: Call | None = g.get("call")
+    if this_call is None:
+        this_call = g.call = Call(request_token())
+    return this_call
+
+
+def write_call() -> Call:
+    """This request's Call for a write: what the client read before does not matter to it."""
+    this_call: Call | None = g.get("call")
+    if this_call is None:
+        this_call = g.call = Call()
+    return this_call
 
 
 def request_token() -> Token | None:
@@ -29,28 +57,26 @@ def request_token() -> Token | None:
     A cookie may outlive a secret-key rotation, so it is dropped quietly; a header is set on
     purpose by the client, so a forged or damaged one is an error the client should see.
     """
-    if "token" not in g:
-        # Straight from the WSGI environ: most reads carry neither, and parsing every Cookie
-        # header (werkzeug does it on first access) cost a tenth of a cached read.
-        environ = request.environ
-        header = environ.get(TOKEN_ENVIRON)
-        token = codec().decode(header) if header else None
-        if header and token is None:
-            raise Problem(400, f"The {TOKEN_HEADER} header is not a valid token.")
-        if (
-            token is None
-            and TOKEN_COOKIE in environ.get("HTTP_COOKIE", "")
-            and (cookie := request.cookies.get(TOKEN_COOKIE))
-        ):
-            token = codec().decode(cookie)
-        g.token = token
-    token_in_request: Token | None = g.token
-    return token_in_request
+    # Straight from the WSGI environ: most reads carry neither, and parsing every Cookie header
+    # (werkzeug does it on first access) cost a tenth of a cached read.
+    environ = request.environ
+    header = environ.get(TOKEN_ENVIRON)
+    codec = services().codec
+    token = codec.decode(header) if header else None
+    if header and token is None:
+        raise Problem(400, f"The {TOKEN_HEADER} header is not a valid token.")
+    if (
+        token is None
+        and TOKEN_COOKIE in environ.get("HTTP_COOKIE", "")
+        and (cookie := request.cookies.get(TOKEN_COOKIE))
+    ):
+        token = codec.decode(cookie)
+    return token
 
 
 def issue_token(token: Token) -> None:
-    """Send TOKEN with this response (after a write committed)."""
-    g.new_token = codec().encode(token)
+    """Send TOKEN with this response (as a committed write does)."""
+    write_call().issued = token
 
 
 def init_app(
@@ -70,11 +96,14 @@ def init_app(
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
         headers["X-Served-By"] = served_by
-        headers["X-DB-Node"] = g.get("db_node", "none")
-        headers["X-Cache"] = g.get("cache_outcome", "BYPASS")
-        # Only an answer that succeeded reports a write: an error committed nothing, and the
-        # session's last GTID it might hold belongs to some earlier request.
-        if (new_token := g.get("new_token")) and response.status_code < 400:
+        this_call: Call | None = g.get("call")
+        if this_call is None:
+            headers["X-DB-Node"], headers["X-Cache"] = "none", "BYPASS"
+            return response
+        headers["X-DB-Node"], headers["X-Cache"] = this_call.node, this_call.cache
+        # Only an answer that succeeded reports a write: an error committed nothing.
+        if this_call.issued is not None and response.status_code < 400:
+            new_token = services().codec.encode(this_call.issued)
             headers[TOKEN_HEADER] = new_token
             response.set_cookie(
                 TOKEN_COOKIE,

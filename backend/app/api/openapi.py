@@ -11,7 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
-from app.schemas import BIGINT_MAX, PostCreate, UserCreate, UserPatch
+from app.models import BIGINT_MAX
+from app.schemas import PostCreate, UserCreate, UserPatch
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"

@@ -9,8 +9,10 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.routing import IntegerConverter
 
 from app.api.problems import Problem, validation_problem
+from app.models import BIGINT_MAX
 
 Model = TypeVar("Model", bound=BaseModel)
+BIGINT_DIGITS = len(str(BIGINT_MAX))
 
 
 class AsciiIntConverter(IntegerConverter):
@@ -18,6 +20,11 @@ class AsciiIntConverter(IntegerConverter):
     (Arabic-Indic or fullwidth 805 in /api/users/... were user 805)."""
 
     regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        """VALUE as a number; any run of more digits than a BIGINT has stands for one past the
+        largest (not found), without parsing thousands of digits."""
+        return BIGINT_MAX + 1 if len(value) > BIGINT_DIGITS else int(value)
 
 
 # Deepest nesting of arrays and objects a body may have: the documents here are flat, and

@@ -1,4 +1,9 @@
-"""Every error as application/problem+json (RFC 9457): {type, title, status, detail[, errors]}."""
+"""Every error as application/problem+json (RFC 9457): {type, title, status, detail[, errors]}.
+
+The one place where an error becomes an HTTP status: the errors of app.errors (raised by the
+application layer and below), Werkzeug's own, and Problem, raised by the HTTP layer itself for
+bad input.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,20 @@ import math
 from http import HTTPStatus
 from typing import Any
 
-import pymysql
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.db.routing import NoNodeAvailable
-from app.resilience.breaker import BreakerOpen
-from app.services.errors import NotFound
+from app.errors import (
+    BreakerOpen,
+    DatabaseUnavailable,
+    InvalidKey,
+    KeyInProgress,
+    KeyReused,
+    NotFound,
+    RevokedKey,
+    Saturated,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -75,6 +85,16 @@ def validation_problem(error: ValidationError, where: str) -> Problem:
     )
 
 
+def not_found(detail: str) -> Response:
+    """A 404 whose DETAIL is a NotFound's text ("user 5 does not exist")."""
+    return problem_response(Problem(404, detail.capitalize() + "."))
+
+
+KEY_HEADER = "X-API-Key"
+CHALLENGE = {"WWW-Authenticate": f'ApiKey header="{KEY_HEADER}"'}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 def register_error_handlers(app: Flask) -> None:
     """Map every error the app can meet to a problem response."""
 
@@ -84,7 +104,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def on_not_found(error: NotFound) -> Response:
-        return problem_response(Problem(404, str(error).capitalize() + "."))
+        return not_found(str(error))
 
     @app.errorhandler(HTTPException)
     def on_http_exception(error: HTTPException) -> Response:
@@ -94,28 +114,44 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(getattr(error, "valid_methods", None) or [])
         return response
 
+    @app.errorhandler(InvalidKey)
+    def on_invalid_key(error: InvalidKey) -> Response:
+        detail = f"The {KEY_HEADER} is not a valid API key."
+        return problem_response(Problem(401, detail, headers=CHALLENGE))
+
+    @app.errorhandler(RevokedKey)
+    def on_revoked_key(error: RevokedKey) -> Response:
+        return problem_response(Problem(403, f"API key {error} has been revoked."))
+
+    @app.errorhandler(KeyInProgress)
+    def on_key_in_progress(error: KeyInProgress) -> Response:
+        detail = f"A request with this {IDEMPOTENCY_HEADER} is still in progress; retry shortly."
+        return problem_response(Problem(409, detail, headers={"Retry-After": "1"}))
+
+    @app.errorhandler(KeyReused)
+    def on_key_reused(error: KeyReused) -> Response:
+        detail = f"This {IDEMPOTENCY_HEADER} was used for a different request."
+        return problem_response(Problem(422, detail))
+
     @app.errorhandler(BreakerOpen)
     def on_breaker_open(error: BreakerOpen) -> Response:
         # Refused without trying: the node failed recently; its breaker says when to come back.
-        name = str(error)
-        open_s = current_app.extensions["breakers"][name].policy.open_s
-        detail = f"The {name} database is not available (circuit open); retry shortly."
-        headers = {"Retry-After": str(max(1, math.ceil(open_s)))}
+        detail = f"The {error.name} database is not available (circuit open); retry shortly."
+        headers = {"Retry-After": str(max(1, math.ceil(error.open_s)))}
         return problem_response(Problem(503, detail, headers=headers))
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(NoNodeAvailable)
-    @app.errorhandler(pymysql.err.OperationalError)
-    @app.errorhandler(pymysql.err.InterfaceError)
-    def on_database_error(error: Exception) -> Response:
+    @app.errorhandler(Saturated)
+    def on_saturated(error: Saturated) -> Response:
+        detail = f"No replica can serve reads and the primary is at its cap: {error}."
+        return problem_response(Problem(503, detail, headers={"Retry-After": "1"}))
+
+    @app.errorhandler(DatabaseUnavailable)
+    def on_database_unavailable(error: DatabaseUnavailable) -> Response:
         # Connection-level failures are the service's fault and temporary: say when to retry.
-        log.error("database error", extra={"error": str(getattr(error, "orig", error))})
-        return problem_response(
-            Problem(
-                503, "The database is not available; retry shortly.", headers={"Retry-After": "1"}
-            )
-        )
+        cause = error.__cause__
+        log.error("database error", extra={"error": str(getattr(cause, "orig", cause or error))})
+        detail = "The database is not available; retry shortly."
+        return problem_response(Problem(503, detail, headers={"Retry-After": "1"}))
 
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Response:

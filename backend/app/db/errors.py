@@ -1,4 +1,5 @@
-"""Which database errors mean "the node failed", and which are worth trying again.
+"""MySQL error numbers, and what each means here: the node failed, worth trying again, or the
+request's own fault. The one module that knows error codes and the driver's error types.
 
 Errors come either from PyMySQL directly (reads run on raw DBAPI connections) or wrapped by
 SQLAlchemy (writes); ``error_code`` looks through the wrapper. The codes are MariaDB's and
@@ -8,7 +9,7 @@ MySQL's client and server error numbers.
 from __future__ import annotations
 
 import pymysql
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 CANNOT_CONNECT = 2003  # the connection was never made: nothing was sent
 SERVER_GONE = 2006
@@ -18,6 +19,9 @@ TOO_MANY_CONNECTIONS = 1040
 SERVER_SHUTDOWN = 1053
 LOCK_WAIT_TIMEOUT = 1205
 DEADLOCK = 1213
+READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT: the server runs with read_only
+DUP_ENTRY = 1062
+NO_REFERENCED_ROW = 1452  # a foreign key names a row that does not exist
 
 # The node is unreachable or going away: counted by its circuit breaker.
 NODE_FAILURES = frozenset(
@@ -36,7 +40,11 @@ NODE_FAILURES = frozenset(
 SAFE_FOR_WRITES = frozenset({CANNOT_CONNECT, TOO_MANY_CONNECTIONS, LOCK_WAIT_TIMEOUT, DEADLOCK})
 # Reads change nothing, so every transient error may be retried.
 SAFE_FOR_READS = NODE_FAILURES | {LOCK_WAIT_TIMEOUT, DEADLOCK}
+# Errors of a connection itself, as PyMySQL raises them (reads run on raw DBAPI connections).
 DRIVER_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
+# Every error that says the database could not do the work (not that the work was wrong): the
+# driver's, and SQLAlchemy's wrappers of them (writes run on SQLAlchemy connections).
+UNAVAILABLE_ERRORS = (*DRIVER_ERRORS, OperationalError, InterfaceError)
 
 
 def driver_error(error: BaseException) -> BaseException:
@@ -63,3 +71,9 @@ def is_node_failure(error: BaseException) -> bool:
 def is_transient(error: BaseException, *, write: bool) -> bool:
     """ERROR may go away on a second try, and trying again is safe for this kind of work."""
     return error_code(error) in (SAFE_FOR_WRITES if write else SAFE_FOR_READS)
+
+
+def is_code(error: BaseException, code: int) -> bool:
+    """ERROR is the database error CODE (e.g. DUP_ENTRY), wrapped or not."""
+    inner = driver_error(error)
+    return bool(getattr(inner, "args", None)) and inner.args[0] == code

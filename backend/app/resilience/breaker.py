@@ -26,6 +26,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from app import metrics
+from app.config import default
+from app.errors import BreakerOpen
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -39,21 +41,17 @@ class State(StrEnum):
     HALF_OPEN = "half_open"
 
 
-class BreakerOpen(Exception):
-    """The breaker refused the call without trying it."""
-
-
 @dataclass(frozen=True)
 class BreakerPolicy:
     """When to open, how long to stay open, how carefully to probe."""
 
-    window: int = 20
-    window_s: float = 10.0
-    min_calls: int = 5
-    failure_rate: float = 0.5
-    slow_call_s: float = 1.0
-    open_s: float = 2.0
-    half_open_probes: int = 1
+    window: int = default("breaker_window")
+    window_s: float = default("breaker_window_s")
+    min_calls: int = default("breaker_min_calls")
+    failure_rate: float = default("breaker_failure_rate")
+    slow_call_s: float = default("db_slow_call_s")
+    open_s: float = default("breaker_open_s")
+    half_open_probes: int = default("breaker_half_open_probes")
 
 
 class CircuitBreaker:
@@ -126,7 +124,7 @@ class CircuitBreaker:
     def call(self, fn: Callable[[], T]) -> T:
         """Run FN under the breaker: refused when open, outcome and duration recorded."""
         if not self.allow():
-            raise BreakerOpen(self.name)
+            raise BreakerOpen(self.name, self.policy.open_s)
         started = self._clock()
         try:
             result = fn()

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from redis import Redis
 from redis.exceptions import RedisError
 
+from app.errors import BreakerOpen, Saturated
 from app.ids import unique_hex
-from app.resilience.breaker import BreakerOpen, CircuitBreaker
+from app.resilience.breaker import CircuitBreaker
 
 KEY = "bulkhead:primary-reads"
 # Drop expired slots, then take one if fewer than the limit are held. Time is Redis's own.
@@ -35,10 +36,6 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 0
 """
-
-
-class Saturated(Exception):
-    """Every slot of the bulkhead is taken."""
 
 
 class Bulkhead:

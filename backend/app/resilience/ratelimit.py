@@ -25,7 +25,8 @@ from typing import Any, Literal
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.resilience.breaker import BreakerOpen, CircuitBreaker
+from app.errors import BreakerOpen
+from app.resilience.breaker import CircuitBreaker
 
 RedisDown = Literal["local", "closed"]
 log = logging.getLogger(__name__)

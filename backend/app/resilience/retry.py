@@ -23,6 +23,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_random_exponential
 
 from app import metrics
+from app.config import default
 from app.db.errors import error_code, is_transient
 
 T = TypeVar("T")
@@ -33,11 +34,11 @@ log = logging.getLogger(__name__)
 class RetryPolicy:
     """How often and how patiently to retry."""
 
-    attempts: int = 3
-    base_s: float = 0.02
-    max_wait_s: float = 0.2
-    budget_ratio: float = 0.1
-    budget_reserve: float = 10.0
+    attempts: int = default("db_retry_attempts")
+    base_s: float = default("db_retry_base_s")
+    max_wait_s: float = default("db_retry_max_wait_s")
+    budget_ratio: float = default("db_retry_budget_ratio")
+    budget_reserve: float = default("db_retry_budget_reserve")
 
 
 class RetryBudget:

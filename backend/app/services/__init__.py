@@ -1,1 +1,2 @@
-"""Use cases of the API. Keyword-only functions over a SQLAlchemy connection; no Flask here."""
+"""The application layer (no Flask here): use cases over units of work, read-your-writes, the
+cache keys each write invalidates, API keys and readiness. Routes, the CLI and jobs call it."""

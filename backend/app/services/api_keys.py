@@ -1,9 +1,13 @@
-"""API keys: created and revoked by an operator (app.cli), checked on every request that sends one.
+"""API keys: made by an operator (app.cli), checked on every request that sends one.
 
 A key reads ``zk_<key id>_<secret>``. The key id (12 hex characters) is public: it names the key
 in logs, metrics and the CLI. The secret is 256 random bits; only its SHA-256 is stored, so a
 copy of the database does not hand out working keys. A slow password hash (bcrypt, argon2) would
 add nothing here: it defends guessable secrets, and these are random.
+
+Keys are looked up on the primary (a key created a moment ago is there already), on a replica
+when the primary is down, and remembered by each worker for API_KEY_CACHE_TTL_S, which is
+therefore how long a revoked key may still work.
 """
 
 from __future__ import annotations
@@ -11,22 +15,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection
 
-from app.db.sql import fetch_all, fetch_one
-from app.models import api_keys
-from app.services.clock import utcnow
+from app import metrics
+from app.db.queries import api_keys as key_rows
+from app.db.routing import PRIMARY
+from app.errors import InvalidKey, RevokedKey
+from app.services.units import Units
 
 PREFIX = "zk_"
 KEY_ID_HEX = 12
 SECRET_MAX = 64
 TIERS = ("critical", "standard")
-LOOKUP = "SELECT key_id, secret_sha256, tier, name, revoked_at FROM api_keys WHERE key_id = %s"
-LIST = "SELECT key_id, tier, name, created_at, revoked_at FROM api_keys ORDER BY created_at"
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,6 @@ class Client:
     key_id: str
     tier: str
     name: str
-
-
-class InvalidKey(Exception):
-    """The key is malformed, unknown, or its secret does not match."""
-
-
-class RevokedKey(Exception):
-    """The key existed and was revoked."""
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -76,29 +73,10 @@ def create_key(*, conn: Connection, tier: str, name: str) -> tuple[str, str]:
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}")
     key_id, secret = secrets.token_hex(KEY_ID_HEX // 2), secrets.token_urlsafe(32)
-    row = {"key_id": key_id, "secret_sha256": digest(secret), "tier": tier, "name": name}
-    conn.execute(insert(api_keys).values(**row, created_at=utcnow()))
-    return key_id, f"{PREFIX}{key_id}_{secret}"
-
-
-def revoke_key(*, conn: Connection, key_id: str) -> bool:
-    """Revoke KEY_ID; False when no such key is active."""
-    result = conn.execute(
-        update(api_keys)
-        .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+    key_rows.insert_key(
+        conn=conn, key_id=key_id, secret_sha256=digest(secret), tier=tier, name=name
     )
-    return bool(result.rowcount)
-
-
-def list_keys(*, conn: Any) -> list[dict[str, Any]]:
-    """Every key, active and revoked, oldest first (never a secret or its hash)."""
-    return fetch_all(conn, LIST, ())
-
-
-def stored_key(*, conn: Any, key_id: str) -> dict[str, Any] | None:
-    """The stored row of KEY_ID, or None."""
-    return fetch_one(conn, LOOKUP, (key_id,))
+    return key_id, f"{PREFIX}{key_id}_{secret}"
 
 
 def verify(row: dict[str, Any] | None, secret: str) -> Client:
@@ -109,3 +87,41 @@ def verify(row: dict[str, Any] | None, secret: str) -> Client:
     if revoked is not None:
         raise RevokedKey(row["key_id"])
     return Client(row["key_id"], row["tier"], row["name"])
+
+
+class Keys:
+    """Identifies the client behind a key, remembering stored rows (or their absence) by key id
+    for TTL_S in this worker."""
+
+    def __init__(self, units: Units, ttl_s: float, max_entries: int = 10_000) -> None:
+        """A small dict with expiry; cleared when full (it is only a cache)."""
+        self.units, self.ttl_s, self.max_entries = units, ttl_s, max_entries
+        self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def identify(self, key: str) -> Client:
+        """The client KEY belongs to; InvalidKey or RevokedKey otherwise (each counted)."""
+        try:
+            key_id, secret = split_key(key)
+            return verify(self.row(key_id), secret)
+        except InvalidKey as error:
+            metrics.AUTH_FAILURES.labels(str(error)).inc()
+            raise
+        except RevokedKey:
+            metrics.AUTH_FAILURES.labels("revoked").inc()
+            raise
+
+    def row(self, key_id: str) -> dict[str, Any] | None:
+        """The stored row of KEY_ID, from memory when fresh, else from the database."""
+        now = time.monotonic()
+        hit = self._rows.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = self.units.read(
+            lambda conn: key_rows.stored_key(conn=conn, key_id=key_id),
+            prefer=PRIMARY,
+            kind="key_lookup",
+        )
+        if len(self._rows) >= self.max_entries:
+            self._rows.clear()
+        self._rows[key_id] = (now + self.ttl_s, row)
+        return row

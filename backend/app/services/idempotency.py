@@ -1,69 +1,75 @@
-"""Idempotency keys: a POST retried with the same key gets the first answer, and writes once.
+"""Writes with an Idempotency-Key: the first answer is stored with the write, and replayed.
 
-The key is claimed by inserting its row in the same transaction as the write it protects, so
-the claim and the write commit or roll back together. A concurrent request with the same key
-waits on that row's lock; once the first commits, its insert fails as a duplicate and it
-replays the stored answer instead.
+A client that times out cannot know whether its POST created anything; with a key it can simply
+send the same request again. The key is claimed in the same transaction as the write it protects
+(db/queries/idempotency.py), together with the request's fingerprint, so reusing a key for a
+different request is refused (KeyReused), never silently replayed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, update
-from sqlalchemy.exc import IntegrityError
-
-from app.db.sql import fetch_one
-from app.models import idempotency_keys
-from app.services.clock import utcnow
-
-ER_DUP_ENTRY = 1062
-PLACEHOLDER_STATUS = 0  # the row's answer until the write it protects has one
-STORED = (
-    "SELECT fingerprint, status, body, location FROM idempotency_keys WHERE idempotency_key = %s"
-)
+from app.db.queries import idempotency as stored_answers
+from app.errors import KeyInProgress, KeyReused
+from app.services.consistency import Token
+from app.services.units import Call, Units, Write
 
 
-POSITION = "SELECT @@gtid_binlog_pos AS position"
+@dataclass(frozen=True)
+class Answer:
+    """A write's answer: status, JSON body, the created resource's path, and whether it is a
+    replay of an earlier answer."""
+
+    status: int
+    body: bytes
+    location: str | None = None
+    replayed: bool = False
 
 
-class KeyTaken(Exception):
-    """The key was used before: replay its stored answer."""
+@dataclass(frozen=True)
+class Idempotent:
+    """A request's Idempotency-Key (scoped to its client) and what makes it the same request."""
+
+    key: str
+    fingerprint: str
 
 
-def claim(*, conn: Connection, key: str, fingerprint: str) -> None:
-    """Take KEY for this request (raises KeyTaken when an earlier request committed it)."""
-    row = {
-        "idempotency_key": key,
-        "fingerprint": fingerprint,
-        "status": PLACEHOLDER_STATUS,
-        "body": b"",
-        "created_at": utcnow(),
-    }
+def once(
+    units: Units, call: Call, request: Idempotent | None, action: Callable[[Write], Answer]
+) -> Answer:
+    """ACTION's answer, written once per REQUEST's key (every time, without a key)."""
+    if request is None:
+        return units.write(call, action)
+
+    def claimed(unit: Write) -> Answer:
+        stored_answers.claim(conn=unit.conn, key=request.key, fingerprint=request.fingerprint)
+        answer = action(unit)
+        stored_answers.record(
+            conn=unit.conn,
+            key=request.key,
+            status=answer.status,
+            body=answer.body,
+            location=answer.location,
+        )
+        return answer
+
     try:
-        conn.execute(insert(idempotency_keys).values(**row))
-    except IntegrityError as error:
-        if getattr(error.orig, "args", (None,))[0] == ER_DUP_ENTRY:
-            raise KeyTaken(key) from error
-        raise
+        return units.write(call, claimed)
+    except stored_answers.KeyTaken:
+        return replay(units, call, request)
 
 
-def record(*, conn: Connection, key: str, status: int, body: bytes, location: str | None) -> None:
-    """Store the answer of the request that claimed KEY."""
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.idempotency_key == key)
-        .values(status=status, body=body, location=location)
+def replay(units: Units, call: Call, request: Idempotent) -> Answer:
+    """The stored answer for REQUEST's key, if it was given to this same request."""
+    stored = units.write_once(  # the primary: the claim committed there
+        call, lambda unit: stored_answers.stored(conn=unit.conn, key=request.key)
     )
-
-
-def stored(*, conn: Any, key: str) -> dict[str, Any] | None:
-    """The stored answer for KEY, read on the primary, with that primary's binlog position now
-    (``position``). The answer was stored in the same transaction as the write it answers, so
-    that position covers the write: a replay's consistency token is never weaker than the
-    original one (the connection's own last GTID may belong to any earlier request)."""
-    row = fetch_one(conn, STORED, (key,))
-    if row is None:
-        return None
-    position = fetch_one(conn, POSITION, ())
-    return {**row, "position": str(position["position"]) if position else ""}
+    if stored is None or stored["status"] == stored_answers.PLACEHOLDER_STATUS:
+        raise KeyInProgress(request.key)
+    if stored["fingerprint"] != request.fingerprint:
+        raise KeyReused(request.key)
+    if stored["position"]:
+        call.issued = Token(stored["position"])  # covers the original write (see stored())
+    return Answer(stored["status"], bytes(stored["body"]), stored["location"], replayed=True)

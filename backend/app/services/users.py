@@ -1,56 +1,137 @@
-"""Users: create, read, list by keyset, update, delete."""
+"""Use cases of users and their posts. Each checks its ids, runs one unit of work or cached read,
+and declares the cache keys its write invalidates (cache_keys.py). No Flask here: a route, the
+CLI or a queue consumer calls these alike.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, update
+from app.cache import Outcome, Served
+from app.db.queries import posts as post_rows
+from app.db.queries import users as user_rows
+from app.errors import NotFound
+from app.models import BIGINT_MAX
+from app.schemas import PostPage, json_bytes, post_document, user_document
+from app.services import cache_keys
+from app.services.idempotency import Answer, Idempotent, once
+from app.services.units import Call, Units, Write
 
-from app.db.sql import fetch_all, fetch_one
-from app.models import users
-from app.services.clock import utcnow
-from app.services.errors import NotFound
-
-User = dict[str, Any]
-GET_USER = "SELECT id, name, second_name, created_at, updated_at FROM users WHERE id = %s"
-LIST_USERS = (
-    "SELECT id, name, second_name, created_at, updated_at FROM users "
-    "WHERE id > %s ORDER BY id LIMIT %s"
-)
-
-
-def create_user(*, conn: Connection, name: str, second_name: str) -> User:
-    """Insert a user and return it as stored (timestamps set here, so no read-back is needed)."""
-    now = utcnow()
-    row = {"name": name, "second_name": second_name, "created_at": now, "updated_at": now}
-    result = conn.execute(insert(users).values(**row))
-    return {"id": result.lastrowid, **row}
+Document = dict[str, Any]
+FIRST_PAGE = PostPage.model_validate({})
 
 
-def get_user(*, conn: Any, user_id: int) -> User:
-    """One user by id (on a read or a write connection)."""
-    row = fetch_one(conn, GET_USER, (user_id,))
-    if row is None:
+def existing(user_id: int) -> int:
+    """USER_ID, or NotFound at once when no BIGINT id can be it."""
+    if user_id > BIGINT_MAX:
         raise NotFound("user", user_id)
-    return row
+    return user_id
 
 
-def list_users(*, conn: Any, limit: int, after: int) -> list[User]:
-    """Up to LIMIT users with id greater than AFTER, ascending by id (keyset pagination)."""
-    return fetch_all(conn, LIST_USERS, (after, limit))
+def page(items: list[Document], limit: int, path: str, next_query: str) -> Document:
+    """A page of items with the URL of the next page (null on the last page)."""
+    return {"items": items, "next": f"{path}?{next_query}" if len(items) == limit else None}
 
 
-def update_user(*, conn: Connection, user_id: int, changes: dict[str, str]) -> User:
-    """Apply CHANGES to one user and return the row as it now is (same transaction)."""
-    result = conn.execute(
-        update(users).where(users.c.id == user_id).values(**changes, updated_at=utcnow())
+def create_user(
+    units: Units, call: Call, name: str, second_name: str, request: Idempotent | None
+) -> Answer:
+    """A new user: 201 with the user and its path (once per idempotency key)."""
+
+    def create(unit: Write) -> Answer:
+        user = user_rows.create_user(conn=unit.conn, name=name, second_name=second_name)
+        unit.touches(*cache_keys.after_user_created(user["id"]))
+        return Answer(201, json_bytes(user_document(user)), f"/api/users/{user['id']}")
+
+    return once(units, call, request, create)
+
+
+def list_users(units: Units, call: Call, limit: int, after: int) -> Document:
+    """Users in id order, a page at a time (keyset: after the last id seen)."""
+    rows = units.read(lambda conn: user_rows.list_users(conn=conn, limit=limit, after=after), call)
+    last = rows[-1]["id"] if rows else after
+    return page(
+        [user_document(r) for r in rows], limit, "/api/users", f"limit={limit}&after={last}"
     )
-    if result.rowcount == 0:
-        raise NotFound("user", user_id)
-    return get_user(conn=conn, user_id=user_id)
 
 
-def delete_user(*, conn: Connection, user_id: int) -> None:
-    """Delete one user; their posts go with them (ON DELETE CASCADE)."""
-    if conn.execute(delete(users).where(users.c.id == user_id)).rowcount == 0:
-        raise NotFound("user", user_id)
+def get_user(units: Units, call: Call, user_id: int) -> Served:
+    """One user (cached)."""
+    return units.cached(
+        cache_keys.user(existing(user_id)),
+        "user",
+        lambda conn: user_document_or_none(user_rows.find_user(conn=conn, user_id=user_id)),
+        call,
+        NotFound("user", user_id),
+    )
+
+
+def user_document_or_none(row: Document | None) -> Document | None:
+    """The user's document, or None when there is no user."""
+    return None if row is None else user_document(row)
+
+
+def update_user(units: Units, call: Call, user_id: int, changes: dict[str, str]) -> Document:
+    """Change some fields of a user; the whole user as it now is."""
+    existing(user_id)
+
+    def update(unit: Write) -> Document:
+        user = user_rows.update_user(conn=unit.conn, user_id=user_id, changes=changes)
+        unit.touches(*cache_keys.after_user_changed(user_id))
+        return user_document(user)
+
+    return units.write(call, update)
+
+
+def delete_user(units: Units, call: Call, user_id: int) -> None:
+    """Delete a user and their posts."""
+    existing(user_id)
+
+    def delete(unit: Write) -> None:
+        user_rows.delete_user(conn=unit.conn, user_id=user_id)
+        unit.touches(*cache_keys.after_user_deleted(user_id))
+
+    units.write(call, delete)
+
+
+def create_post(
+    units: Units, call: Call, user_id: int, body: str, request: Idempotent | None
+) -> Answer:
+    """A new post of a user: 201 with the post (once per idempotency key)."""
+    existing(user_id)
+
+    def create(unit: Write) -> Answer:
+        post = post_rows.create_post(conn=unit.conn, user_id=user_id, body=body)
+        unit.touches(*cache_keys.after_post_created(user_id))
+        return Answer(201, json_bytes(post_document(post)))
+
+    return once(units, call, request, create)
+
+
+def list_posts(units: Units, call: Call, user_id: int, query: PostPage) -> Served:
+    """A user's posts, newest first, a page at a time (keyset: before the last id seen).
+
+    The first page with the default limit is cached: it is what a profile view asks for.
+    """
+    missing = NotFound("user", existing(user_id))
+
+    def fetch(conn: Any) -> Document | None:
+        return posts_page(conn, user_id, query)
+
+    if query == FIRST_PAGE:
+        return units.cached(cache_keys.posts(user_id), "posts", fetch, call, missing)
+    document = units.read(fetch, call)
+    if document is None:
+        raise missing
+    return Served(200, json_bytes(document), Outcome.BYPASS)
+
+
+def posts_page(conn: Any, user_id: int, query: PostPage) -> Document | None:
+    """One page of a user's posts as a document; None when there is no such user."""
+    rows = post_rows.list_posts(conn=conn, user_id=user_id, limit=query.limit, before=query.before)
+    if rows is None:
+        return None
+    next_query = f"limit={query.limit}&before={rows[-1]['id'] if rows else None}"
+    return page(
+        [post_document(r) for r in rows], query.limit, f"/api/users/{user_id}/posts", next_query
+    )

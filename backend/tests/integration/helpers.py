@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pymysql
 import requests
 
-from app.db.consistency import covers
+from app.gtid import covers
 from stack.settings import Node, Stack
 
 T = TypeVar("T")

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from app.db.consistency import TokenCodec, covers
+from app.gtid import covers
+from app.services.consistency import TokenCodec
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from app.services.posts import MAX_ID, PAGE_SQL
+from app.db.queries.posts import PAGE_SQL
+from app.models import BIGINT_MAX as MAX_ID
 from stack.settings import REPO, Stack
 from tests.integration.conftest import TEST_STACK_ENV
 from tests.integration.helpers import Api, Databases

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.api.context import issue_token
-from app.db.consistency import Token, TokenCodec, covers, newest, parse_position
+from app.gtid import covers, newest, parse_position
+from app.services.consistency import Token, TokenCodec
 from tests.unit.conftest import make_app
 
 

@@ -9,8 +9,10 @@ import pymysql
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app.db.replicas import LagPolicy, ReplicaMonitor
-from app.db.routing import PRIMARY, Nodes, NoNodeAvailable, Router
+from app.db.lag import LagPolicy
+from app.db.monitor import ReplicaMonitor
+from app.db.routing import PRIMARY, Nodes, Router
+from app.errors import NoNodeAvailable
 from app.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, State
 from app.resilience.bulkhead import Saturated
 
@@ -106,9 +108,13 @@ def make_router(
 def served_by(router: Router, times: int, min_gtid: str | None = None) -> list[str]:
     nodes = []
     for _ in range(times):
-        with router.reader(min_gtid) as uow:
-            nodes.append(uow.node)
+        node, _ = router.read(nothing, min_gtid)
+        nodes.append(node)
     return nodes
+
+
+def nothing(conn: Any) -> None:
+    """A read that asks nothing of its connection."""
 
 
 def test_reads_go_to_replicas_in_turn() -> None:
@@ -142,8 +148,8 @@ def test_with_no_replica_admitted_reads_use_the_primary_through_the_bulkhead() -
 
 def test_a_full_bulkhead_refuses_the_read_at_once() -> None:
     router = make_router(ejected=tuple(REPLICAS), bulkhead=FakeBulkhead(full=True))
-    with pytest.raises(Saturated), router.reader():
-        pass
+    with pytest.raises(Saturated):
+        router.read(nothing)
 
 
 def test_with_the_primary_down_too_an_ejected_but_reachable_replica_serves() -> None:
@@ -171,34 +177,36 @@ def test_a_known_replica_position_spares_the_gtid_wait() -> None:
 
 def test_a_read_fails_only_when_every_node_is_down() -> None:
     router = make_router(down=(PRIMARY, *REPLICAS))
-    with pytest.raises(NoNodeAvailable), router.reader():
-        pass
+    with pytest.raises(NoNodeAvailable):
+        router.read(nothing)
 
 
 def test_a_read_that_lost_the_primary_mid_query_retries_on_an_ejected_replica() -> None:
     router = make_router(ejected=tuple(REPLICAS))
-    with router.reader(avoid=frozenset({PRIMARY})) as uow:
-        assert uow.node in REPLICAS
+    node, _ = router.read(nothing, avoid={PRIMARY})
+    assert node in REPLICAS
 
 
 def test_an_error_inside_the_unit_of_work_is_not_retried_elsewhere() -> None:
     router = make_router()
-    with pytest.raises(ValueError, match="boom"), router.reader():
+
+    def boom(conn: Any) -> None:
         raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        router.read(boom)
     assert sum(e.connects for e in router.nodes.readers.values()) == 1  # type: ignore[attr-defined]
 
 
 def test_a_replica_whose_breaker_opened_is_skipped_without_a_connect() -> None:
     router = make_router(down=("replica-1",))
     for _ in range(4):  # each read tries replica-1 first at some point, fails, moves on
-        with router.reader():
-            pass
+        router.read(nothing)
     engine = router.nodes.readers["replica-1"]
     assert router.breakers["replica-1"].state is State.OPEN
     connects = engine.connects  # type: ignore[attr-defined]
     for _ in range(4):
-        with router.reader() as uow:
-            assert uow.node == "replica-2"
+        assert router.read(nothing)[0] == "replica-2"
     assert engine.connects == connects  # type: ignore[attr-defined]
 
 
@@ -246,10 +254,8 @@ def test_a_forced_open_replica_gets_no_reads_until_released() -> None:
 
 def test_prefer_tries_the_named_node_first() -> None:
     router = make_router()
-    with router.reader(prefer=PRIMARY) as uow:
-        assert uow.node == PRIMARY
+    assert router.read(nothing, prefer=PRIMARY)[0] == PRIMARY
 
 
 def read_node(router: Router) -> str:
-    with router.reader() as uow:
-        return uow.node
+    return router.read(nothing)[0]

@@ -7,17 +7,16 @@ from typing import Any
 import pymysql
 import pytest
 
-from app.db.replicas import (
-    PRIMARY_SQL,
-    WAIT_SQL,
+from app.db.lag import (
     LagPolicy,
     Observation,
     PrimaryView,
-    ReplicaMonitor,
     ReplicaState,
     heartbeat_silent,
     next_state,
 )
+from app.db.monitor import ReplicaMonitor
+from app.db.probes import PRIMARY_SQL, WAIT_SQL
 
 POLICY = LagPolicy(eject_above_s=1.0, readmit_below_s=0.5, readmit_after_s=2.0)
 HEALTHY = ReplicaState("replica-1", admitted=True)

@@ -24,7 +24,7 @@ def test_a_missing_section_is_added_at_the_end(tmp_path: Path) -> None:
 
 
 def test_the_docs_sections_survive_a_rewrite_unchanged() -> None:
-    docs = Path(__file__).resolve().parents[3] / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     for name, section in (("benchmarks.md", "bench"), ("reliability.md", "chaos")):
         text = (docs / name).read_text()
         body = text.split(f"<!-- generated: {section} -->")[1].split(f"<!-- end: {section} -->")[0]

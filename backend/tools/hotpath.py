@@ -1,5 +1,7 @@
 """`make profile`: what one request costs inside the API, measured in-process.
 
+A tool of the backend (it imports the app), not a load test: it lives with the code it measures.
+
 Builds the app with the running stack's settings and calls its WSGI entry directly (no HTTP, no
 nginx, no gunicorn) for a bare Flask endpoint, /healthz, a cached GET and an uncached replica
 read. Prints, per request, the Python function calls (counted by cProfile: the same on every
@@ -93,7 +95,7 @@ def build_apps() -> dict[str, WsgiApp]:
     from flask import Flask, Response, request
 
     from app import create_app
-    from app.services.users import LIST_USERS
+    from app.db.queries.users import LIST_USERS
 
     node = (stack.replicas or [stack.primary])[0]
     connection = pymysql.connect(

@@ -83,7 +83,7 @@ def test_env_file_parsing_skips_comments_and_strips_quotes(tmp_path: Path) -> No
 
 
 def stack_env(**overrides: str) -> dict[str, str]:
-    env = read_env_file(Path(__file__).resolve().parents[3] / ".env.example")
+    env = read_env_file(Path(__file__).resolve().parents[2] / ".env.example")
     return {**env, **overrides}
 
 

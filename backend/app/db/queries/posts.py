@@ -1,4 +1,4 @@
-"""Posts of a user: create, list newest first by keyset."""
+"""SQL of posts: insert for a user, list a user's newest first by keyset."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
+from app.db.clock import utcnow
+from app.db.errors import NO_REFERENCED_ROW, is_code
 from app.db.sql import fetch_all, fetch_one
-from app.models import posts
-from app.services.clock import utcnow
-from app.services.errors import NotFound
+from app.errors import NotFound
+from app.models import BIGINT_MAX, posts
 
 Post = dict[str, Any]
-# MariaDB's "Cannot add or update a child row: a foreign key constraint fails".
-ER_NO_REFERENCED_ROW = 1452
-MAX_ID = 2**63 - 1  # "before" of a first page: older than anything
 
 
 def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
@@ -24,7 +22,7 @@ def create_post(*, conn: Connection, user_id: int, body: str) -> Post:
     try:
         result = conn.execute(insert(posts).values(**row))
     except IntegrityError as error:
-        if getattr(error.orig, "args", (None,))[0] == ER_NO_REFERENCED_ROW:
+        if is_code(error, NO_REFERENCED_ROW):  # the user does not exist
             raise NotFound("user", user_id) from error
         raise
     return {"id": result.lastrowid, **row}
@@ -41,11 +39,12 @@ PAGE_SQL = (
 )
 
 
-def list_posts(*, conn: Any, user_id: int, limit: int, before: int | None) -> list[Post]:
-    """Up to LIMIT posts of USER_ID older than BEFORE, newest first (keyset pagination)."""
-    rows = fetch_all(conn, PAGE_SQL, (user_id, before or MAX_ID, limit))
+def list_posts(*, conn: Any, user_id: int, limit: int, before: int | None) -> list[Post] | None:
+    """Up to LIMIT posts of USER_ID older than BEFORE, newest first (keyset pagination); None
+    when there is no such user."""
+    rows = fetch_all(conn, PAGE_SQL, (user_id, before or BIGINT_MAX, limit))
     if not rows and not user_exists(conn=conn, user_id=user_id):
-        raise NotFound("user", user_id)
+        return None
     return rows
 
 

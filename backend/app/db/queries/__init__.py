@@ -1,0 +1,1 @@
+"""The SQL of each table: keyword-only functions over the connection a unit of work holds."""

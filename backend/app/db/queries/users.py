@@ -1,0 +1,61 @@
+"""SQL of users: insert, read, list by keyset, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, update
+
+from app.db.clock import utcnow
+from app.db.sql import fetch_all, fetch_one
+from app.errors import NotFound
+from app.models import users
+
+User = dict[str, Any]
+GET_USER = "SELECT id, name, second_name, created_at, updated_at FROM users WHERE id = %s"
+LIST_USERS = (
+    "SELECT id, name, second_name, created_at, updated_at FROM users "
+    "WHERE id > %s ORDER BY id LIMIT %s"
+)
+
+
+def create_user(*, conn: Connection, name: str, second_name: str) -> User:
+    """Insert a user and return it as stored (timestamps set here, so no read-back is needed)."""
+    now = utcnow()
+    row = {"name": name, "second_name": second_name, "created_at": now, "updated_at": now}
+    result = conn.execute(insert(users).values(**row))
+    return {"id": result.lastrowid, **row}
+
+
+def find_user(*, conn: Any, user_id: int) -> User | None:
+    """One user by id (on a read or a write connection), or None."""
+    return fetch_one(conn, GET_USER, (user_id,))
+
+
+def get_user(*, conn: Any, user_id: int) -> User:
+    """One user by id; NotFound when there is none."""
+    row = find_user(conn=conn, user_id=user_id)
+    if row is None:
+        raise NotFound("user", user_id)
+    return row
+
+
+def list_users(*, conn: Any, limit: int, after: int) -> list[User]:
+    """Up to LIMIT users with id greater than AFTER, ascending by id (keyset pagination)."""
+    return fetch_all(conn, LIST_USERS, (after, limit))
+
+
+def update_user(*, conn: Connection, user_id: int, changes: dict[str, str]) -> User:
+    """Apply CHANGES to one user and return the row as it now is (same transaction)."""
+    result = conn.execute(
+        update(users).where(users.c.id == user_id).values(**changes, updated_at=utcnow())
+    )
+    if result.rowcount == 0:
+        raise NotFound("user", user_id)
+    return get_user(conn=conn, user_id=user_id)
+
+
+def delete_user(*, conn: Connection, user_id: int) -> None:
+    """Delete one user; their posts go with them (ON DELETE CASCADE)."""
+    if conn.execute(delete(users).where(users.c.id == user_id)).rowcount == 0:
+        raise NotFound("user", user_id)

@@ -1,0 +1,155 @@
+"""Units of work: the write (with retries, invalidation and the client's new token), the routed
+read with failover, and the cached read. Every use case reaches the data through here.
+
+Data flows one way: a use case calls a unit; a unit calls the cache and the router; the router
+calls the engines. The read-your-writes floor goes down as an argument (consistency.py decides
+it), and what the HTTP layer shows as headers comes back in the ``Call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from app import metrics
+from app.cache import Cache, Outcome, Served
+from app.db.errors import UNAVAILABLE_ERRORS
+from app.db.routing import Router
+from app.errors import DatabaseUnavailable, NotFound
+from app.resilience.retry import Retrier
+from app.schemas import json_bytes
+from app.services.consistency import (
+    Token,
+    after_write,
+    may_use_cache,
+    near_cache_allowed,
+    read_floor,
+)
+
+T = TypeVar("T")
+__all__ = ["Call", "Served", "Units", "Write"]  # Served: what a cached read answers
+
+
+@dataclass
+class Call:
+    """One request's dealings with the data. In: the client's read-your-writes token. Out: the
+    node that served, how the cache was used, and the token to hand back after a write."""
+
+    token: Token | None = None
+    node: str = "none"
+    cache: str = Outcome.BYPASS.value
+    issued: Token | None = None
+
+
+@dataclass
+class Write:
+    """A write unit of work: its connection, and the cache keys whose answers it changes."""
+
+    conn: Connection
+    keys: list[str] = field(default_factory=list)
+
+    def touches(self, *keys: str) -> None:
+        """Declare cache keys to invalidate once the write has committed."""
+        self.keys.extend(keys)
+
+
+class Units:
+    """Runs units of work on the router, with retries, around the cache."""
+
+    def __init__(self, router: Router, retrier: Retrier, cache: Cache, cache_enabled: bool) -> None:
+        """CACHE_ENABLED False sends every cached read to the database (BYPASS)."""
+        self.router, self.retrier, self.cache = router, retrier, cache
+        self.cache_enabled = cache_enabled
+
+    @contextmanager
+    def writing(self, call: Call) -> Iterator[Write]:
+        """A transaction on the primary; after commit, invalidate what it touched and issue the
+        client's token (one that skips the cache when Redis missed the invalidation)."""
+        with self.router.writer() as uow:
+            call.node = uow.node
+            unit = Write(uow.conn)
+            yield unit
+        invalidated = self.cache.invalidate(unit.keys, uow.gtid) if unit.keys else True
+        if not invalidated:
+            metrics.INVALIDATION_FAILURES.inc()
+        call.issued = after_write(uow.gtid, invalidated) or call.issued
+
+    def write(self, call: Call, action: Callable[[Write], T]) -> T:
+        """ACTION's result, run in a write unit of work (see writing()).
+
+        The whole unit of work runs again after an error that proves it did not commit (deadlock,
+        lock wait timeout, no connection made); a connection lost mid-way is not retried, since
+        its COMMIT may have been applied. Idempotency keys make even that safe for the client.
+        """
+
+        def once() -> T:
+            with self.writing(call) as unit:
+                return action(unit)
+
+        try:
+            return self.retrier.run(once, kind="write", write=True)
+        except UNAVAILABLE_ERRORS as error:
+            raise DatabaseUnavailable(str(error)) from error
+
+    def write_once(self, call: Call, action: Callable[[Write], T]) -> T:
+        """ACTION's result in one write unit of work, not retried (it decides what to answer)."""
+        try:
+            with self.writing(call) as unit:
+                return action(unit)
+        except UNAVAILABLE_ERRORS as error:
+            raise DatabaseUnavailable(str(error)) from error
+
+    def read(
+        self,
+        fetch: Callable[[Any], T],
+        call: Call | None = None,
+        floor: str | None = None,
+        *,
+        prefer: str | None = None,
+        kind: str = "read",
+    ) -> T:
+        """FETCH's result on the node the router picks, one that has applied FLOOR.
+
+        Reads are safe to repeat: a read whose connection died runs again on a fresh one
+        (the router does it); a node that broke on a fresh connection too is avoided for the
+        rest of this read, and the retrier tries again elsewhere. CALL, when given, learns the
+        node. Saturated when only the primary could serve and its read cap is full.
+        """
+        avoid: set[str] = set()
+
+        def once() -> T:
+            node, value = self.router.read(fetch, floor, avoid=avoid, prefer=prefer, kind=kind)
+            if call is not None:
+                call.node = node
+                metrics.DB_READS.labels(node).inc()
+            return value
+
+        try:
+            return self.retrier.run(once, kind=kind, write=False)
+        except UNAVAILABLE_ERRORS as error:
+            raise DatabaseUnavailable(str(error)) from error
+
+    def cached(
+        self, key: str, kind: str, fetch: Callable[[Any], Any], call: Call, missing: NotFound
+    ) -> Served:
+        """A read answered from the cache under KEY, loaded with FETCH (once for all concurrent
+        askers): 200 with FETCH's document as JSON, or, when FETCH found nothing (None), 404 with
+        MISSING's text. Both are cached."""
+        token = call.token
+
+        def load(tombstone: str | None) -> tuple[int, bytes]:
+            metrics.CACHE_LOADS.labels(kind).inc()
+            document = self.read(fetch, call, read_floor(token, tombstone))
+            return (200, json_bytes(document)) if document is not None else (404, missing.text)
+
+        if not self.cache_enabled or not may_use_cache(token):
+            served = Served(*load(None), Outcome.BYPASS)
+        else:
+            served = self.cache.read(key, load, near=near_cache_allowed(token))
+        call.cache = served.outcome.value
+        metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
+        return served

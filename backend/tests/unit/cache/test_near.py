@@ -1,0 +1,59 @@
+"""The near cache's bookkeeping: what it keeps, for how long, and what an invalidation drops."""
+
+from __future__ import annotations
+
+import fakeredis
+
+from app.cache.near import NearCache
+
+
+def near_cache(redis: fakeredis.FakeRedis, max_entries: int = 10) -> NearCache:
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=max_entries)
+    near.redirect_id = 1  # as if subscribed to invalidations
+    return near
+
+
+def test_without_a_subscription_nothing_is_kept(redis: fakeredis.FakeRedis) -> None:
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=10)
+    near.put("k", "v", near.mark(), 10)
+    assert near.get("k") is None
+
+
+def test_a_kept_entry_is_served_until_a_marker_of_its_key_changes(
+    redis: fakeredis.FakeRedis,
+) -> None:
+    near = near_cache(redis)
+    near.put("k", "v", near.mark(), 10)
+    assert near.get("k") == "v"
+    near._invalidate([b"changed:k"])
+    assert near.get("k") is None
+
+
+def test_a_put_overtaken_by_an_invalidation_is_refused(redis: fakeredis.FakeRedis) -> None:
+    near = near_cache(redis)
+    since = near.mark()  # a read starts
+    near._invalidate([b"changed:k"])  # a write lands meanwhile
+    near.put("k", "old", since, 10)
+    assert near.get("k") is None
+
+
+def test_an_entry_never_outlives_its_own_freshness(redis: fakeredis.FakeRedis) -> None:
+    near = near_cache(redis)
+    near.put("k", "v", near.mark(), 0)
+    assert near.get("k") is None
+
+
+def test_the_least_recently_used_entry_goes_first(redis: fakeredis.FakeRedis) -> None:
+    near = near_cache(redis, max_entries=2)
+    for key in ("a", "b"):
+        near.put(key, key, near.mark(), 10)
+    near.get("a")
+    near.put("c", "c", near.mark(), 10)
+    assert (near.get("a"), near.get("b"), near.get("c")) == ("a", None, "c")
+
+
+def test_a_flush_forgets_everything(redis: fakeredis.FakeRedis) -> None:
+    near = near_cache(redis)
+    near.put("k", "v", near.mark(), 10)
+    near._invalidate(None)
+    assert near.get("k") is None

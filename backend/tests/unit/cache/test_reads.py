@@ -1,0 +1,111 @@
+"""The cache's read path on an in-memory Redis: hits, misses, tombstones, locks, outages."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from app.cache import Cache, CachePolicy, Outcome
+from app.cache.entries import encode_entry, encode_tombstone, now_ms, parse
+from app.cache.near import NearCache
+from app.resilience.breaker import CircuitBreaker, State
+
+KEY = "c1:user:7"
+
+
+class Loads:
+    """A loader that records the tombstone GTID each load was told, and answers BODY."""
+
+    def __init__(self, status: int = 200, body: bytes = b'{"id":7}') -> None:
+        self.status, self.body, self.told = status, body, []
+
+    def __call__(self, tombstone: str | None) -> tuple[int, bytes]:
+        self.told.append(tombstone)
+        return self.status, self.body
+
+
+def test_a_miss_loads_once_fills_and_the_next_read_is_a_hit(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache, load = Cache(redis, breaker, CachePolicy()), Loads()
+    first = cache.read(KEY, load)
+    second = cache.read(KEY, load)
+    assert (first.outcome, second.outcome) == (Outcome.MISS, Outcome.HIT)
+    assert first.body == second.body == b'{"id":7}'
+    assert load.told == [None]
+    assert redis.get(f"{KEY}:lock") is None  # the filler released its lock
+
+
+def test_a_404_is_kept_for_the_negative_ttl_only(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache = Cache(redis, breaker, CachePolicy(negative_ttl_s=5, ttl_s=60))
+    served = cache.read(KEY, Loads(404, b"user 7 does not exist"))
+    assert (served.status, served.outcome) == (404, Outcome.MISS)
+    assert 0 < redis.pttl(KEY) <= 5000
+
+
+def test_a_tombstone_tells_the_loader_which_write_it_must_see(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    redis.set(KEY, encode_tombstone("0-1-42"))
+    load = Loads()
+    assert Cache(redis, breaker, CachePolicy()).read(KEY, load).outcome is Outcome.MISS
+    assert load.told == ["0-1-42"]
+    assert parse(redis.get(KEY)).body == b'{"id":7}'  # type: ignore[union-attr]
+
+
+def test_a_fill_is_dropped_when_a_write_landed_during_the_load(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache = Cache(redis, breaker, CachePolicy())
+
+    def overtaken(tombstone: str | None) -> tuple[int, bytes]:
+        assert cache.invalidate([KEY], "0-1-50")
+        return 200, b'{"name":"old"}'
+
+    assert cache.read(KEY, overtaken).body == b'{"name":"old"}'  # this reader still gets it
+    assert redis.get(KEY) == b"T|0-1-50"  # but the tombstone stays
+
+
+def test_a_read_that_finds_the_lock_taken_waits_briefly_then_loads_itself(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    redis.set(f"{KEY}:lock", "someone-else", px=2000)  # a holder that never fills
+    load = Loads()
+    served = Cache(redis, breaker, CachePolicy(lock_wait_ms=50)).read(KEY, load)
+    assert (served.outcome, load.told) == (Outcome.MISS, [None])
+    assert redis.get(f"{KEY}:lock") == b"someone-else"  # not this reader's lock to release
+
+
+def test_with_the_breaker_open_every_read_loads_and_says_bypass(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    breaker.force(State.OPEN)
+    load = Loads()
+    served = Cache(redis, breaker, CachePolicy()).read(KEY, load)
+    assert (served.outcome, served.body, load.told) == (Outcome.BYPASS, b'{"id":7}', [None])
+    assert redis.get(KEY) is None
+
+
+def test_an_entry_past_its_soft_expiry_is_served_stale_while_another_refreshes(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    redis.set(KEY, encode_entry(200, now_ms() - 1, 1, b'{"v":1}'))
+    redis.set(f"{KEY}:lock", "refresher", px=2000)
+    served = Cache(redis, breaker, CachePolicy()).read(KEY, Loads())
+    assert (served.outcome, served.body) == (Outcome.STALE, b'{"v":1}')
+
+
+@pytest.mark.parametrize("near_allowed", [True, False])
+def test_the_near_cache_serves_only_reads_allowed_to_use_it(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker, near_allowed: bool
+) -> None:
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=10)
+    near.redirect_id = 1  # as if subscribed to invalidations
+    cache = Cache(redis, breaker, CachePolicy(), near)
+    cache.read(KEY, Loads())  # a miss: filled in Redis
+    cache.read(KEY, Loads())  # a hit from Redis: now also held near
+    redis.delete(KEY)  # gone from Redis (no marker: near caches are not told)
+    served = cache.read(KEY, Loads(body=b'{"id":"reloaded"}'), near=near_allowed)
+    assert served.body == (b'{"id":7}' if near_allowed else b'{"id":"reloaded"}')

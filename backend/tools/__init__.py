@@ -1,0 +1,2 @@
+"""Developer tools that import the API itself (run from the repository root,
+PYTHONPATH=backend:.)."""
