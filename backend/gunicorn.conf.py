@@ -48,6 +48,8 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, workers finish the requests they hold for up to this long.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 30
+# The native launcher finds its processes by their pid files (stack/processes.py).
+pidfile = os.environ.get("API_PID_FILE") or None
 # Request bounds: nginx's are lower (large_client_header_buffers, 4 x 4k by default), so nginx
 # refuses an oversized request line or header first, in problem+json. These are gunicorn's
 # maximums, so its own HTML 414 / 431 cannot be reached through nginx.

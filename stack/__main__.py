@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from stack import compose, mysql, seed, supervisor
+from stack import compose, mysql, processes, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -62,18 +62,29 @@ def up(stack: Stack) -> None:
     mysql.setup_replication(stack)
     mysql.migrate(stack)
     wait_until_ready(stack)
+    supervisor.verify_supervised(stack)
+    step("supervised", "every program RUNNING, every port held by it")
     print_summary(stack)
 
 
 def clean(stack: Stack) -> None:
-    """Stop the stack and delete all of its state."""
+    """Stop the stack and delete all of its state: never while one of its servers still runs."""
     supervisor.shutdown(stack)
+    if running := processes.stack_processes(stack):
+        raise SystemExit(
+            f"refusing to delete {stack.state}: {processes.describe(running)} still run"
+        )
     shutil.rmtree(stack.state, ignore_errors=True)
     step("clean", f"removed {stack.state}")
 
 
 def status(stack: Stack) -> None:
     """Each process and the replication state."""
+    if orphans := processes.orphans(stack):
+        print(
+            f"orphans (no supervisord watches them; make up or make down stops them): "
+            f"{processes.describe(orphans)}"
+        )
     if supervisor.supervisord_pid(stack) is None:
         print("stack is not running")
         return

@@ -98,6 +98,7 @@ def redis_config(stack: Stack) -> str:
             f"bind {stack.host}",
             f"port {stack.redis_port}",
             f"dir {stack.state / 'redis'}",
+            f"pidfile {stack.state / 'run' / 'redis.pid'}",
             "",
         ]
     )
@@ -118,8 +119,9 @@ def supervisor_program(stack: Stack, name: str, command: str, **extra: str) -> s
         "stdout_logfile_maxbytes=20MB",
         "redirect_stderr=true",
     ]
-    lines += [f"{key}={value}" for key, value in extra.items()]
-    return "\n".join(lines) + "\n"
+    settings = {line.split("=", 1)[0]: line for line in lines[1:]}
+    settings |= {key: f"{key}={value}" for key, value in extra.items()}
+    return "\n".join([lines[0], *settings.values()]) + "\n"
 
 
 def supervisor_env(values: dict[str, str]) -> str:
@@ -172,7 +174,9 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             "heartbeat",
             f"{venv / 'bin' / 'python'} -m app.heartbeat",
             directory=str(REPO / "backend"),
-            environment=supervisor_env(stack.api_env()),
+            environment=supervisor_env(
+                {**stack.api_env(), "HEARTBEAT_PID_FILE": str(state / "run" / "heartbeat.pid")}
+            ),
             priority="15",
         )
     )
@@ -183,6 +187,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             "API_BIND": f"{stack.host}:{api.port}",
             "API_UNIX_SOCKET": str(stack.api_socket(api) or ""),
             "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
+            "API_PID_FILE": str(state / "run" / f"{api.name}.pid"),
         }
         programs.append(
             supervisor_program(
@@ -202,6 +207,13 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             f"/usr/sbin/nginx -e {state / 'logs' / 'nginx-error.log'} "
             f"-c {state / 'nginx.conf'} -g 'daemon off;'",
             priority="30",
+            # QUIT is nginx's graceful stop: requests in flight get their answers (TERM drops
+            # them, and a committed write would be answered with a reset).
+            stopsignal="QUIT",
+            stopwaitsecs="20",
+            # A master that cannot bind retries for ~2.5 s, then exits: longer than this, so
+            # a port held by a stranger ends in FATAL instead of endless restarts.
+            startsecs="3",
         )
     )
     return head + "\n".join(programs)

@@ -1,11 +1,12 @@
-"""Starts, updates and stops the stack's own supervisord (found by its pid file, never by name)."""
+"""Starts, updates and stops the stack's own supervisord (found by its pid file, never by name),
+and with it every process of the stack, orphans included (processes.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
+from stack import processes
 from stack.install import venv_bin
 from stack.settings import Stack
 from stack.ui import step
@@ -13,13 +14,18 @@ from stack.ui import step
 
 def supervisord_pid(stack: Stack) -> int | None:
     """The pid of this stack's supervisord if it is alive."""
-    pidfile = stack.state / "run" / "supervisord.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    return pid
+    return processes.supervisord_alive(stack)
+
+
+def stop_orphans(stack: Stack) -> None:
+    """Stop the stack's processes that no running supervisord watches over (by pid)."""
+    left = processes.orphans(stack)
+    if not left:
+        return
+    step("orphans", f"stopping {processes.describe(left)}")
+    survivors = processes.stop(left)
+    if survivors:
+        raise SystemExit(f"could not stop {processes.describe(survivors)}")
 
 
 def ctl(stack: Stack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -33,7 +39,12 @@ def ctl(stack: Stack, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 
 def ensure_running(stack: Stack) -> None:
-    """Start supervisord, or make a running one pick up the rendered config and start all."""
+    """Start supervisord, or make a running one pick up the rendered config and start all.
+
+    Orphans of an earlier supervisord or of a killed master are stopped first: they hold the
+    ports and datadir locks the programs about to start need.
+    """
+    stop_orphans(stack)
     if supervisord_pid(stack) is None:
         step("supervisord", "starting all processes")
         subprocess.run(
@@ -62,10 +73,14 @@ def wait_for_socket(stack: Stack, timeout: float = 20) -> None:
 
 
 def shutdown(stack: Stack, timeout: float = 90) -> None:
-    """Stop every process and supervisord itself; data stays on disk."""
+    """Stop every process and supervisord itself, orphans too; data stays on disk."""
     pid = supervisord_pid(stack)
     if pid is None:
-        step("down", "not running")
+        if processes.orphans(stack):
+            stop_orphans(stack)
+            step("down", "stopped")
+        else:
+            step("down", "not running")
         return
     step("down", "stopping all processes (data kept)")
     ctl(stack, "shutdown", check=False)
@@ -74,4 +89,30 @@ def shutdown(stack: Stack, timeout: float = 90) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"supervisord (pid {pid}) did not stop within {timeout:.0f}s")
         time.sleep(0.2)
+    stop_orphans(stack)  # what a killed master left behind, which supervisord does not know
     step("down", "stopped")
+
+
+def verify_supervised(stack: Stack, timeout: float = 30) -> None:
+    """Every program RUNNING, and every port of the stack held by one of them; else exit."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = ctl(stack, "status", check=False).stdout.splitlines()
+        not_running = [line.split()[0] for line in lines if " RUNNING " not in f"{line} "]
+        strangers = processes.strangers_on_ports(stack)
+        if lines and not not_running and not strangers:
+            return
+        if time.monotonic() > deadline:
+            held = ", ".join(f"port {port} by {who}" for port, who in strangers.items())
+            raise SystemExit(
+                "not ready: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"not running: {', '.join(not_running)}" if not_running else "",
+                        f"held outside supervisord: {held}" if held else "",
+                    )
+                    if part
+                )
+            )
+        time.sleep(0.3)

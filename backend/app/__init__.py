@@ -58,6 +58,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     access.init_app(app, settings.writes_need_api_key, settings.rate_limit_enabled)
     app.url_map.converters["int"] = AsciiIntConverter
+    # "//api/users" is no path of the API: a 404 problem, not Werkzeug's HTML 308 to "/api/users".
+    app.url_map.merge_slashes = False
     app.register_blueprint(health.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(openapi.bp)

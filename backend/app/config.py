@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(0.25, gt=0)
     # Touched after every successful beat, for container health checks (empty: not written).
     heartbeat_health_file: str = ""
+    heartbeat_pid_file: str = ""
 
     @field_validator("db_replicas", mode="before")
     @classmethod

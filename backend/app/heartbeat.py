@@ -7,6 +7,7 @@ Seconds_Behind_Master). Run one per stack: ``python -m app.heartbeat``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def main() -> None:
     logs.configure(settings.log_level, "heartbeat")
     engine = make_engine(settings, settings.db_primary, pool_size=1, max_overflow=0)
     health_file = Path(settings.heartbeat_health_file) if settings.heartbeat_health_file else None
+    if settings.heartbeat_pid_file:  # how the native launcher finds this process
+        Path(settings.heartbeat_pid_file).write_text(f"{os.getpid()}\n")
     failing = False
     while True:
         try:

@@ -147,7 +147,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         settings=settings,
         units=units,
         keys=Keys(units, settings.api_key_cache_ttl_s),
-        codec=TokenCodec(settings.app_secret_key.get_secret_value()),
+        codec=TokenCodec(
+            settings.app_secret_key.get_secret_value(), settings.consistency_cookie_max_age_s
+        ),
         limiter=limiter,
         health=Health(router, breakers, redis, limiter, settings.api_name),
         breakers=breakers,

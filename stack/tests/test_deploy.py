@@ -131,6 +131,9 @@ def test_every_published_port_is_a_documented_variable_bound_to_bind_host() -> N
 
 # Settings compose sets itself for the API's processes (hosts of the stack, names per container).
 SET_BY_COMPOSE = {"api_name", "db_primary", "db_replicas", "redis_url", "heartbeat_health_file"}
+SET_BY_COMPOSE |= {
+    "heartbeat_pid_file"
+}  # the native launcher's; a container runtime knows its pids
 
 
 def test_compose_hands_every_api_setting_to_the_api_containers() -> None:

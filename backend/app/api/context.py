@@ -55,7 +55,8 @@ def request_token() -> Token | None:
     """The consistency token the client sent back: a bad header is a 400, a bad cookie is ignored.
 
     A cookie may outlive a secret-key rotation, so it is dropped quietly; a header is set on
-    purpose by the client, so a forged or damaged one is an error the client should see.
+    purpose by the client, so a forged or damaged one is an error the client should see. An
+    expired one, from either, asks for nothing any more and is ignored.
     """
     # Straight from the WSGI environ: most reads carry neither, and parsing every Cookie header
     # (werkzeug does it on first access) cost a tenth of a cached read.
@@ -63,7 +64,7 @@ def request_token() -> Token | None:
     header = environ.get(TOKEN_ENVIRON)
     codec = services().codec
     token = codec.decode(header) if header else None
-    if header and token is None:
+    if header and token is None and not codec.expired(header):
         raise Problem(400, f"The {TOKEN_HEADER} header is not a valid token.")
     if (
         token is None

@@ -8,14 +8,16 @@ it is given), and skips every process's near cache. A read that meets a cache to
 the tombstone's GTID too. The floor is always an explicit argument of a read, never ambient state.
 
 The token is opaque and tamper-evident: the GTID and a flag, signed with HMAC (itsdangerous) under
-the app's secret key. A client can hand it back but cannot forge a smaller (staler) position.
+the app's secret key, with the time it was made. A client can hand it back but cannot forge a
+smaller (staler) position. It expires after CONSISTENCY_COOKIE_MAX_AGE_S: by then every replica
+in rotation has long applied its write, so an expired token asks for nothing and is ignored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.gtid import newest, parse_position
 
@@ -55,9 +57,11 @@ def after_write(gtid: str, invalidated: bool) -> Token | None:
 class TokenCodec:
     """Signs and verifies consistency tokens."""
 
-    def __init__(self, secret_key: str) -> None:
-        """SECRET_KEY is the HMAC key; every API replica must share it."""
-        self._serializer = URLSafeSerializer(secret_key, salt="consistency-token")
+    def __init__(self, secret_key: str, max_age_s: int = 300) -> None:
+        """SECRET_KEY is the HMAC key; every API replica must share it. A token older than
+        MAX_AGE_S is no longer honoured."""
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="consistency-token")
+        self.max_age_s = max_age_s
 
     def encode(self, token: Token) -> str:
         """The opaque string sent to the client."""
@@ -66,10 +70,20 @@ class TokenCodec:
     def decode(self, raw: str) -> Token | None:
         """The token inside RAW, or None when RAW is malformed or its signature is wrong."""
         try:
-            gtid, skip_cache = self._serializer.loads(raw)
+            gtid, skip_cache = self._serializer.loads(raw, max_age=self.max_age_s)
             if not isinstance(gtid, str):  # signed, but not by this code: refuse, never crash
                 return None
             parse_position(gtid)
         except (BadSignature, ValueError, TypeError):
             return None
         return Token(str(gtid), bool(skip_cache))
+
+    def expired(self, raw: str) -> bool:
+        """Is RAW a genuine token that is merely too old (not a forged or damaged one)?"""
+        try:
+            self._serializer.loads(raw, max_age=self.max_age_s)
+        except SignatureExpired:
+            return True
+        except BadSignature:
+            return False
+        return False

@@ -1,11 +1,20 @@
-"""The launcher is idempotent: `up` on a running or stopped stack keeps every piece of data."""
+"""The launcher is idempotent (`up` on a running or stopped stack keeps every piece of data), and
+heals what it started: orphans of a killed nginx master or supervisord, a graceful stop."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import signal
+import threading
+import time
 
+import pytest
+import requests
+
+from stack import processes
+from stack.settings import Stack
 from tests.integration.conftest import launcher
-from tests.integration.helpers import Api, Databases
+from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +61,106 @@ def test_status_lists_every_process(dbs: Databases) -> None:
     ]
     for name in names:
         assert any(line.startswith(name) and "RUNNING" in line for line in output.splitlines())
+
+
+class Writer:
+    """Threads creating users with unique names through nginx, recording what each was told."""
+
+    def __init__(self, stack: Stack, api_key: str, tag: str, threads: int = 4) -> None:
+        self.stack, self.api_key, self.tag = stack, api_key, tag
+        self.acknowledged: list[str] = []  # 201: the client was told it committed
+        self.failed: list[str] = []  # no answer: reset, refused, timed out
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(threads)]
+
+    def run(self, number: int) -> None:
+        with Api(self.stack.base_url, self.api_key) as client:
+            count = 0
+            while not self.stopping.is_set():
+                name = f"{self.tag}-{number}-{count}"
+                count += 1
+                try:
+                    response = client.post(
+                        "/api/users", json={"name": name, "second_name": "W"}, timeout=10
+                    )
+                except requests.RequestException:
+                    self.failed.append(name)
+                    time.sleep(0.05)
+                    continue
+                if response.status_code == 201:
+                    self.acknowledged.append(name)
+                else:
+                    time.sleep(0.05)
+
+    def __enter__(self) -> Writer:
+        for thread in self.threads:
+            thread.start()
+        eventually(lambda: len(self.acknowledged) >= 20, timeout=20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def committed(dbs: Databases, tag: str) -> set[str]:
+    rows = dbs.query("primary", "SELECT name FROM users WHERE name LIKE %s", f"{tag}-%")
+    return {row[0] for row in rows}
+
+
+def healthy(stack: Stack) -> None:
+    """What up promises: no orphan, every program RUNNING, every port held by one of them."""
+    assert processes.orphans(stack) == []
+    assert processes.strangers_on_ports(stack) == {}
+    status = launcher("status").stdout
+    assert "orphans" not in status
+    assert requests.get(f"{stack.base_url}/readyz", timeout=10).status_code == 200
+
+
+def test_kill_9_of_the_nginx_master_is_healed_by_up(
+    stack: Stack, api_key: str, dbs: Databases
+) -> None:
+    """The orphaned worker keeps the port, so supervisord cannot restart nginx; up stops it."""
+    master = int((stack.state / "run" / "nginx.pid").read_text())
+    with Writer(stack, api_key, "nginx-kill") as writer:
+        os.kill(master, signal.SIGKILL)
+        left = eventually(lambda: processes.orphans(stack), timeout=10)
+        assert {p.program for p in left} == {"nginx"}
+        assert "orphans" in launcher("status").stdout
+        output = launcher("up").stdout
+        assert "orphans" in output
+    healthy(stack)
+    assert int((stack.state / "run" / "nginx.pid").read_text()) != master
+    dbs.wait_replicated()
+    assert set(writer.acknowledged) <= committed(dbs, "nginx-kill")
+
+
+def test_kill_9_of_supervisord_is_healed_by_up(stack: Stack, api_key: str, dbs: Databases) -> None:
+    """Every server runs on, orphaned: up stops them all by pid, then starts them supervised."""
+    supervisord = processes.supervisord_alive(stack)
+    assert supervisord is not None
+    with Writer(stack, api_key, "supervisord-kill") as writer:
+        os.kill(supervisord, signal.SIGKILL)
+        eventually(lambda: processes.supervisord_alive(stack) is None, timeout=10)
+        programs = {p.program for p in processes.orphans(stack)}
+        assert {"nginx", "redis", "heartbeat", "mysql-primary"} <= programs
+        launcher("up")
+    healthy(stack)
+    dbs.wait_replicated()
+    assert set(writer.acknowledged) <= committed(dbs, "supervisord-kill")
+
+
+def test_down_under_writes_answers_every_committed_write(
+    stack: Stack, api_key: str, dbs: Databases
+) -> None:
+    """nginx stops gracefully (QUIT): a write that committed always gets its 201."""
+    try:
+        with Writer(stack, api_key, "down-under-load") as writer:
+            launcher("down")
+            assert processes.stack_processes(stack) == []
+    finally:
+        launcher("up")
+    stored = committed(dbs, "down-under-load")
+    assert set(writer.acknowledged) <= stored
+    assert stored & set(writer.failed) == set()

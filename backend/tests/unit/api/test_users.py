@@ -44,3 +44,10 @@ def test_options_answers_204_with_the_allowed_methods_and_no_body(
     assert (response.status_code, response.data) == (204, b"")
     assert set(response.headers["Allow"].split(", ")) == allowed
     assert "Content-Type" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["//api/users", "/api//users", "/api/users//5"])
+def test_doubled_slashes_are_a_404_problem_not_a_redirect(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert (response.status_code, response.content_type) == (404, "application/problem+json")
+    assert "Location" not in response.headers

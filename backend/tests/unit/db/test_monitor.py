@@ -1,4 +1,4 @@
-"""Ejecting and re-admitting replicas: at once on trouble, only after a calm spell on recovery."""
+"""The replica monitor: polls, and second opinions on old heartbeats from the primary."""
 
 from __future__ import annotations
 
@@ -7,72 +7,10 @@ from typing import Any
 import pymysql
 import pytest
 
-from app.db.lag import (
-    LagPolicy,
-    Observation,
-    PrimaryView,
-    ReplicaState,
-    heartbeat_silent,
-    next_state,
-)
+from app.db.lag import Observation, next_state
 from app.db.monitor import ReplicaMonitor
 from app.db.probes import PRIMARY_SQL, WAIT_SQL
-
-POLICY = LagPolicy(eject_above_s=1.0, readmit_below_s=0.5, readmit_after_s=2.0)
-HEALTHY = ReplicaState("replica-1", admitted=True)
-EJECTED = ReplicaState("replica-1", admitted=False)
-
-
-def lag(seconds: float) -> Observation:
-    return Observation(reachable=True, replicating=True, lag_s=seconds, position="0-1-9")
-
-
-@pytest.mark.parametrize(
-    ("seen", "reason"),
-    [
-        (Observation(reachable=False, problem="unreachable: OperationalError"), "unreachable"),
-        (Observation(reachable=True, problem="replication stopped (io=Yes, sql=No)"), "stopped"),
-        (Observation(reachable=True, replicating=True, lag_s=None), "no lag known"),
-        (lag(1.5), "lag 1.50s"),
-    ],
-)
-def test_a_replica_in_trouble_is_ejected_at_once(seen: Observation, reason: str) -> None:
-    after = next_state(HEALTHY, seen, POLICY, now=0.0)
-    assert not after.admitted
-    assert reason in after.reason
-
-
-def test_lag_between_the_thresholds_keeps_an_admitted_replica_admitted() -> None:
-    assert next_state(HEALTHY, lag(0.8), POLICY, now=0.0).admitted
-
-
-def test_lag_between_the_thresholds_keeps_an_ejected_replica_out() -> None:
-    state = EJECTED
-    for t in range(10):
-        state = next_state(state, lag(0.8), POLICY, now=float(t))
-        assert not state.admitted
-
-
-def test_readmission_waits_for_the_lag_to_stay_low() -> None:
-    state = next_state(EJECTED, lag(0.1), POLICY, now=10.0)
-    assert not state.admitted
-    state = next_state(state, lag(0.1), POLICY, now=11.9)
-    assert not state.admitted
-    state = next_state(state, lag(0.1), POLICY, now=12.0)
-    assert state.admitted
-
-
-def test_a_lag_spike_restarts_the_calm_spell() -> None:
-    state = next_state(EJECTED, lag(0.1), POLICY, now=0.0)
-    state = next_state(state, lag(0.7), POLICY, now=1.5)
-    state = next_state(state, lag(0.1), POLICY, now=2.0)
-    assert not next_state(state, lag(0.1), POLICY, now=3.5).admitted
-    assert next_state(state, lag(0.1), POLICY, now=4.0).admitted
-
-
-def test_the_position_and_lag_are_recorded() -> None:
-    after = next_state(HEALTHY, lag(0.2), POLICY, now=0.0)
-    assert (after.lag_s, after.position, after.reachable) == (0.2, "0-1-9", True)
+from tests.unit.db.test_lag import HEALTHY, POLICY
 
 
 class ScriptedEngine:
@@ -173,18 +111,6 @@ def test_a_fresh_heartbeat_on_the_primary_confirms_the_replicas_lag() -> None:
 )
 def test_without_a_word_from_the_primary_the_heartbeat_stands(asked: ScriptedEngine) -> None:
     assert opinion(asked, replica(applies_in_time=True), old_heartbeat()).lag_s == 3.0
-
-
-def test_the_copies_differing_by_more_than_the_threshold_prove_lag() -> None:
-    assert not heartbeat_silent(2.5, PrimaryView("0-1-1", 1.2), POLICY)
-    assert heartbeat_silent(2.5, PrimaryView("0-1-1", 1.6), POLICY)
-
-
-def test_while_the_writer_beats_on_time_an_old_copy_is_lag_without_waiting() -> None:
-    # A replica 0.9 s behind a beat written 0.3 s ago: ejected at once, as before, never held
-    # back by a wait for its GTID.
-    assert not heartbeat_silent(1.2, PrimaryView("0-1-1", 0.3), POLICY)
-    assert heartbeat_silent(1.2, PrimaryView("0-1-1", 0.6), POLICY)
 
 
 def test_a_second_opinion_survives_connections_closed_by_a_primary_restart() -> None:
