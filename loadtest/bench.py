@@ -346,7 +346,7 @@ def main() -> None:
     # A stopped bench must not leave its single API server behind: SIGTERM unwinds like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack = load_stack()
-    wait_for(f"{stack.base_url}/readyz", timeout=5)
+    wait_for(f"{stack.internal_url}/readyz", timeout=5)
     ids = seeded_range(stack)
     env = {
         **os.environ,

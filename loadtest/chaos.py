@@ -36,6 +36,7 @@ from stack.settings import REPO, Stack, load_stack
 CHAOS_ENV = {
     "STACK_DIR": ".stack-chaos",
     "NGINX_PORT": "28080",
+    "NGINX_INTERNAL_PORT": "28081",
     "API_BASE_PORT": "28001",
     "MYSQL_PRIMARY_PORT": "23308",
     "MYSQL_REPLICA_PORTS": "23307,23309",

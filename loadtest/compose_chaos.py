@@ -35,6 +35,7 @@ TEST_PROJECT = Project(
     overrides={
         "STACK_DIR": ".stack-compose-test",
         "NGINX_PORT": "19080",
+        "NGINX_INTERNAL_PORT": "19081",
         "MYSQL_PRIMARY_PORT": "19308",
         "MYSQL_REPLICA_PORT": "19307",
         "REDIS_PORT": "19380",

@@ -19,8 +19,8 @@ from stack.ui import address_rows, step, table
 
 
 def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
-    """Poll /readyz through nginx until it answers 200, with a deadline."""
-    url = f"{stack.base_url}/readyz"
+    """Poll /readyz through nginx's internal listener until it answers 200, with a deadline."""
+    url = f"{stack.internal_url}/readyz"
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:

@@ -20,7 +20,13 @@ from stack.settings import REPO, Stack, load_env
 from stack.ui import address_rows, step, table
 
 # Settings docker-compose.yml reads that a project may override (ports first).
-PUBLISHED = ("NGINX_PORT", "MYSQL_PRIMARY_PORT", "MYSQL_REPLICA_PORT", "REDIS_PORT")
+PUBLISHED = (
+    "NGINX_PORT",
+    "NGINX_INTERNAL_PORT",
+    "MYSQL_PRIMARY_PORT",
+    "MYSQL_REPLICA_PORT",
+    "REDIS_PORT",
+)
 
 
 @dataclass(frozen=True)

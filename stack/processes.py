@@ -115,8 +115,13 @@ def stack_processes(stack: Stack) -> list[Process]:
                 own[pid] = Process(pid, ppid, pgid, comm, program)
     marker = str(stack.state.resolve())
     for pid, (ppid, pgid, comm) in table.items():
-        if pid not in own and comm in SERVERS_BY_COMMAND_LINE and marker + "/" in cmdline(pid):
+        if pid in own or pid == os.getpid():
+            continue
+        line = cmdline(pid)
+        if comm in SERVERS_BY_COMMAND_LINE and marker + "/" in line:
             own[pid] = Process(pid, ppid, pgid, comm, comm)
+        elif f"-m stack.logrotate {marker}/" in line:  # the one program without a pid file
+            own[pid] = Process(pid, ppid, pgid, comm, "logrotate")
     return sorted(own.values(), key=lambda p: p.pid)
 
 
@@ -161,17 +166,29 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+# The order a stop follows, as supervisord's priorities do: the entry first, so that no request
+# arrives at a server already gone, the databases last. nginx's graceful stop is QUIT.
+STOP_ORDER = ("nginx", "api-", "heartbeat", "redis", "mysql-", "")
+STOP_SIGNALS = {"nginx": signal.SIGQUIT}
+
+
 def stop(processes: list[Process], timeout: float = 60) -> list[Process]:
-    """TERM each of PROCESSES (mariadbd shuts down cleanly on it, nginx and gunicorn finish what
-    they serve), then KILL what still runs at TIMEOUT; the ones that survived even that."""
+    """Stop PROCESSES tier by tier (STOP_ORDER): each with its graceful signal (TERM: mariadbd
+    shuts down cleanly, gunicorn finishes its requests; QUIT for nginx), KILL for what still runs
+    at TIMEOUT. Returns the ones that survived even that."""
+    tiers: list[list[Process]] = [[] for _ in STOP_ORDER]
     for process in processes:
-        signal_pid(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(alive(p.pid) for p in processes) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for process in processes:
-        if alive(process.pid):
-            signal_pid(process.pid, signal.SIGKILL)
+        rank = next(i for i, prefix in enumerate(STOP_ORDER) if process.program.startswith(prefix))
+        tiers[rank].append(process)
+    for prefix, tier in zip(STOP_ORDER, tiers, strict=True):
+        for process in tier:
+            signal_pid(process.pid, STOP_SIGNALS.get(prefix, signal.SIGTERM))
+        deadline = time.monotonic() + timeout
+        while any(alive(p.pid) for p in tier) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for process in tier:
+            if alive(process.pid):
+                signal_pid(process.pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while any(alive(p.pid) for p in processes) and time.monotonic() < deadline:
         time.sleep(0.05)

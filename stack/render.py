@@ -10,6 +10,7 @@ from stack.settings import REPO, Node, Stack
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 MYSQL_CONF = REPO / "mysql" / "conf"
+LOG_SETTINGS = ("LOG_MAX_BYTES", "LOG_BACKUPS", "LOG_ROTATE_INTERVAL_S")
 REDIS_CONF = REPO / "redis" / "redis.conf"
 REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
 # The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
@@ -65,6 +66,8 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         **{name: stack.env[name] for name in NGINX_RATE_SETTINGS},
         "NGINX_UPSTREAM_SERVERS": servers,
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
+        "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{stack.nginx_internal_port}",
+        "NGINX_INTERNAL_PORT": str(stack.nginx_internal_port),
     }
 
 
@@ -116,7 +119,8 @@ def supervisor_program(stack: Stack, name: str, command: str, **extra: str) -> s
         "stopasgroup=true",
         "killasgroup=true",
         f"stdout_logfile={stack.state / 'logs' / f'{name}.log'}",
-        "stdout_logfile_maxbytes=20MB",
+        f"stdout_logfile_maxbytes={stack.env['LOG_MAX_BYTES']}",
+        f"stdout_logfile_backups={stack.env['LOG_BACKUPS']}",
         "redirect_stderr=true",
     ]
     settings = {line.split("=", 1)[0]: line for line in lines[1:]}
@@ -143,6 +147,8 @@ chmod=0700
 [supervisord]
 pidfile={state / "run" / "supervisord.pid"}
 logfile={state / "logs" / "supervisord.log"}
+logfile_maxbytes={stack.env["LOG_MAX_BYTES"]}
+logfile_backups={stack.env["LOG_BACKUPS"]}
 childlogdir={state / "logs"}
 user=root
 
@@ -200,6 +206,17 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
                 stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
             )
         )
+    log_settings = {name: stack.env[name] for name in LOG_SETTINGS}
+    programs.append(
+        supervisor_program(
+            stack,
+            "logrotate",
+            f"python3 -m stack.logrotate {state / 'logs'}",  # the launcher's own stdlib code
+            directory=str(REPO),
+            environment=supervisor_env(log_settings),
+            priority="5",
+        )
+    )
     programs.append(
         supervisor_program(
             stack,

@@ -107,6 +107,15 @@ class Stack:
         return int(self.env["NGINX_PORT"])
 
     @property
+    def nginx_internal_port(self) -> int:
+        return int(self.env["NGINX_INTERNAL_PORT"])
+
+    @property
+    def internal_url(self) -> str:
+        """nginx's internal listener: /readyz and /metrics (loopback only)."""
+        return f"http://{self.host}:{self.nginx_internal_port}"
+
+    @property
     def redis_port(self) -> int:
         return int(self.env["REDIS_PORT"])
 

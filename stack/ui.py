@@ -23,7 +23,7 @@ def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tup
     database and Redis, with a command to try each."""
     host, database = stack.host, stack.env["MYSQL_DATABASE"]
     rows = [("service", "address", "try")]
-    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.base_url}/readyz"))
+    rows.append(("nginx (entry)", stack.base_url, f"curl {stack.internal_url}/readyz"))
     rows += api_rows
     rows += [
         (

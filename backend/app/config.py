@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     writes_need_api_key: bool = True
     # How long a worker remembers a key lookup: the longest a revoked key keeps working.
     api_key_cache_ttl_s: float = Field(5.0, ge=0)
+    # Lookups per second (per worker) of key ids never seen to exist: made-up ids cost no more.
+    api_key_unknown_lookups_per_s: float = Field(10.0, gt=0)
     # Per-key limits by tier (GCRA in Redis): steady requests/s and the burst above it.
     rate_limit_enabled: bool = True
     rate_limit_critical_per_s: float = Field(200.0, gt=0)

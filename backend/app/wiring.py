@@ -146,7 +146,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["services"] = Services(
         settings=settings,
         units=units,
-        keys=Keys(units, settings.api_key_cache_ttl_s),
+        keys=Keys(units, settings.api_key_cache_ttl_s, settings.api_key_unknown_lookups_per_s),
         codec=TokenCodec(
             settings.app_secret_key.get_secret_value(), settings.consistency_cookie_max_age_s
         ),

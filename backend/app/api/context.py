@@ -2,9 +2,10 @@
 request's path.
 
 Every response carries X-Request-ID, X-Served-By, X-DB-Node and X-Cache, so the path a request
-took through the architecture is visible from the outside. A write response also carries the
-read-your-writes token (header and cookie). What the token means is app.services.consistency's
-business; here it is only read from the request and written to the response.
+took through the architecture is visible from the outside, and Cache-Control. A write response
+also carries the read-your-writes token (header and cookie). What the token means is
+app.services.consistency's business; here it is only read from the request and written to the
+response.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.services.container import Services
 from app.services.units import Call, Units
 
 REQUEST_ID_MAX = 128
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 (a header name, not a secret)
 TOKEN_COOKIE = "consistency_token"  # noqa: S105 (a cookie name, not a secret)
 TOKEN_ENVIRON = "HTTP_" + TOKEN_HEADER.upper().replace("-", "_")
@@ -97,6 +99,11 @@ def init_app(
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
         headers["X-Served-By"] = served_by
+        if "Cache-Control" not in headers:
+            # A read may be kept by a client, but asked again before each use (it changes with
+            # every write); errors and write answers are never kept.
+            fresh_read = response.status_code == 200 and request.method in SAFE_METHODS
+            headers["Cache-Control"] = "no-cache" if fresh_read else "no-store"
         this_call: Call | None = g.get("call")
         if this_call is None:
             headers["X-DB-Node"], headers["X-Cache"] = "none", "BYPASS"

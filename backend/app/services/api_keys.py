@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,12 +92,28 @@ def verify(row: dict[str, Any] | None, secret: str) -> Client:
 
 class Keys:
     """Identifies the client behind a key, remembering stored rows (or their absence) by key id
-    for TTL_S in this worker."""
+    for TTL_S in this worker.
 
-    def __init__(self, units: Units, ttl_s: float, max_entries: int = 10_000) -> None:
-        """A small dict with expiry; cleared when full (it is only a cache)."""
+    Ids that were ever found stored are looked up again whenever their row expires (a revocation
+    shows within TTL_S). Any other id (a new key, or one made up) spends one of
+    UNKNOWN_PER_S lookups a second: a flood of well-formed random ids costs the primary that
+    many queries a second per worker, then is refused unread until the allowance refills.
+    """
+
+    def __init__(
+        self,
+        units: Units,
+        ttl_s: float,
+        unknown_per_s: float = 10.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Small dicts with expiry; cleared when full (they are only caches)."""
         self.units, self.ttl_s, self.max_entries = units, ttl_s, max_entries
+        self.unknown_per_s, self.clock = unknown_per_s, clock
         self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._known: set[str] = set()  # ids found stored at some point
+        self._allowance, self._refilled = unknown_per_s, clock()
 
     def identify(self, key: str) -> Client:
         """The client KEY belongs to; InvalidKey or RevokedKey otherwise (each counted)."""
@@ -112,10 +129,12 @@ class Keys:
 
     def row(self, key_id: str) -> dict[str, Any] | None:
         """The stored row of KEY_ID, from memory when fresh, else from the database."""
-        now = time.monotonic()
+        now = self.clock()
         hit = self._rows.get(key_id)
         if hit is not None and hit[0] > now:
             return hit[1]
+        if key_id not in self._known and not self._may_look_up(now):
+            return None  # not read: an unknown key, as far as this worker can tell now
         row = self.units.read(
             lambda conn: key_rows.stored_key(conn=conn, key_id=key_id),
             prefer=PRIMARY,
@@ -124,4 +143,17 @@ class Keys:
         if len(self._rows) >= self.max_entries:
             self._rows.clear()
         self._rows[key_id] = (now + self.ttl_s, row)
+        if row is not None and len(self._known) < self.max_entries:
+            self._known.add(key_id)
         return row
+
+    def _may_look_up(self, now: float) -> bool:
+        """Spend one lookup of an id not known to exist, if the allowance has one."""
+        self._allowance = min(
+            self.unknown_per_s, self._allowance + (now - self._refilled) * self.unknown_per_s
+        )
+        self._refilled = now
+        if self._allowance < 1:
+            return False
+        self._allowance -= 1
+        return True

@@ -77,7 +77,7 @@ def api_key(project: Project) -> str:
 @pytest.fixture
 def api(stack: Stack, api_key: str) -> Iterator[Api]:
     """An HTTP client on the project's nginx; it writes with the key."""
-    with Api(stack.base_url, api_key) as client:
+    with Api(stack.base_url, api_key, stack.internal_url) as client:
         yield client
 
 

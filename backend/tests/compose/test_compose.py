@@ -20,7 +20,7 @@ pytestmark = pytest.mark.compose
 
 
 def test_the_stack_is_ready_through_nginx(api: Api) -> None:
-    response = api.get("/readyz")
+    response = api.readyz()
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
     assert {name: check["status"] for name, check in checks.items()} == {

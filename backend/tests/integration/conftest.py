@@ -20,6 +20,7 @@ from tests.integration.helpers import Api, Databases
 TEST_STACK_ENV = {
     "STACK_DIR": ".stack-test",
     "NGINX_PORT": "18080",
+    "NGINX_INTERNAL_PORT": "18081",
     "API_BASE_PORT": "18001",
     "MYSQL_PRIMARY_PORT": "13308",
     "MYSQL_REPLICA_PORTS": "13307,13309",
@@ -98,5 +99,5 @@ def dbs(stack: Stack) -> Databases:
 @pytest.fixture
 def api(stack: Stack, api_key: str) -> Iterator[Api]:
     """An HTTP client whose paths go through the test stack's nginx; it writes with a key."""
-    with Api(stack.base_url, api_key) as client:
+    with Api(stack.base_url, api_key, stack.internal_url) as client:
         yield client

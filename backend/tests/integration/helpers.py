@@ -101,9 +101,15 @@ class Api(requests.Session):
     With API_KEY it sends the key on writes; reads stay anonymous, as most reads are.
     """
 
-    def __init__(self, base_url: str, api_key: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, api_key: str | None = None, internal_url: str | None = None
+    ) -> None:
         super().__init__()
-        self.base_url, self.api_key = base_url, api_key
+        self.base_url, self.api_key, self.internal_url = base_url, api_key, internal_url
+
+    def readyz(self) -> Any:
+        """GET /readyz on nginx's internal listener (it is 404 on the public one)."""
+        return requests.get(f"{self.internal_url}/readyz", timeout=10)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         verb = method.decode() if isinstance(method, bytes) else method

@@ -187,7 +187,9 @@ def test_with_redis_down_critical_keys_keep_writing_and_standard_keys_get_503(
             assert int(refused.headers["Retry-After"]) >= 1
             assert "cannot be checked" in refused.json()["detail"]
         assert requests.get(f"{url}?limit=1", timeout=10).status_code == 200  # anonymous reads
-        redis_check = requests.get(f"{stack.base_url}/readyz", timeout=10).json()["checks"]["redis"]
+        redis_check = requests.get(f"{stack.internal_url}/readyz", timeout=10).json()["checks"][
+            "redis"
+        ]
         assert redis_check["rate_limits_without_redis"] == {
             "critical": "local",
             "standard": "closed",
@@ -256,7 +258,7 @@ def test_a_breaker_forced_open_by_the_cli_takes_a_replica_out_until_released(
             return "replica-1" not in nodes
 
         eventually(replica_1_unused, timeout=10)
-        check = api.get("/readyz").json()["checks"]["replica-1"]
+        check = api.readyz().json()["checks"]["replica-1"]
         assert check["breaker"] == "forced_open"
         assert check["status"] == "breaker_open"
         assert "replica-1: forced open" in app_cli("breaker", "list")

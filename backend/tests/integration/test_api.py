@@ -123,7 +123,7 @@ def test_nginx_hides_its_version(api: Api) -> None:
 
 
 def test_readyz_reports_each_dependency(api: Api) -> None:
-    response = api.get("/readyz")
+    response = api.readyz()
     assert response.status_code == 200
     checks = response.json()["checks"]
     assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis"}

@@ -163,7 +163,7 @@ def test_with_redis_down_reads_bypass_the_cache_and_recover(api: Api, stack: Sta
         assert max(r.elapsed.total_seconds() for r in responses) < 1.0
         patched = api.patch(f"/api/users/{user['id']}", json={"name": "Written"})
         assert patched.status_code == 200
-        assert api.get("/readyz").json()["checks"]["redis"]["status"] == "down"
+        assert api.readyz().json()["checks"]["redis"]["status"] == "down"
     finally:
         supervisorctl("start", "redis")
 

@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+import requests
 
 from stack.settings import Stack
 
@@ -89,3 +90,14 @@ def test_what_nginx_lets_through_the_api_answers_itself(
     assert answered == status
     assert headers["Content-Type"] in {"application/json", "application/problem+json"}
     assert headers["X-Served-By"].startswith("api")
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/metrics"])
+def test_readiness_and_metrics_answer_only_on_the_internal_listener(
+    stack: Stack, path: str
+) -> None:
+    public = requests.get(f"{stack.base_url}{path}", timeout=10)
+    assert (public.status_code, public.headers["Content-Type"]) == (404, "application/problem+json")
+    internal = requests.get(f"{stack.internal_url}{path}", timeout=10)
+    assert internal.status_code == 200
+    assert internal.headers["X-Served-By"].startswith("api")

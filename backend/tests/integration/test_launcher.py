@@ -115,7 +115,7 @@ def healthy(stack: Stack) -> None:
     assert processes.strangers_on_ports(stack) == {}
     status = launcher("status").stdout
     assert "orphans" not in status
-    assert requests.get(f"{stack.base_url}/readyz", timeout=10).status_code == 200
+    assert requests.get(f"{stack.internal_url}/readyz", timeout=10).status_code == 200
 
 
 def test_kill_9_of_the_nginx_master_is_healed_by_up(

@@ -56,17 +56,17 @@ def test_with_the_primary_down_writes_get_503_and_reads_continue(
         ]
         assert {w.status_code for w in writes} == {503}
         assert any("circuit open" in w.json()["detail"] for w in writes)
-        breakers = {api.get("/readyz").json()["checks"]["primary"]["breaker"] for _ in range(12)}
+        breakers = {api.readyz().json()["checks"]["primary"]["breaker"] for _ in range(12)}
         assert breakers & {"open", "half_open"}, breakers
         # Degraded, not unready: reads are served, and readiness must not take them away.
-        ready = api.get("/readyz")
+        ready = api.readyz()
         assert ready.status_code == 200
         assert ready.json()["status"] == "degraded"
         assert ready.json()["writable"] is False
         assert ready.json()["checks"]["primary"]["status"] == "down"
     finally:
         supervisorctl("start", "mysql-primary")
-    eventually(lambda: api.get("/readyz").json()["writable"], timeout=30)
+    eventually(lambda: api.readyz().json()["writable"], timeout=30)
 
     def every_worker_writes_again() -> bool:
         # A worker's breaker closes when one of its own calls gets through, up to BREAKER_OPEN_S

@@ -104,7 +104,7 @@ def test_a_stopped_replica_loses_its_reads_at_once_and_returns(stack: Stack, api
     try:
         assert seconds_until_only(stack, {"replica-1"}) < 1.0
         assert all(api.get("/api/users?limit=1").status_code == 200 for _ in range(20))
-        assert api.get("/readyz").json()["checks"]["replica-2"]["status"] == "down"
+        assert api.readyz().json()["checks"]["replica-2"]["status"] == "down"
     finally:
         supervisorctl("start", "mysql-replica-2")
     wait_all_admitted(stack, timeout=30)
@@ -197,7 +197,7 @@ def test_a_stopped_heartbeat_writer_ejects_no_replica_that_keeps_up(
     # Every read is served by a replica, by both in turn, for longer than the eject threshold.
     stays_only(stack, {"replica-1", "replica-2"}, 2 * heartbeat_stopped)
     assert nodes_seen(stack) == {"replica-1", "replica-2"}
-    ready = api.get("/readyz").json()
+    ready = api.readyz().json()
     assert ready["checks"]["heartbeat"]["status"] == "stalled"
     assert ready["checks"]["heartbeat"]["age_s"] > heartbeat_stopped
     assert {ready["checks"][name]["status"] for name in ("replica-1", "replica-2")} == {"ok"}

@@ -51,3 +51,20 @@ def test_doubled_slashes_are_a_404_problem_not_a_redirect(client: FlaskClient, p
     response = client.get(path)
     assert (response.status_code, response.content_type) == (404, "application/problem+json")
     assert "Location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "cache_control"),
+    [
+        ("GET", "/healthz", None, "no-cache"),
+        ("GET", "/openapi.json", None, "no-cache"),
+        ("GET", f"/api/users/{TOO_LARGE}", None, "no-store"),
+        ("POST", "/api/users", {"name": ""}, "no-store"),
+        ("OPTIONS", "/api/users", None, "no-store"),
+    ],
+)
+def test_reads_may_be_kept_but_asked_again_and_nothing_else_is_kept(
+    client: FlaskClient, method: str, path: str, body: object, cache_control: str
+) -> None:
+    response = client.open(path, method=method, json=body)
+    assert response.headers["Cache-Control"] == cache_control
