@@ -44,7 +44,7 @@ lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest
 	$(VENV)/bin/ruff format --check backend stack loadtest
 	$(VENV)/bin/mypy backend/app backend/tools stack loadtest
-	shellcheck -x mysql/*.sh nginx/*.sh .ci/run
+	shellcheck -x mysql/*.sh nginx/*.sh redis/*.sh .ci/run
 
 test-unit: install ## Unit tests only: the API's, the launcher's, the load tools' (no servers, seconds)
 	$(VENV)/bin/pytest -m "not integration" backend/tests/unit stack/tests loadtest/tests

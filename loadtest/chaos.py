@@ -37,6 +37,8 @@ CHAOS_ENV = {
     "STACK_DIR": ".stack-chaos",
     "NGINX_PORT": "28080",
     "NGINX_INTERNAL_PORT": "28081",
+    # The chaos clients run here: capacity and faults are measured, not nginx's limiter.
+    "NGINX_RATE_LIMIT_EXEMPT": "127.0.0.1/32",
     "API_BASE_PORT": "28001",
     "MYSQL_PRIMARY_PORT": "23308",
     "MYSQL_REPLICA_PORTS": "23307,23309",

@@ -102,6 +102,7 @@ def redis_config(stack: Stack) -> str:
             f"port {stack.redis_port}",
             f"dir {stack.state / 'redis'}",
             f"pidfile {stack.state / 'run' / 'redis.pid'}",
+            f"requirepass {stack.env['REDIS_PASSWORD']}",
             "",
         ]
     )
@@ -252,5 +253,5 @@ def render_all(stack: Stack) -> None:
     write(state / "nginx.conf", render_template(template, nginx_values(stack)))
     for server_id, db in enumerate(stack.databases, start=1):
         write(state / "mysql" / db.name / "my.cnf", mysql_config(stack, db, server_id))
-    write(state / "redis.conf", redis_config(stack))
+    write(state / "redis.conf", redis_config(stack), mode=0o600)  # it holds the password
     write(state / "supervisord.conf", supervisor_config(stack), mode=0o600)

@@ -33,7 +33,9 @@ def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tup
         )
         for db in stack.databases
     ]
-    rows.append(("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port}"))
+    rows.append(
+        ("redis", f"{host}:{stack.redis_port}", f"redis-cli -p {stack.redis_port} --askpass")
+    )
     return rows
 
 

@@ -51,12 +51,18 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
     print(f"revoked {key_id}; workers stop accepting it within {settings.api_key_cache_ttl_s:g}s")
 
 
+def redis_client(settings: Settings) -> Redis:
+    """Redis, as the API reaches it, answering str."""
+    password = settings.redis_password.get_secret_value() or None
+    return Redis.from_url(settings.redis_url, password=password, decode_responses=True)
+
+
 def breaker_force(settings: Settings, name: str, state: str) -> None:
     """Pin breaker NAME open or closed on every API worker, or hand it back (auto)."""
     names = ["primary", *settings.replica_names(), "redis"]
     if name not in names:
         raise SystemExit(f"unknown breaker {name}; one of: {', '.join(names)}")
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = redis_client(settings)
     if state == "auto":
         redis.hdel(OVERRIDES_KEY, name)
     else:
@@ -66,9 +72,7 @@ def breaker_force(settings: Settings, name: str, state: str) -> None:
 
 def breaker_list(settings: Settings) -> None:
     """The overrides in force (breakers not listed are automatic)."""
-    raw: dict[str, str] = Redis.from_url(settings.redis_url, decode_responses=True).hgetall(
-        OVERRIDES_KEY
-    )  # type: ignore[assignment]  # decoded replies are str
+    raw: dict[str, str] = redis_client(settings).hgetall(OVERRIDES_KEY)  # type: ignore[assignment]  # decoded replies are str
     if not raw:
         print("no override: every breaker is automatic (states per worker: GET /readyz)")
     for name, state in sorted(raw.items()):

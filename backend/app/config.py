@@ -15,6 +15,7 @@ DEVELOPMENT_SECRETS = frozenset(
         "dev-app-password",
         "dev-root-password",
         "dev-repl-password",
+        "dev-redis-password",
         "dev-secret-key-change-me",
         "replace-me",
     }
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
     db_read_timeout: int = Field(10, ge=1)
 
     redis_url: str = "redis://127.0.0.1:6380/0"
+    # Redis's requirepass (the URL carries no secret: it may sit in a config map).
+    redis_password: SecretStr = SecretStr("")
     redis_socket_timeout: float = Field(0.2, gt=0)
     redis_slow_call_s: float = Field(0.05, gt=0)
 
@@ -137,15 +140,20 @@ class Settings(BaseSettings):
         read onto the primary, past the cache) by guessing it."""
         if self.app_env == "production":
             for name in ("mysql_app_password", "app_secret_key"):
-                value = getattr(self, name).get_secret_value()
-                if not value:
-                    raise ValueError(f"{name.upper()} is empty; set a real one")
-                if value in DEVELOPMENT_SECRETS:
-                    raise ValueError(f"{name.upper()} is a development secret; set a real one")
+                self.refuse_example(name)
             if len(self.app_secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
                 problem = f"APP_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
                 raise ValueError(problem)
+            self.refuse_example("redis_password")
         return self
+
+    def refuse_example(self, name: str) -> None:
+        """ValueError when secret setting NAME is empty or a development value."""
+        value = getattr(self, name).get_secret_value()
+        if not value:
+            raise ValueError(f"{name.upper()} is empty; set a real one")
+        if value in DEVELOPMENT_SECRETS:
+            raise ValueError(f"{name.upper()} is a development secret; set a real one")
 
     def replica_names(self) -> list[str]:
         """replica-1, replica-2, ... in the order of DB_REPLICAS."""

@@ -43,6 +43,7 @@ def make_redis(settings: Settings) -> Redis:
     """The Redis client, with short timeouts so a slow or dead Redis costs little."""
     return Redis.from_url(
         settings.redis_url,
+        password=settings.redis_password.get_secret_value() or None,
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_socket_timeout,
     )

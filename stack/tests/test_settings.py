@@ -67,9 +67,25 @@ def test_production_refuses_empty_secrets_and_a_short_signing_key(
 
 
 def test_production_accepts_real_secrets() -> None:
-    real = {"mysql_app_password": "s3cret-from-a-vault", "app_secret_key": "another-real-secret"}
+    real = {
+        "mysql_app_password": "s3cret-from-a-vault",
+        "app_secret_key": "another-real-secret",
+        "redis_password": "a-real-redis-password",
+    }
     settings = Settings(**{**BASE, **real}, app_env="production")
     assert settings.mysql_app_password.get_secret_value() == "s3cret-from-a-vault"
+
+
+@pytest.mark.parametrize(
+    ("redis_password", "message"),
+    [("", "REDIS_PASSWORD is empty"), ("dev-redis-password", "REDIS_PASSWORD is a development")],
+)
+def test_production_refuses_redis_without_a_real_password(
+    redis_password: str, message: str
+) -> None:
+    real = {"mysql_app_password": "real", "app_secret_key": "a-long-enough-secret"}
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{**BASE, **real}, redis_password=redis_password, app_env="production")
 
 
 def test_the_password_is_not_shown_in_the_settings_repr() -> None:

@@ -81,24 +81,40 @@ def patch_schema() -> dict[str, Any]:
     return {**schema, "title": UserPatch.__name__, "minProperties": 1}
 
 
-def problems(*statuses: int) -> dict[str, Any]:
-    """Problem responses for STATUSES, plus the 503 every database-backed route may answer."""
-    described = {
-        400: "Malformed JSON, consistency token or Idempotency-Key",
-        401: "Missing (on a write), malformed or unknown X-API-Key",
-        403: "Revoked X-API-Key",
-        404: "Unknown id",
-        409: "Same Idempotency-Key still in progress",
-        405: "Method not allowed",
-        413: "Body too large",
-        415: "Body is not JSON",
-        422: "Invalid field or query parameter",
-        429: "Over the rate limit of the key's tier (or, at nginx, of the client address)",
-        503: "Database or rate limiter unavailable; retry after Retry-After",
-    }
+DESCRIBED = {
+    400: "Malformed JSON, consistency token or Idempotency-Key (or, at nginx, a malformed request)",
+    401: "Missing (on a write), malformed or unknown X-API-Key",
+    403: "Revoked X-API-Key",
+    404: "Unknown id (any id over the largest BIGINT too)",
+    409: "Same Idempotency-Key still in progress",
+    405: "Method not allowed",
+    413: "Body too large",
+    414: "Request line too long (nginx)",
+    415: "Body is not JSON",
+    422: "Invalid field or query parameter",
+    429: "Over the rate limit of the key's tier (or, at nginx, of the client address)",
+    431: "Request headers too large (nginx)",
+    502: "No API replica gave an answer (nginx); retry after Retry-After",
+    503: "Database or rate limiter unavailable; retry after Retry-After",
+    504: "No API replica answered in time (nginx); retry after Retry-After",
+}
+# What nginx itself may answer to any request before (or instead of) the API.
+EDGE_ERRORS = (400, 414, 431, 502, 504)
+
+
+def problems(*statuses: int, api: bool = True) -> dict[str, Any]:
+    """Problem responses for STATUSES and nginx's own; for /api routes (API), also the key
+    errors any of them may meet and the 503 every database-backed route may answer."""
     content = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
-    every = (*statuses, *ACCESS_ERRORS, 503)
-    return {str(s): {"description": described[s], "content": content} for s in sorted(set(every))}
+    every = (*statuses, *EDGE_ERRORS, *((*ACCESS_ERRORS, 503) if api else ()))
+    return {str(s): {"description": DESCRIBED[s], "content": content} for s in sorted(set(every))}
+
+
+def internal_only() -> dict[str, Any]:
+    """nginx's own errors, and the 404 its public listener answers for an internal path."""
+    responses = problems(404, api=False)
+    responses["404"] = {**responses["404"], "description": "Asked on nginx's public listener"}
+    return responses
 
 
 def ok(status: int, model: str | None, description: str) -> dict[str, Any]:
@@ -155,15 +171,27 @@ API_KEY_SCHEME = {
 def paths() -> dict[str, Any]:
     """Every endpoint and what it may answer."""
     return {
-        "/healthz": {"get": {"summary": "This process is alive", "responses": ok(200, None, "ok")}},
+        "/healthz": {
+            "get": {
+                "summary": "This process is alive",
+                "responses": {**ok(200, None, "ok"), **problems(api=False)},
+            }
+        },
         "/readyz": {
             "get": {
-                "summary": "Every dependency, with latency",
-                "responses": {**ok(200, None, "ready"), **ok(503, None, "not ready")},
+                "summary": "Every dependency, with latency (nginx's internal listener only)",
+                "responses": {
+                    **internal_only(),
+                    **ok(200, None, "ready"),
+                    **ok(503, None, "not ready"),
+                },
             }
         },
         "/metrics": {
-            "get": {"summary": "Prometheus text format", "responses": ok(200, None, "metrics")}
+            "get": {
+                "summary": "Prometheus text format (nginx's internal listener only)",
+                "responses": {**ok(200, None, "metrics"), **internal_only()},
+            }
         },
         "/api/users": {
             "post": {

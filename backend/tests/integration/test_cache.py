@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 from redis import Redis
+from redis.exceptions import AuthenticationError
 
 from app.cache import Cache, CachePolicy, Outcome
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def redis(stack: Stack) -> Redis:
-    return Redis(host=stack.host, port=stack.redis_port)
+    return Redis(host=stack.host, port=stack.redis_port, password=stack.env["REDIS_PASSWORD"])
 
 
 def cache_loads(stack: Stack, kind: str) -> float:
@@ -191,3 +192,12 @@ def test_every_worker_drops_its_near_cached_copy_when_a_key_changes(api: Api, st
         return all(requests.get(url, timeout=5).json()["name"] == "Changed" for url in direct * 4)
 
     eventually(every_worker_sees_the_change, timeout=1.0)
+
+
+def test_redis_refuses_whoever_has_not_its_password(stack: Stack) -> None:
+    """Else anyone on the host could plant a cache entry every client is then served."""
+    stranger = Redis(host=stack.host, port=stack.redis_port)
+    with pytest.raises(AuthenticationError):
+        stranger.set("c1:user:1", b'E|200|99999999999999|1|{"forged":true}')
+    with pytest.raises(AuthenticationError):
+        Redis(host=stack.host, port=stack.redis_port, password="guess").ping()

@@ -150,7 +150,7 @@ def test_a_full_primary_bulkhead_answers_503_at_once(
     stack: Stack, no_replica_admitted: None
 ) -> None:
     seconds_until_only(stack, {"primary"})
-    redis = Redis(host=stack.host, port=stack.redis_port)
+    redis = Redis(host=stack.host, port=stack.redis_port, password=stack.env["REDIS_PASSWORD"])
     limit = int(stack.env["READ_FALLBACK_MAX"])
     now_ms = int(redis.time()[0]) * 1000
     # Other processes' fallback reads in flight, as the bulkhead records them.

@@ -44,3 +44,16 @@ def test_every_error_is_a_problem_document(client: FlaskClient) -> None:
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")) and "content" in response:
                     assert "application/problem+json" in response["content"]
+
+
+def test_every_operation_declares_what_nginx_itself_may_answer(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            assert {"400", "414", "431", "502", "504"} <= set(operation["responses"]), path
+            if path.startswith("/api/"):
+                assert {"401", "403", "429", "503"} <= set(operation["responses"]), path
+            if path.startswith("/api/users/{user_id}"):
+                assert "404" in operation["responses"], path

@@ -53,6 +53,7 @@ def test_the_consistency_cookie_is_sent_over_https_only_in_production(
         app_env=app_env,
         mysql_app_password="a-real-password",
         app_secret_key="a-long-enough-signing-key",
+        redis_password="a-real-redis-password",
     )
 
     def probe() -> str:
