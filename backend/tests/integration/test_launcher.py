@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from stack import processes
+from stack import logrotate, processes
 from stack.settings import Stack
 from tests.integration.conftest import launcher
 from tests.integration.helpers import Api, Databases, eventually
@@ -164,3 +164,15 @@ def test_down_under_writes_answers_every_committed_write(
     stored = committed(dbs, "down-under-load")
     assert set(writer.acknowledged) <= stored
     assert stored & set(writer.failed) == set()
+
+
+def test_nginx_reopens_its_rotated_logs_and_loses_no_line(stack: Stack, api: Api) -> None:
+    logs = stack.state / "logs"
+    api.get("/healthz", headers={"X-Request-ID": "before-rotation"})
+    access = logs / "nginx-access.log"
+    eventually(lambda: "before-rotation" in access.read_text(), timeout=5)
+    rotated = logrotate.rotate_all(logs, 0, 3, logrotate.nginx_reopener(stack.state))
+    assert access in rotated
+    api.get("/healthz", headers={"X-Request-ID": "after-rotation"})
+    eventually(lambda: access.exists() and "after-rotation" in access.read_text(), timeout=10)
+    assert "before-rotation" in (logs / "nginx-access.log.1").read_text()
