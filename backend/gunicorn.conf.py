@@ -36,7 +36,8 @@ class NoAccessLogger(Logger):
         """Write nothing."""
 
 
-bind = [os.environ.get("API_BIND", "127.0.0.1:8001")]
+# API_BIND empty: the unix socket alone (the native launcher's default, API_TCP_PORTS=false).
+bind = [address] if (address := os.environ.get("API_BIND", "127.0.0.1:8001")) else []
 # The native stack's nginx reaches the replica on a unix socket as well (see .env.example).
 if unix_socket := os.environ.get("API_UNIX_SOCKET"):
     bind.append(f"unix:{unix_socket}")

@@ -14,7 +14,7 @@ from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
 from stack.render import render_all
-from stack.settings import Stack, load_stack
+from stack.settings import Node, Stack, load_stack
 from stack.ui import address_rows, step, table
 
 
@@ -37,10 +37,18 @@ def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
     raise SystemExit(f"{url} not ready after {timeout:.0f}s (last: {last}); see {stack.state}/logs")
 
 
+def api_address(stack: Stack, api: Node) -> str:
+    """Where replica API listens: its TCP port, else its unix socket (curl --unix-socket)."""
+    socket_path = stack.api_socket(api)
+    if stack.api_tcp(api) or socket_path is None:
+        return f"http://{stack.host}:{api.port}"
+    return f"unix:{socket_path}"
+
+
 def print_summary(stack: Stack) -> None:
     """Where everything is, and how to look inside."""
-    host, database = stack.host, stack.env["MYSQL_DATABASE"]
-    apis = [(api.name, f"http://{host}:{api.port}", "gunicorn + Flask") for api in stack.apis]
+    database = stack.env["MYSQL_DATABASE"]
+    apis = [(api.name, api_address(stack, api), "gunicorn + Flask") for api in stack.apis]
     print("\n" + table(address_rows(stack, apis)))
     print(
         "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "

@@ -1,28 +1,31 @@
 """The live picture for `make status`: request rate and cache hit ratio per API replica.
 
-Reads each replica's /metrics twice, a second apart (standard library only, no Prometheus).
+Reads each replica's /metrics twice, a second apart, on its unix socket or its TCP port
+(standard library only, no Prometheus).
 """
 
 from __future__ import annotations
 
 import re
 import time
-import urllib.request
 
-from stack.settings import Stack
+from stack import apihttp
+from stack.settings import Node, Stack
 from stack.ui import table
 
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>[0-9.e+-]+)$")
 
 
-def scrape(url: str) -> dict[str, float]:
-    """Totals of the counters `make status` shows, from one /metrics page ({} if unreachable)."""
+def scrape(stack: Stack, api: Node) -> dict[str, float]:
+    """Totals of the counters `make status` shows, from API's /metrics ({} if unreachable)."""
     totals: dict[str, float] = {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
-            text = response.read().decode()
+        status, body = apihttp.get(stack, api, "/metrics", timeout=2)
     except OSError:
         return totals
+    if status != 200:
+        return totals
+    text = body.decode()
     for line in text.splitlines():
         match = SAMPLE.match(line)
         if not match:
@@ -39,12 +42,11 @@ def scrape(url: str) -> dict[str, float]:
 
 def live_table(stack: Stack, interval_s: float = 1.0) -> str:
     """One row per API replica: requests/s over INTERVAL_S, and its cache hit ratio so far."""
-    urls = {api.name: f"http://{stack.host}:{api.port}/metrics" for api in stack.apis}
-    before = {name: scrape(url) for name, url in urls.items()}
+    before = {api.name: scrape(stack, api) for api in stack.apis}
     time.sleep(interval_s)
     rows = [("api", "req/s", "cache hits", "hit ratio")]
-    for name, url in urls.items():
-        now = scrape(url)
+    for api in stack.apis:
+        name, now = api.name, scrape(stack, api)
         if not now:
             rows.append((name, "-", "-", "unreachable"))
             continue

@@ -191,7 +191,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
         env = {
             **stack.api_env(),
             "API_NAME": api.name,
-            "API_BIND": f"{stack.host}:{api.port}",
+            "API_BIND": f"{stack.host}:{api.port}" if stack.api_tcp(api) else "",
             "API_UNIX_SOCKET": str(stack.api_socket(api) or ""),
             "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
             "API_PID_FILE": str(state / "run" / f"{api.name}.pid"),

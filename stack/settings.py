@@ -90,6 +90,12 @@ class Stack:
         base = int(self.env["API_BASE_PORT"])
         return [Node(f"api-{i + 1}", base + i) for i in range(int(self.env["API_REPLICAS"]))]
 
+    def api_tcp(self, api: Node) -> bool:
+        """Does API replica API listen on its TCP port? Only without a unix socket, or when
+        API_TCP_PORTS asks for it."""
+        wanted = self.env.get("API_TCP_PORTS", "false").lower() == "true"
+        return wanted or self.api_socket(api) is None
+
     def api_socket(self, api: Node) -> Path | None:
         """The unix socket nginx reaches API replica API on, or None to use its TCP port.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stack import settings
-from stack.render import nginx_values, render_template, supervisor_env
+from stack.render import nginx_values, render_template, supervisor_config, supervisor_env
 from stack.settings import REPO, Stack, read_env_file, searchable_by_all
 
 
@@ -54,6 +54,22 @@ def test_nginx_reaches_api_replicas_on_their_unix_sockets(monkeypatch: pytest.Mo
     assert [line.split()[1] for line in servers] == [
         f"unix:/srv/stack/run/api-{i}.sock" for i in (1, 2, 3)
     ]
+
+
+@pytest.mark.parametrize(("tcp_ports", "bind"), [("false", ""), ("true", "127.0.0.1:8001")])
+def test_a_replica_with_a_socket_listens_on_its_tcp_port_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, tcp_ports: str, bind: str
+) -> None:
+    monkeypatch.setattr(settings, "searchable_by_all", lambda path: True)
+    stack = default_stack(STACK_DIR="/srv/stack", API_TCP_PORTS=tcp_ports)
+    assert f'API_BIND="{bind}"' in supervisor_config(stack).split("[program:api-1]")[1]
+
+
+def test_a_replica_without_a_socket_always_listens_on_its_tcp_port(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    stack = default_stack(STACK_DIR=str(private / "stack"), API_TCP_PORTS="false")
+    assert 'API_BIND="127.0.0.1:8001"' in supervisor_config(stack).split("[program:api-1]")[1]
 
 
 def test_nginx_uses_tcp_where_its_workers_could_not_reach_a_socket(tmp_path: Path) -> None:

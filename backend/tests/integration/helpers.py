@@ -10,6 +10,7 @@ import pymysql
 import requests
 
 from app.gtid import covers
+from stack import apihttp
 from stack.settings import Node, Stack
 
 T = TypeVar("T")
@@ -128,7 +129,7 @@ def metric_total(stack: Stack, sample: str) -> float:
     """The value of metric SAMPLE (name and labels, as exposed) summed over the API replicas."""
     total = 0.0
     for api in stack.apis:
-        text = requests.get(f"http://{stack.host}:{api.port}/metrics", timeout=5).text
+        text = apihttp.get(stack, api, "/metrics")[1].decode()
         for line in text.splitlines():
             if line.startswith(sample + " "):
                 total += float(line.rsplit(" ", 1)[1])

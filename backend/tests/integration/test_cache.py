@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,7 +14,8 @@ from redis.exceptions import AuthenticationError
 
 from app.cache import Cache, CachePolicy, Outcome
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
-from stack.settings import Stack
+from stack import apihttp
+from stack.settings import Node, Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
 
@@ -29,7 +31,7 @@ def cache_loads(stack: Stack, kind: str) -> float:
     """cache_loads_total{kind} summed over every API replica's /metrics."""
     total = 0.0
     for api in stack.apis:
-        text = requests.get(f"http://{stack.host}:{api.port}/metrics", timeout=5).text
+        text = apihttp.get(stack, api, "/metrics")[1].decode()
         match = re.search(rf'^cache_loads_total{{kind="{kind}"}} ([0-9.e+]+)$', text, re.MULTILINE)
         total += float(match.group(1)) if match else 0.0
     return total
@@ -181,15 +183,20 @@ def test_with_redis_down_reads_bypass_the_cache_and_recover(api: Api, stack: Sta
 
 def test_every_worker_drops_its_near_cached_copy_when_a_key_changes(api: Api, stack: Stack) -> None:
     user = api.create_user("Near", "Copy")
-    direct = [f"http://{stack.host}:{a.port}/api/users/{user['id']}" for a in stack.apis]
+    path = f"/api/users/{user['id']}"
+
+    def name_on(replica: Node) -> str:
+        """The name replica REPLICA answers itself (on its socket or port, past nginx)."""
+        return str(json.loads(apihttp.get(stack, replica, path)[1])["name"])
+
     for _ in range(4):  # every worker of every replica reads it: Redis hits kept in-process
-        for url in direct:
-            assert requests.get(url, timeout=5).json()["name"] == "Near"
-    api.patch(f"/api/users/{user['id']}", json={"name": "Changed"})
+        for replica in stack.apis:
+            assert name_on(replica) == "Near"
+    api.patch(path, json={"name": "Changed"})
 
     # No token: only Redis's invalidation message stands between a worker and its old copy.
     def every_worker_sees_the_change() -> bool:
-        return all(requests.get(url, timeout=5).json()["name"] == "Changed" for url in direct * 4)
+        return all(name_on(replica) == "Changed" for replica in stack.apis * 4)
 
     eventually(every_worker_sees_the_change, timeout=1.0)
 

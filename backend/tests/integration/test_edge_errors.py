@@ -10,6 +10,7 @@ import socket
 import pytest
 import requests
 
+from stack import apihttp
 from stack.settings import Stack
 
 pytestmark = pytest.mark.integration
@@ -101,3 +102,13 @@ def test_readiness_and_metrics_answer_only_on_the_internal_listener(
     internal = requests.get(f"{stack.internal_url}{path}", timeout=10)
     assert internal.status_code == 200
     assert internal.headers["X-Served-By"].startswith("api")
+
+
+def test_api_replicas_with_a_socket_keep_their_tcp_ports_closed(stack: Stack) -> None:
+    """Only nginx (and its limits) stands between a client and the API: no port around it."""
+    with_socket = [api for api in stack.apis if stack.api_socket(api) is not None]
+    assert with_socket, "the test stack's replicas have their unix sockets"
+    for api in with_socket:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((stack.host, api.port), timeout=2).close()
+        assert apihttp.get(stack, api, "/healthz")[0] == 200  # the socket answers

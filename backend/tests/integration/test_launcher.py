@@ -168,11 +168,26 @@ def test_down_under_writes_answers_every_committed_write(
 
 def test_nginx_reopens_its_rotated_logs_and_loses_no_line(stack: Stack, api: Api) -> None:
     logs = stack.state / "logs"
+    access, renamed = logs / "nginx-access.log", logs / "nginx-access.log.1"
     api.get("/healthz", headers={"X-Request-ID": "before-rotation"})
-    access = logs / "nginx-access.log"
     eventually(lambda: "before-rotation" in access.read_text(), timeout=5)
     rotated = logrotate.rotate_all(logs, 0, 3, logrotate.nginx_reopener(stack.state))
     assert access in rotated
-    api.get("/healthz", headers={"X-Request-ID": "after-rotation"})
-    eventually(lambda: access.exists() and "after-rotation" in access.read_text(), timeout=10)
-    assert "before-rotation" in (logs / "nginx-access.log.1").read_text()
+    sent: list[str] = []
+
+    def lands_in_the_new_file() -> bool:
+        """One more request; has nginx reopened (its master and then each worker) by now?"""
+        sent.append(f"after-rotation-{len(sent)}")
+        api.get("/healthz", headers={"X-Request-ID": sent[-1]})
+        text = access.read_text() if access.exists() else ""
+        return any(request_id in text for request_id in sent)  # flushed within ~1 s
+
+    eventually(lands_in_the_new_file, timeout=10, interval=0.3)
+
+    def every_line_written() -> bool:
+        """Each request's line is in one file or the other (nginx flushes within a second)."""
+        text = access.read_text() + renamed.read_text()
+        return all(request_id in text for request_id in ["before-rotation", *sent])
+
+    eventually(every_line_written, timeout=5)
+    assert "before-rotation" in renamed.read_text()
