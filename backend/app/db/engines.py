@@ -55,7 +55,7 @@ def replica_addresses(settings: Settings) -> dict[str, str]:
 
 # Read engines pay one round trip per read, not three: in autocommit there is nothing to roll
 # back when a connection returns to the pool, and no ping before use: a connection that died
-# with its server fails the read, which is retried on a fresh connection (api/data.py).
+# with its server fails the read, which is retried on a fresh connection (db/connections.py).
 READ_ENGINE: dict[str, Any] = {
     "isolation_level": "AUTOCOMMIT",
     "pool_reset_on_return": None,
