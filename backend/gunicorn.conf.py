@@ -41,6 +41,9 @@ bind = [address] if (address := os.environ.get("API_BIND", "127.0.0.1:8001")) el
 # The native stack's nginx reaches the replica on a unix socket as well (see .env.example).
 if unix_socket := os.environ.get("API_UNIX_SOCKET"):
     bind.append(f"unix:{unix_socket}")
+# The socket's mode is 0666 minus this mask: 0660 by default, so that only the stack's own
+# account and group (nginx runs as it) may connect, never any other local user.
+umask = int(os.environ.get("API_SOCKET_UMASK", "0117"), 8)
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # Threads per worker (gthread only).

@@ -30,6 +30,7 @@ import pymysql
 import requests
 
 from loadtest.docs import replace_section
+from stack import processes
 from stack.keys import ensure_key
 from stack.settings import REPO, Stack, load_stack
 
@@ -210,9 +211,9 @@ class Scenario:
     entry_replaced: bool = False
 
 
-def kill_pid_file(stack: Stack, pid_file: str) -> None:
-    """kill -9 the process whose pid this stack's PID_FILE (in its run dir) holds."""
-    pid = int((stack.state / "run" / pid_file).read_text().split()[0])
+def kill_pid_file(stack: Stack, program: str) -> None:
+    """kill -9 the process whose pid PROGRAM's pid file holds (its master, for nginx)."""
+    pid = int(processes.pid_files(stack)[program].read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
 
 
@@ -256,13 +257,13 @@ SCENARIOS = [
     ),
     Scenario(
         "kill -9 of the nginx master, healed by make up",
-        lambda s: kill_pid_file(s, "nginx.pid"),
+        lambda s: kill_pid_file(s, "nginx"),
         lambda s: launcher("up"),
         entry_replaced=True,
     ),
     Scenario(
         "kill -9 of supervisord, healed by make up",
-        lambda s: kill_pid_file(s, "supervisord.pid"),
+        lambda s: kill_pid_file(s, "supervisord"),
         lambda s: launcher("up"),
         writes_refused=True,
         entry_replaced=True,

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from stack import compose, mysql, processes, seed, supervisor
+from stack import account, compose, mysql, processes, render, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -61,9 +61,11 @@ def print_summary(stack: Stack) -> None:
 def up(stack: Stack) -> None:
     """Install what is missing, start everything, set up replication and schema, wait for ready."""
     ensure_installed(stack)
-    render_all(stack)
-    step("configs", f"rendered into {stack.state}")
-    mysql.ensure_datadirs(stack)
+    user = account.ensure(stack)
+    render_all(stack, user)
+    account.hand_over(stack, user)
+    step("configs", f"rendered into {stack.state}, servers run as {render.run_as(user)}")
+    mysql.ensure_datadirs(stack, user)
     supervisor.ensure_running(stack)
     mysql.wait_for_databases(stack)
     mysql.ensure_admin_accounts(stack)

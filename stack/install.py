@@ -61,17 +61,32 @@ def requirements_digest() -> str:
     return digest.hexdigest()
 
 
+def venv_interpreter(stack: Stack) -> str:
+    """The python the venv is built on: VENV_PYTHON (Debian's /usr/bin/python3) where it
+    exists, else the one running the launcher.
+
+    The servers run as an unprivileged user (stack/account.py), who must be able to execute the
+    venv's interpreter: a python under root's home (pyenv's, for one) is out of its reach.
+    """
+    wanted = stack.env.get("VENV_PYTHON", "")
+    return wanted if wanted and os.access(wanted, os.X_OK) else sys.executable
+
+
 def ensure_venv(stack: Stack) -> None:
-    """Create .venv and install the pinned packages unless it is already up to date."""
+    """Create .venv and install the pinned packages unless it is already up to date (the
+    same pins on the same interpreter)."""
     marker = stack.venv / ".requirements.sha256"
-    wanted = requirements_digest()
+    interpreter = venv_interpreter(stack)
+    wanted = f"{requirements_digest()} {interpreter}"
     if marker.exists() and marker.read_text() == wanted:
         step("python venv", "up to date")
         return
-    step("python venv", f"installing pinned packages into {stack.venv}")
+    if marker.exists() and not marker.read_text().endswith(f" {interpreter}"):
+        shutil.rmtree(stack.venv)  # built on another interpreter (or by an older launcher)
+    step("python venv", f"installing pinned packages into {stack.venv} ({interpreter})")
     if not (stack.venv / "bin" / "python").exists():
-        ensure_venv_module()
-        subprocess.run([sys.executable, "-m", "venv", str(stack.venv)], check=True)
+        ensure_venv_module(interpreter)
+        subprocess.run([interpreter, "-m", "venv", str(stack.venv)], check=True)
     pip = [str(stack.venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
     result = subprocess.run([*pip, "-r", str(REQUIREMENTS)], capture_output=True, text=True)
     if result.returncode != 0:
@@ -79,9 +94,9 @@ def ensure_venv(stack: Stack) -> None:
     marker.write_text(wanted)
 
 
-def ensure_venv_module() -> None:
+def ensure_venv_module(interpreter: str) -> None:
     """Debian's own python3 needs python3-venv before it can create a venv."""
-    probe = subprocess.run([sys.executable, "-c", "import ensurepip"], capture_output=True)
+    probe = subprocess.run([interpreter, "-c", "import ensurepip"], capture_output=True)
     if probe.returncode != 0:
         subprocess.run(["apt-get", "install", "-y", "-qq", "python3-venv"], check=True)
 

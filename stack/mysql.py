@@ -5,14 +5,16 @@ from __future__ import annotations
 import subprocess
 import time
 
+from stack.account import Account
 from stack.install import venv_bin
 from stack.render import REPLICATION_SCRIPT
 from stack.settings import REPO, Node, Stack
 from stack.ui import step
 
 
-def ensure_datadirs(stack: Stack) -> None:
-    """Initialise the datadir of each MariaDB node that has none; existing data is kept."""
+def ensure_datadirs(stack: Stack, account: Account | None = None) -> None:
+    """Initialise the datadir of each MariaDB node that has none, owned by ACCOUNT; existing
+    data is kept."""
     for db in stack.databases:
         home = stack.state / "mysql" / db.name
         if (home / "data" / "mysql").is_dir():
@@ -25,6 +27,7 @@ def ensure_datadirs(stack: Stack) -> None:
                 f"--defaults-file={home / 'my.cnf'}",
                 "--auth-root-authentication-method=socket",
                 "--skip-test-db",
+                *([f"--user={account.name}"] if account else []),
             ],
             check=True,
             stdout=subprocess.DEVNULL,

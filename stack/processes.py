@@ -53,7 +53,10 @@ class Process:
 def pid_files(stack: Stack) -> dict[str, Path]:
     """Program -> the pid file it writes (see stack/render.py)."""
     run = stack.state / "run"
-    files = {"supervisord": run / "supervisord.pid", "redis": run / "redis.pid"}
+    files = {
+        "supervisord": stack.state / "supervisor" / "supervisord.pid",  # root's own folder
+        "redis": run / "redis.pid",
+    }
     mysql = stack.state / "mysql"
     files |= {f"mysql-{db.name}": mysql / db.name / "mysqld.pid" for db in stack.databases}
     files |= {"heartbeat": run / "heartbeat.pid", "nginx": run / "nginx.pid"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 from pathlib import Path
 
+from stack.account import Account
 from stack.settings import REPO, Node, Stack
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -71,7 +74,17 @@ def nginx_values(stack: Stack) -> dict[str, str]:
     }
 
 
-def mysql_config(stack: Stack, node: Node, server_id: int) -> str:
+def run_as(account: Account | None) -> str:
+    """The name of the user the servers run as (the launcher's own without an account)."""
+    return account.name if account else getpass.getuser()
+
+
+def root_run(account: Account | None) -> bool:
+    """Do the servers run as root (no account while the launcher is root)?"""
+    return account is None and os.geteuid() == 0
+
+
+def mysql_config(stack: Stack, node: Node, server_id: int, user: str) -> str:
     """An instance option file: the shared role config plus this instance's paths and port."""
     role = "primary" if node.name == "primary" else "replica"
     data = stack.state / "mysql" / node.name
@@ -80,7 +93,7 @@ def mysql_config(stack: Stack, node: Node, server_id: int) -> str:
             f"!include {MYSQL_CONF / 'common.cnf'}",
             f"!include {MYSQL_CONF / f'{role}.cnf'}",
             "[mariadbd]",
-            "user = root",
+            f"user = {user}",
             f"server_id = {server_id}",
             f"datadir = {data / 'data'}",
             f"socket = {data / 'mysqld.sock'}",
@@ -108,11 +121,14 @@ def redis_config(stack: Stack) -> str:
     )
 
 
-def supervisor_program(stack: Stack, name: str, command: str, **extra: str) -> str:
-    """One [program:x] section; output goes to the stack's log dir."""
+def supervisor_program(
+    stack: Stack, name: str, command: str, account: Account | None = None, **extra: str
+) -> str:
+    """One [program:x] section, run as ACCOUNT if any; output goes to the stack's log dir."""
     lines = [
         f"[program:{name}]",
         f"command={command}",
+        *([f"user={account.name}"] if account else []),
         "autostart=true",
         "autorestart=true",
         "startsecs=1",
@@ -138,15 +154,21 @@ def supervisor_env(values: dict[str, str]) -> str:
     return ",".join(f"{key}={quote(value)}" for key, value in sorted(values.items()))
 
 
-def supervisor_config(stack: Stack) -> str:
-    """supervisord.conf: every process of the stack, databases first, nginx last."""
-    state, venv = stack.state, stack.venv
+def supervisor_dir(stack: Stack) -> Path:
+    """supervisord's socket and pid file: root's alone, out of the servers' run dir (whoever
+    could replace the socket there could answer supervisorctl)."""
+    return stack.state / "supervisor"
+
+
+def supervisor_config(stack: Stack, account: Account | None = None) -> str:
+    """supervisord.conf: every process of the stack, as ACCOUNT, databases first, nginx last."""
+    state, venv, own = stack.state, stack.venv, supervisor_dir(stack)
     head = f"""[unix_http_server]
-file={state / "run" / "supervisor.sock"}
+file={own / "supervisor.sock"}
 chmod=0700
 
 [supervisord]
-pidfile={state / "run" / "supervisord.pid"}
+pidfile={own / "supervisord.pid"}
 logfile={state / "logs" / "supervisord.log"}
 logfile_maxbytes={stack.env["LOG_MAX_BYTES"]}
 logfile_backups={stack.env["LOG_BACKUPS"]}
@@ -157,7 +179,7 @@ user=root
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{state / "run" / "supervisor.sock"}
+serverurl=unix://{own / "supervisor.sock"}
 
 """
     programs = [
@@ -165,6 +187,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             stack,
             f"mysql-{db.name}",
             f"/usr/sbin/mariadbd --defaults-file={state / 'mysql' / db.name / 'my.cnf'}",
+            account,
             priority="10",
             stopwaitsecs="60",
         )
@@ -172,7 +195,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
     ]
     programs.append(
         supervisor_program(
-            stack, "redis", f"/usr/bin/redis-server {state / 'redis.conf'}", priority="10"
+            stack, "redis", f"/usr/bin/redis-server {state / 'redis.conf'}", account, priority="10"
         )
     )
     programs.append(
@@ -180,6 +203,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             stack,
             "heartbeat",
             f"{venv / 'bin' / 'python'} -m app.heartbeat",
+            account,
             directory=str(REPO / "backend"),
             environment=supervisor_env(
                 {**stack.api_env(), "HEARTBEAT_PID_FILE": str(state / "run" / "heartbeat.pid")}
@@ -195,12 +219,15 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             "API_UNIX_SOCKET": str(stack.api_socket(api) or ""),
             "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
             "API_PID_FILE": str(state / "run" / f"{api.name}.pid"),
+            # nginx's workers run as STACK_USER, or as nobody when the servers run as root.
+            "API_SOCKET_UMASK": stack.env["API_SOCKET_UMASK"] if not root_run(account) else "0",
         }
         programs.append(
             supervisor_program(
                 stack,
                 api.name,
                 f"{venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app:create_app()'",
+                account,
                 directory=str(REPO / "backend"),
                 environment=supervisor_env(env),
                 priority="20",
@@ -212,7 +239,9 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
         supervisor_program(
             stack,
             "logrotate",
-            f"python3 -m stack.logrotate {state / 'logs'}",  # the launcher's own stdlib code
+            # The launcher's own stdlib code, as the account that owns the logs and nginx.
+            f"{venv / 'bin' / 'python'} -m stack.logrotate {state / 'logs'}",
+            account,
             directory=str(REPO),
             environment=supervisor_env(log_settings),
             priority="5",
@@ -224,6 +253,7 @@ serverurl=unix://{state / "run" / "supervisor.sock"}
             "nginx",
             f"/usr/sbin/nginx -e {state / 'logs' / 'nginx-error.log'} "
             f"-c {state / 'nginx.conf'} -g 'daemon off;'",
+            account,
             priority="30",
             # QUIT is nginx's graceful stop: requests in flight get their answers (TERM drops
             # them, and a committed write would be answered with a reset).
@@ -244,14 +274,20 @@ def write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def render_all(stack: Stack) -> None:
-    """Write every rendered config of the stack into its state dir."""
+def render_all(stack: Stack, account: Account | None = None) -> None:
+    """Write every rendered config of the stack into its state dir, for servers run as
+    ACCOUNT (stack/account.py)."""
     state = stack.state
     for sub in ("logs", "run", "redis", "nginx"):
         (state / sub).mkdir(parents=True, exist_ok=True)
+    supervisor_dir(stack).mkdir(mode=0o700, exist_ok=True)
+    supervisor_dir(stack).chmod(0o700)
     template = NGINX_TEMPLATE.read_text()
     write(state / "nginx.conf", render_template(template, nginx_values(stack)))
     for server_id, db in enumerate(stack.databases, start=1):
-        write(state / "mysql" / db.name / "my.cnf", mysql_config(stack, db, server_id))
+        write(
+            state / "mysql" / db.name / "my.cnf",
+            mysql_config(stack, db, server_id, run_as(account)),
+        )
     write(state / "redis.conf", redis_config(stack), mode=0o600)  # it holds the password
-    write(state / "supervisord.conf", supervisor_config(stack), mode=0o600)
+    write(state / "supervisord.conf", supervisor_config(stack, account), mode=0o600)

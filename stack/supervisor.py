@@ -17,6 +17,17 @@ def supervisord_pid(stack: Stack) -> int | None:
     return processes.supervisord_alive(stack)
 
 
+def stop_legacy_supervisord(stack: Stack, timeout: float = 90) -> None:
+    """Stop a supervisord started by a launcher that kept its pid file in the servers' run dir
+    (before supervisord got a folder of its own): TERM, on which it stops its programs."""
+    legacy = processes.read_pid(stack.state / "run" / "supervisord.pid")
+    if legacy is None or processes.scan().get(legacy, (0, 0, ""))[2] != "supervisord":
+        return
+    step("supervisord", f"stopping the one an older launcher started (pid {legacy})")
+    if processes.stop([processes.Process(legacy, 0, legacy, "supervisord", "")], timeout):
+        raise SystemExit(f"supervisord (pid {legacy}) did not stop")
+
+
 def stop_orphans(stack: Stack) -> None:
     """Stop the stack's processes that no running supervisord watches over (by pid)."""
     left = processes.orphans(stack)
@@ -44,6 +55,7 @@ def ensure_running(stack: Stack) -> None:
     Orphans of an earlier supervisord or of a killed master are stopped first: they hold the
     ports and datadir locks the programs about to start need.
     """
+    stop_legacy_supervisord(stack)
     stop_orphans(stack)
     if supervisord_pid(stack) is None:
         step("supervisord", "starting all processes")
@@ -74,6 +86,7 @@ def wait_for_socket(stack: Stack, timeout: float = 20) -> None:
 
 def shutdown(stack: Stack, timeout: float = 90) -> None:
     """Stop every process and supervisord itself, orphans too; data stays on disk."""
+    stop_legacy_supervisord(stack)
     pid = supervisord_pid(stack)
     if pid is None:
         if processes.orphans(stack):
