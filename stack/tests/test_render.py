@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from stack import settings
-from stack.render import nginx_values, render_template, supervisor_config, supervisor_env
+from stack.account import Account
+from stack.render import (
+    mysql_config,
+    nginx_values,
+    render_template,
+    supervisor_config,
+    supervisor_env,
+)
 from stack.settings import REPO, Stack, read_env_file, searchable_by_all
 
 
@@ -93,3 +101,35 @@ def test_searchable_by_all_checks_every_existing_folder(tmp_path: Path) -> None:
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     assert not searchable_by_all(private / "run" / "api-1.sock")
+
+
+def programs(config: str) -> dict[str, str]:
+    """[program:x] name -> its section."""
+    sections = config.split("[program:")[1:]
+    return {section.split("]", 1)[0]: section for section in sections}
+
+
+def test_every_program_runs_as_the_account_and_supervisord_keeps_its_socket_apart() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack")
+    config = supervisor_config(stack, Account("zerotomillion", 990, 990))
+    sections = programs(config)
+    assert set(sections) >= {"mysql-primary", "redis", "heartbeat", "api-1", "nginx", "logrotate"}
+    assert all("\nuser=zerotomillion\n" in section for section in sections.values())
+    assert "file=/srv/stack/supervisor/supervisor.sock" in config
+    assert "/srv/stack/run/supervisor" not in config
+    assert 'API_SOCKET_UMASK="0117"' in sections["api-1"]
+
+
+def test_without_an_account_programs_run_as_the_launchers_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    sections = programs(supervisor_config(default_stack(STACK_DIR="/srv/stack")))
+    assert not any("\nuser=" in section for section in sections.values())
+    # nginx's workers then run as nobody: the sockets stay open to them.
+    assert 'API_SOCKET_UMASK="0"' in sections["api-1"]
+
+
+def test_mariadb_is_told_the_user_it_runs_as() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack")
+    assert "\nuser = zerotomillion\n" in mysql_config(stack, stack.primary, 1, "zerotomillion")
