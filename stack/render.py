@@ -35,13 +35,16 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-# Rate-limit settings passed to the nginx template as they are (see .env.example).
+# Rate-limit and edge-cache settings passed to the nginx template as they are (.env.example).
 NGINX_RATE_SETTINGS = (
     "NGINX_ANON_RATE",
     "NGINX_ANON_BURST",
     "NGINX_ADDR_RATE",
     "NGINX_ADDR_BURST",
     "NGINX_RATE_LIMIT_EXEMPT",
+    "EDGE_CACHE",
+    "EDGE_CACHE_TTL_S",
+    "EDGE_CACHE_MAX_SIZE",
 )
 
 
@@ -53,6 +56,12 @@ def upstream_address(stack: Stack, api: Node) -> str:
 
 def nginx_values(stack: Stack) -> dict[str, str]:
     """Values for nginx/nginx.conf.template on the native stack."""
+    if stack.env["EDGE_CACHE"] not in ("on", "off"):
+        raise SystemExit(f"EDGE_CACHE must be on or off, not {stack.env['EDGE_CACHE']!r}")
+    if not stack.env["EDGE_CACHE_TTL_S"].isdigit() or int(stack.env["EDGE_CACHE_TTL_S"]) < 1:
+        raise SystemExit(
+            f"EDGE_CACHE_TTL_S must be whole seconds >= 1: {stack.env['EDGE_CACHE_TTL_S']!r}"
+        )
     servers = "\n".join(
         f"        server {upstream_address(stack, api)} max_fails=1 fail_timeout=2s;"
         for api in stack.apis

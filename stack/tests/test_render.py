@@ -51,6 +51,23 @@ def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
     assert "non_idempotent" not in retry_rule.group(1)
 
 
+def test_the_edge_cache_is_on_by_default_and_keeps_answers_its_ttl_in_seconds() -> None:
+    template = (REPO / "nginx" / "nginx.conf.template").read_text()
+    text = render_template(template, nginx_values(default_stack(EDGE_CACHE_TTL_S="2")))
+    assert '"on:GET::::" 0;' in text
+    assert 'map "on:$request_method:' in text
+    assert "proxy_cache_valid 200 404 2s;" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("EDGE_CACHE", "yes"), ("EDGE_CACHE_TTL_S", "1s"), ("EDGE_CACHE_TTL_S", "0")],
+)
+def test_a_bad_edge_cache_setting_stops_the_render(name: str, value: str) -> None:
+    with pytest.raises(SystemExit, match=name):
+        nginx_values(default_stack(**{name: value}))
+
+
 def test_supervisor_environment_is_quoted_and_escapes_percent() -> None:
     assert supervisor_env({"B": 'say "hi"', "A": "100%"}) == 'A="100%%",B="say \\"hi\\""'
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pymysql
 import pytest
+import requests
 
 from loadtest.chaos import verdict
 from loadtest.compose_chaos import containers, inspect, run
@@ -84,6 +85,16 @@ def test_a_second_read_is_a_cache_hit(api: Api) -> None:
     second = api.get(f"/api/users/{user['id']}")
     assert (first.headers["X-Cache"], first.json()) == ("MISS", user)
     assert (second.headers["X-Cache"], second.headers["X-DB-Node"]) == ("HIT", "none")
+
+
+def test_a_second_anonymous_read_is_answered_by_the_edge_cache(api: Api) -> None:
+    user = api.create_user("Edge", "Compose")
+    url = f"{api.base_url}/api/users/{user['id']}"
+    requests.get(url, timeout=10)  # a client with no key and no token: the edge may keep it
+    second = requests.get(url, headers={"X-Request-ID": "compose-edge"}, timeout=10)
+    assert second.json() == user
+    assert (second.headers["X-Cache"], second.headers["X-DB-Node"]) == ("EDGE", "none")
+    assert second.headers["X-Request-ID"] == "compose-edge"
 
 
 def api_hostnames(project: Project) -> set[str]:
