@@ -1,19 +1,25 @@
-"""`make bench`: the staircase from one server to the full stack, measured in one run.
+"""`make bench`: the staircase from one server to the full stack, measured in one run against
+the naive peer, the stack a user would build instead (loadtest/naive_peer.py).
 
 Stages, each on the same read-heavy Zipf mix (loadtest/wrk/zipf_mix.lua) with wrk:
 
 1. one API process (gunicorn, one sync worker), primary only, no cache, no load balancer;
 2. + reads from the replicas;
 3. + the Redis cache;
-4. + nginx over the API replicas, each with its worker processes: the running stack.
+4. + nginx over the API replicas, each with its worker processes (edge cache off);
+5. + nginx's edge cache: the running stack as `make up` has it;
 
-Plus two floors in the same run (nginx answering by itself, the bare /healthz through nginx) and
-the hot-path ratios (a cached GET and an uncached replica read, each divided by /healthz).
+and the naive peer on the same mix: nginx over one gunicorn with as many sync workers as the
+stack has, Flask + SQLAlchemy's default pool, naive Redis cache-aside, the same data and replica.
+
+Plus the floors and the hot path: nginx alone, the bare endpoint, a cached GET of hot ids (near
+cache, then the edge), an uncached list read, and a random id over every seeded user (mostly
+misses), each paired with the peer's same workload. Every row reports project / peer.
 Each stage reports the best throughput whose p99 stays within BENCH_P99_MS, trying a few
 connection counts; stages and hot-path runs repeat in BENCH_ROUNDS interleaved rounds, and each
-reports its median. Every run also reports the CPU the machine spent on it, wrk's own left out:
-how many cores were busy, and the CPU time per request. Prints a table, writes
-docs/benchmarks.md and imgs/staircase.png.
+reports its median, and the median of its per-round ratios to the peer. Every run also reports
+the CPU the machine spent on it, wrk's own left out: how many cores were busy, and the CPU time
+per request. Prints a table, writes docs/benchmarks.md, docs/capacity.md and imgs/staircase.png.
 """
 
 from __future__ import annotations
@@ -23,18 +29,21 @@ import math
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import capacity
 from loadtest.docs import replace_section
-from stack.exempt import loopback_exempt
+from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
 from stack.keys import ensure_key
 from stack.seed import seed
 from stack.settings import REPO, Stack, load_stack
@@ -183,25 +192,144 @@ def seeded_range(stack: Stack) -> dict[str, int]:
     return summary
 
 
-def staircase(stack: Stack, env: dict[str, str]) -> list[Result]:
-    """Stages 1-4 on the Zipf mix, in ROUNDS interleaved rounds; each stage's median round.
+@dataclass(frozen=True)
+class Row:
+    """A measured row, the peer's same workload in the same rounds, and project / peer."""
+
+    result: Result
+    peer: Result | None
+    ratio: float  # the median of the per-round throughput ratios (NaN without a peer)
+
+
+def median(runs: list[Result]) -> Result:
+    """The run with the median throughput (the upper one of an even count)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
+def median_ratio(ours: list[Result], theirs: list[Result]) -> float:
+    """The median over the rounds of our throughput / theirs (each pair from the same round)."""
+    ratios = sorted(a.rps / b.rps for a, b in zip(ours, theirs, strict=True) if b.rps)
+    return ratios[len(ratios) // 2] if ratios else math.nan
+
+
+PEER_PORT = int(os.environ.get("BENCH_PEER_PORT", "8093"))
+PEER_API_PORT = int(os.environ.get("BENCH_PEER_API_PORT", "8094"))
+
+
+def peer_nginx_config(stack: Stack, folder: Path) -> str:
+    """The peer's nginx: a plain reverse proxy (same worker count, upstream keepalive and log
+    buffering as the stack's, so the comparison is of what is behind it)."""
+    return f"""worker_processes {stack.env["NGINX_WORKER_PROCESSES"]};
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {folder}/access.log combined buffer=64k flush=1s;
+    client_body_temp_path {folder}/client_body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    upstream peer {{ server 127.0.0.1:{PEER_API_PORT}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{PEER_PORT};
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_pass http://peer;
+        }}
+        location = /lb-health {{ access_log off; return 200 '{{"status":"ok"}}'; }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def naive_peer(stack: Stack) -> Iterator[str]:
+    """Run the naive peer (nginx + gunicorn) on its own ports until the block ends; its URL."""
+    folder = stack.state / "bench-peer"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "nginx.conf").write_text(peer_nginx_config(stack, folder))
+    env = stack.env
+    app_db = f"{env['MYSQL_APP_USER']}:{env['MYSQL_APP_PASSWORD']}@{stack.host}"
+    workers = len(stack.apis) * int(env["GUNICORN_WORKERS"])
+    peer_env = {
+        **os.environ,
+        "PEER_PRIMARY_URL": f"mysql+pymysql://{app_db}:{stack.primary.port}/{env['MYSQL_DATABASE']}",
+        "PEER_REPLICA_URL": f"mysql+pymysql://{app_db}:{stack.replicas[0].port}/{env['MYSQL_DATABASE']}",
+        "PEER_REDIS_URL": f"redis://:{env['REDIS_PASSWORD']}@{stack.host}:{stack.redis_port}/0",
+    }
+    app = subprocess.Popen(
+        [
+            str(stack.venv / "bin" / "gunicorn"),
+            f"--workers={workers}",
+            f"--bind=127.0.0.1:{PEER_API_PORT}",
+            "loadtest.naive_peer:create_app()",
+        ],
+        cwd=REPO,
+        env=peer_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    proxy = subprocess.Popen(
+        ["nginx", "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{PEER_PORT}"
+        wait_for(f"{url}/ping")
+        print(f"naive peer: nginx :{PEER_PORT} over gunicorn, {workers} sync workers", flush=True)
+        yield url
+    finally:
+        for process in (proxy, app):
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Edge:
+    """Turns the running stack's edge cache on and off (`make up` with EDGE_CACHE; nginx takes
+    it with a HUP), keeping 127.0.0.1 exempt from the per-address limits meanwhile."""
+
+    def __init__(self) -> None:
+        self.on: bool | None = None
+
+    def set(self, on: bool) -> None:
+        if self.on is not on:
+            launcher_up({"NGINX_RATE_LIMIT_EXEMPT": LOOPBACK, "EDGE_CACHE": "on" if on else "off"})
+            self.on = on
+
+
+def staircase(stack: Stack, peer: str, edge: Edge, env: dict[str, str]) -> list[Row]:
+    """Stages 1-5 and the peer on the Zipf mix, in ROUNDS interleaved rounds; each stage's median
+    round and its median ratio to the peer.
 
     One sweep per stage put minutes between stage 1 and stage 4, and this machine's speed drifts
     over minutes: the same code measured full stack / stage 1 anywhere from 0.83 to 1.79.
     """
     single = f"http://{stack.host}:{SINGLE_PORT}"
     workers = f"{len(stack.apis)} API replicas x {stack.env['GUNICORN_WORKERS']} workers"
-    steps: list[tuple[str, dict[str, bool] | None]] = [
+    peer_workers = len(stack.apis) * int(stack.env["GUNICORN_WORKERS"])
+    steps: list[tuple[str, dict[str, bool] | bool]] = [
         ("1. one API process, primary only", {"replicas": False, "cache": False}),
         ("2. + read replicas", {"replicas": True, "cache": False}),
         ("3. + Redis cache", {"replicas": True, "cache": True}),
-        (f"4. + nginx, {workers}", None),  # the running stack
+        (f"4. + nginx, {workers}", False),  # the running stack, edge cache off
+        ("5. + edge cache (the stack as `make up` runs it)", True),
     ]
+    peer_name = f"naive peer: nginx, {peer_workers} sync workers, cache-aside"
     rounds: list[list[Result]] = [[] for _ in steps]
+    peer_rounds: list[Result] = []
     for round_number in range(1, ROUNDS + 1):
         print(f"round {round_number} of {ROUNDS}", flush=True)
+        peer_rounds.append(best_within_p99(peer_name, peer, "zipf_mix.lua", env))
+        print_row(peer_rounds[-1])
         for i, (name, options) in enumerate(steps):
-            if options is None:
+            if isinstance(options, bool):
+                edge.set(options)
                 rounds[i].append(best_within_p99(name, stack.base_url, "zipf_mix.lua", env))
             else:
                 process = single_server(stack, **options)
@@ -211,111 +339,215 @@ def staircase(stack: Stack, env: dict[str, str]) -> list[Result]:
                     process.terminate()
                     process.wait(timeout=30)
             print_row(rounds[i][-1])
-    results = [median(runs) for runs in rounds]
+    peer_result = median(peer_rounds)
+    rows = [Row(median(runs), peer_result, median_ratio(runs, peer_rounds)) for runs in rounds]
     print("median of the rounds:")
-    for result in results:
-        print_row(result)
-    return results
+    print_row(peer_result)
+    for row in rows:
+        print_row(row.result, row.ratio)
+    return [*rows, Row(peer_result, None, math.nan)]
 
 
-def median(runs: list[Result]) -> Result:
-    """The run with the median throughput (the upper one of an even count)."""
-    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+@dataclass(frozen=True)
+class Workload:
+    """One wrk run of the hot path: against the stack (edge on or off) or against the peer."""
+
+    name: str
+    path: str
+    script: str | None
+    edge: bool | None = None  # None: the peer
+    users_path: str = "/api/users"
 
 
-def hot_path(stack: Stack, env: dict[str, str]) -> list[Result]:
-    """The floors and the hot-path reads, all through nginx at the same connection count."""
-    base, conns = stack.base_url, CONNECTIONS[-1]
-    runs = [
-        ("nginx alone (/lb-health)", "/lb-health", None),
-        ("bare /healthz", "/healthz", None),
-        (f"cached GET /api/users/{{id}}, {HOT_USERS} hot ids", "", "hot_user.lua"),
-        ("uncached replica read", "", "replica_read.lua"),
-    ]
+def hot_path(stack: Stack, peer: str, edge: Edge, env: dict[str, str], users: int) -> list[Row]:
+    """The floors and the hot-path reads, each with the peer's same workload, all through nginx
+    at the same connection count."""
+    conns = CONNECTIONS[-1]
+    hot = f"{HOT_USERS} hot ids"
+    random_id = f"random id over {users:,} users"
+    workloads = {
+        "lb": Workload("nginx alone (/lb-health)", "/lb-health", None, False),
+        "lb peer": Workload("peer: nginx alone (/lb-health)", "/lb-health", None),
+        "bare": Workload("bare /healthz", "/healthz", None, False),
+        "bare peer": Workload("peer: bare /ping", "/ping", None),
+        "hot": Workload(
+            f"cached GET /api/users/{{id}}, {hot}, near cache", "", "hot_user.lua", False
+        ),
+        "hot peer": Workload(
+            f"peer: cached GET, {hot} (Redis GET + re-encode)", "", "hot_user.lua"
+        ),
+        "list": Workload("uncached list read (replica)", "", "replica_read.lua", False),
+        "list peer": Workload("peer: uncached list read", "", "replica_read.lua"),
+        "random": Workload(f"GET {random_id} (cache misses)", "", "random_user.lua", False),
+        "random peer": Workload(
+            f"peer: GET {random_id}, no cache", "", "random_user.lua", users_path="/nocache/users"
+        ),
+        "random peer cache": Workload(
+            f"peer: GET {random_id}, cache-aside misses", "", "random_user.lua"
+        ),
+        "hot edge": Workload(
+            f"cached GET /api/users/{{id}}, {hot}, edge cache", "", "hot_user.lua", True
+        ),
+        "random edge": Workload(
+            f"GET {random_id} through the edge cache", "", "random_user.lua", True
+        ),
+    }
     # Interleaved rounds, then the median of each: this machine's throughput drifts over tens of
     # seconds, and a ratio of two runs taken a minute apart would measure the drift. Each run
     # follows a short warm-up of its own, so it measures the steady state: hot keys stay in the
     # near cache in production, but would expire (NEAR_CACHE_TTL_S) between rounds here.
-    rounds: list[list[Result]] = [[] for _ in runs]
-    for _ in range(ROUNDS):
-        for i, (name, path, script) in enumerate(runs):
-            wrk(name, base + path, script, conns, env, duration_s=WARMUP_S)
-            rounds[i].append(wrk(name, base + path, script, conns, env))
-    results = [median(runs) for runs in rounds]
-    for result in results:
-        print_row(result)
-    return results
+    runs: dict[str, list[Result]] = {key: [] for key in workloads}
+    for round_number in range(1, ROUNDS + 1):
+        print(f"hot path, round {round_number} of {ROUNDS}", flush=True)
+        # The edge-off runs first, each right before its peer run; then the edge-on runs.
+        for key, work in sorted(workloads.items(), key=lambda item: item[1].edge is True):
+            if work.edge is not None:
+                edge.set(work.edge)
+            base = peer if work.edge is None else stack.base_url
+            run_env = {**env, "USERS_PATH": work.users_path}
+            wrk(work.name, base + work.path, work.script, conns, run_env, duration_s=WARMUP_S)
+            runs[key].append(wrk(work.name, base + work.path, work.script, conns, run_env))
+            print_row(runs[key][-1])
+    pairs = [
+        ("lb", "lb peer"),
+        ("bare", "bare peer"),
+        ("hot", "hot peer"),
+        ("hot edge", "hot peer"),
+        ("list", "list peer"),
+        ("random", "random peer"),
+        ("random", "random peer cache"),
+        ("random edge", "random peer cache"),
+    ]
+    rows = [
+        Row(median(runs[ours]), median(runs[theirs]), median_ratio(runs[ours], runs[theirs]))
+        for ours, theirs in pairs
+    ]
+    print("median of the rounds:")
+    for row in rows:
+        print_row(row.result, row.ratio)
+    return rows
 
 
-def print_row(r: Result) -> None:
+def print_row(r: Result, ratio: float = math.nan) -> None:
     """One line of the live table."""
     numbers = f"{r.rps:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} {r.errors:>7} {r.connections:>5}"
-    print(f"{r.name:<44} {numbers} {r.cores:>5.2f} {r.cpu_us:>8,.0f}", flush=True)
+    vs = "" if math.isnan(ratio) else f"  x{ratio:.2f} of the peer"
+    print(f"{r.name[:60]:<60} {numbers} {r.cores:>5.2f} {r.cpu_us:>8,.0f}{vs}", flush=True)
 
 
-def markdown(
-    stairs: list[Result], hot: list[Result], ratios: dict[str, float], command: str
-) -> str:
+def markdown(stairs: list[Row], hot: list[Row], ratios: list[Target], command: str) -> str:
     """The results section of docs/benchmarks.md."""
 
-    def rows(results: list[Result], over: str) -> str:
-        return "\n".join(
-            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
-            f"{over if r.p99_ms > P99_LIMIT_MS else ''} | {r.errors} | {r.connections} "
-            f"| {r.cores:.2f} | {r.cpu_us:,.0f} |"
-            for r in results
-        )
+    def rows(measured: list[Row], over: str) -> str:
+        lines = []
+        for row in measured:
+            r, peer = row.result, row.peer
+            vs = (
+                f"{peer.name.removeprefix('peer: ')}: {peer.rps:,.0f}/s, {peer.cpu_us:,.0f} µs "
+                f"| **{row.ratio:.2f}** | {r.cpu_us / peer.cpu_us:.2f} |"
+                if peer is not None
+                else "| | |"
+            )
+            lines.append(
+                f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
+                f"{over if r.p99_ms > P99_LIMIT_MS else ''} | {r.errors} | {r.connections} "
+                f"| {r.cores:.2f} | {r.cpu_us:,.0f} | {vs}"
+            )
+        return "\n".join(lines)
 
     every_count_over = " (over the limit at every connection count)"
     head = (
-        "| stage | req/s | p50 ms | p99 ms | errors | connections | cores busy "
-        "| CPU µs per request |\n|---|---|---|---|---|---|---|---|"
+        "| run | req/s | p50 ms | p99 ms | errors | connections | cores busy "
+        "| CPU µs per request | the peer's same workload | req/s ÷ peer | CPU per request ÷ peer |"
+        "\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
-    ratio_rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in ratios.items())
+    ratio_rows = "\n".join(
+        f"| {r.name} | {r.value:.2f} | {r.target} | {'met' if r.met else '**not met**'} |"
+        for r in ratios
+    )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"## Latest run\n\n`{command}`, {stamp}, {os.cpu_count()} CPUs, wrk 1 thread, "
         f"{DURATION_S} s per run. Cores busy and CPU per request: the whole machine's CPU time "
-        "during the run (`/proc/stat`), less wrk's own.\n\n"
+        "during the run (`/proc/stat`), less wrk's own. Every ratio to the peer is the median "
+        "of the per-round ratios, each round's two runs taken minutes apart at most.\n\n"
         "### The staircase (Zipf mix, best throughput with p99 ≤ "
         f"{P99_LIMIT_MS:.0f} ms; median of {ROUNDS} interleaved rounds)\n\n"
         f"{head}\n{rows(stairs, every_count_over)}\n\n"
         "![staircase](../imgs/staircase.png)\n\n"
         f"### Floors and the hot path (through nginx; median of {ROUNDS} interleaved rounds)"
         f"\n\n{head}\n{rows(hot, ' (over the bound)')}\n\n"
-        f"| ratio | value |\n|---|---|\n{ratio_rows}\n"
+        f"### Targets\n\n| ratio | value | target | status |\n|---|---|---|---|\n{ratio_rows}\n"
     )
 
 
-def chart(stairs: list[Result], hot: list[Result], path: Path) -> None:
-    """A bar chart of requests/s per stage, p99 written on each bar."""
+@dataclass(frozen=True)
+class Target:
+    """A ratio and the bound it aims at."""
+
+    name: str
+    value: float
+    at_least: float
+
+    @property
+    def target(self) -> str:
+        return f"≥ {self.at_least:g}"
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.at_least
+
+
+def targets(stairs: list[Row], hot: list[Row]) -> list[Target]:
+    """The ratios docs/benchmarks.md tracks (issue #16's targets, and the earlier floors)."""
+    _lb, bare, near, edge_hot, listing, miss_nocache, miss_naive, _edge_miss = hot
+    return [
+        Target("random id: cache miss ÷ peer with no cache", miss_nocache.ratio, 1.0),
+        Target("random id: cache miss ÷ peer's cache-aside miss", miss_naive.ratio, 1.1),
+        Target("hot cached read (near cache) ÷ peer's cached read", near.ratio, 1.3),
+        Target("hot cached read (edge cache) ÷ peer's cached read", edge_hot.ratio, 5.0),
+        Target("Zipf mix: full stack (stage 5) ÷ peer, p99 ≤ 50 ms", stairs[4].ratio, 2.0),
+        Target("Zipf mix: stage 4 (no edge) ÷ peer, p99 ≤ 50 ms", stairs[3].ratio, 2.0),
+        Target("cached GET (near) ÷ bare /healthz", near.result.rps / bare.result.rps, 0.85),
+        Target("uncached list read ÷ bare /healthz", listing.result.rps / bare.result.rps, 0.6),
+        Target(
+            "full stack (stage 5) ÷ stage 1, Zipf mix",
+            stairs[4].result.rps / stairs[0].result.rps,
+            2.0,
+        ),
+    ]
+
+
+def chart(stairs: list[Row], path: Path) -> None:
+    """Requests/s per stage and the peer's, each bar with its p99 and its ratio to the peer."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = stairs + hot[1:2]
-    fig, ax = plt.subplots(figsize=(10, 4.8))
-    colors = ["#90a4ae", "#64b5f6", "#e57373", "#81c784", "#ffd54f"]
-    bars = ax.bar([r.name for r in results], [r.rps for r in results], color=colors[: len(results)])
-    for bar, r in zip(bars, results, strict=True):
+    fig, ax = plt.subplots(figsize=(11, 5))
+    colors = ["#90a4ae", "#64b5f6", "#e57373", "#81c784", "#4db6ac", "#ffd54f"]
+    names = [row.result.name.replace(" (the stack as `make up` runs it)", "") for row in stairs]
+    bars = ax.bar(names, [row.result.rps for row in stairs], color=colors[: len(stairs)])
+    for bar, row in zip(bars, stairs, strict=True):
+        vs = "" if math.isnan(row.ratio) else f"\n{row.ratio:.2f}x peer"
         ax.annotate(
-            f"{r.rps:,.0f}/s\np99 {r.p99_ms:.0f} ms",
+            f"{row.result.rps:,.0f}/s\np99 {row.result.p99_ms:.0f} ms{vs}",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
             ha="center",
             va="bottom",
             fontsize=9,
         )
-    ax.set_ylabel("requests/s (Zipf mix; floor: bare /healthz)")
-    ax.set_title("From one server to the full stack, on this machine")
+    ax.set_ylabel(f"requests/s, Zipf mix, p99 ≤ {P99_LIMIT_MS:.0f} ms")
+    ax.set_title("From one server to the full stack, and the naive peer, on this machine")
     ax.tick_params(axis="x", labelsize=8)
     plt.setp(ax.get_xticklabels(), rotation=12, ha="right")
-    ax.margins(y=0.2)
+    ax.margins(y=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-def capacity_section(full_stack: Result, command: str) -> str:
+def capacity_section(full_stack: Result, peer: Result, command: str) -> str:
     """docs/capacity.md's measured part: the sustainable rate against the model's peak."""
     model = capacity.model()
     within = full_stack.p99_ms <= P99_LIMIT_MS and full_stack.errors == 0
@@ -333,8 +565,10 @@ def capacity_section(full_stack: Result, command: str) -> str:
         f"86,400 s x peak factor {model.peak_factor:g} | **{model.peak_rps:,.0f} req/s** at peak "
         f"({model.average_rps:,.0f} on average) |\n"
         f"| full stack, Zipf mix, best throughput with p99 <= {P99_LIMIT_MS:.0f} ms "
-        f"(staircase stage 4) | {full_stack.rps:,.0f} req/s, p99 {full_stack.p99_ms:.1f} ms, "
+        f"(staircase stage 5) | {full_stack.rps:,.0f} req/s, p99 {full_stack.p99_ms:.1f} ms, "
         f"{full_stack.errors} errors{'' if within else ' (over the bound)'} |\n"
+        f"| the naive peer on the same mix, same machine and run | {peer.rps:,.0f} req/s, "
+        f"p99 {peer.p99_ms:.1f} ms (headroom {peer.rps / model.peak_rps:.2f}) |\n"
         f"| headroom factor = sustainable / peak (aim: >= 3) | {headroom:.2f} |\n"
         f"| daily active users this rate serves, same assumptions | "
         f"{headroom * model.dau:,.0f} |\n\n"
@@ -345,14 +579,19 @@ def capacity_section(full_stack: Result, command: str) -> str:
 def main() -> None:
     """Run the whole staircase and write its outputs (127.0.0.1 exempt from nginx's per-address
     limits meanwhile: the bench measures capacity, not the limiter)."""
-    # A stopped bench must not leave its single API server behind: SIGTERM unwinds like Ctrl-C.
+    # A stopped bench must not leave its servers behind: SIGTERM unwinds like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    configured_edge = load_stack().env["EDGE_CACHE"] == "on"
+    edge = Edge()
     with loopback_exempt(load_stack()) as stack:
-        run(stack)
+        try:
+            run(stack, edge)
+        finally:
+            edge.set(configured_edge)
 
 
-def run(stack: Stack) -> None:
-    """The staircase, the floors and the hot path on STACK; the docs and the chart."""
+def run(stack: Stack, edge: Edge) -> None:
+    """The staircase, the floors and the hot path on STACK and the peer; the docs and chart."""
     wait_for(f"{stack.internal_url}/readyz", timeout=5)
     ids = seeded_range(stack)
     env = {
@@ -364,25 +603,22 @@ def run(stack: Stack) -> None:
         "HOT_USERS": HOT_USERS,
     }
     columns = f"{'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5} {'cores':>5}"
-    print(f"{'stage':<44} {columns} {'CPU µs/req':>8}")
-    stairs = staircase(stack, env)
-    hot = hot_path(stack, env)
-    healthz = hot[1].rps
-    ratios = {
-        "cached GET ÷ bare /healthz (target ≥ 0.85)": hot[2].rps / healthz,
-        "uncached replica read ÷ bare /healthz (target ≥ 0.6)": hot[3].rps / healthz,
-        "full stack ÷ stage 1, Zipf mix at p99 ≤ 50 ms (target ≥ 2)": stairs[3].rps / stairs[0].rps,
-    }
+    with naive_peer(stack) as peer:
+        print(f"{'run':<60} {columns} {'CPU µs/req':>8}")
+        stairs = staircase(stack, peer, edge, env)
+        hot = hot_path(stack, peer, edge, env, ids["last_id"] - ids["first_id"] + 1)
+    ratios = targets(stairs, hot)
     print()
-    for name, value in ratios.items():
-        print(f"{name:<64} {value:.2f}")
+    for target in ratios:
+        status = "met" if target.met else "NOT met"
+        print(f"{target.name:<58} {target.value:>6.2f}  ({target.target}: {status})")
     command = ("make bench " + " ".join(sys.argv[1:])).strip()
     replace_section(
         REPO / "docs" / "benchmarks.md", "bench", markdown(stairs, hot, ratios, command)
     )
-    section = capacity_section(stairs[3], command)
+    section = capacity_section(stairs[4].result, stairs[5].result, command)
     replace_section(REPO / "docs" / "capacity.md", "bench", section)
-    chart(stairs, hot, REPO / "imgs" / "staircase.png")
+    chart(stairs, REPO / "imgs" / "staircase.png")
     print("\n" + section.split("\n\n", 1)[1])
     print("\nwrote docs/benchmarks.md, docs/capacity.md and imgs/staircase.png")
 

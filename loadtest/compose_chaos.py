@@ -43,6 +43,9 @@ TEST_PROJECT = Project(
         # All clients share one critical key; its limit is not what these tests are about.
         "RATE_LIMIT_CRITICAL_PER_S": "1000",
         "RATE_LIMIT_CRITICAL_BURST": "2000",
+        # As `make compose-up` has it (the native integration stack exports EDGE_CACHE=off into
+        # the environment of the same pytest run; compose would take it from there).
+        "EDGE_CACHE": "on",
     },
 )
 

@@ -61,6 +61,7 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
         lock_wait_ms=settings.cache_lock_wait_ms,
         xfetch_beta=settings.cache_xfetch_beta,
         invalidation_retry_s=settings.cache_invalidation_retry_s,
+        admission_window_s=settings.cache_admission_window_s,
     )
     near = None
     if settings.near_cache_ttl_s > 0:

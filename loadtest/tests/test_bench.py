@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import Result, busy_cpu_s, markdown, to_ms
+from loadtest.bench import Result, Row, Target, busy_cpu_s, markdown, median, median_ratio, to_ms
 
 
 def test_wrk_latencies_are_read_in_milliseconds() -> None:
@@ -27,11 +27,30 @@ def test_busy_cpu_counts_user_nice_system_irq_and_softirq_not_idle_iowait_or_ste
     assert math.isnan(busy_cpu_s(tmp_path / "missing"))
 
 
-def test_the_results_table_shows_each_runs_cores_and_cpu_per_request() -> None:
+def test_the_results_table_shows_each_runs_cores_cpu_per_request_and_ratio_to_the_peer() -> None:
     stage = Result("1. one API process, primary only", 475.4, 14.9, 34.5, 0, 8, 0.953, 2425.2)
+    peer = Result("peer: uncached list read", 600, 30.0, 45.0, 0, 32, 1.8, 3000)
     read = Result("uncached replica read", 750, 42.1, 69.4, 0, 32, 1.9, 2650)
-    text = markdown([stage], [read], {"a ratio": 1.5}, "make bench")
-    assert "| 1. one API process, primary only | 475 | 14.9 | 34.5 | 0 | 8 | 0.95 | 2,425 |" in text
-    over = "| uncached replica read | 750 | 42.1 | 69.4 (over the bound) | 0 | 32 | 1.90 | 2,650 |"
+    target = Target("a ratio", 1.5, 2.0)
+    text = markdown([Row(stage, None, math.nan)], [Row(read, peer, 1.27)], [target], "make bench")
+    assert (
+        "| 1. one API process, primary only | 475 | 14.9 | 34.5 | 0 | 8 | 0.95 | 2,425 | | |"
+        in text
+    )
+    over = (
+        "| uncached replica read | 750 | 42.1 | 69.4 (over the bound) | 0 | 32 | 1.90 | 2,650 "
+        "| uncached list read: 600/s, 3,000 µs | **1.27** | 0.88 |"
+    )
     assert over in text
-    assert "| cores busy | CPU µs per request |" in text
+    assert "| cores busy | CPU µs per request | the peer's same workload |" in text
+    assert "| a ratio | 1.50 | ≥ 2 | **not met** |" in text
+
+
+def test_a_ratio_to_the_peer_is_the_median_of_the_rounds_ratios() -> None:
+    def run(rps: float) -> Result:
+        return Result("r", rps, 1, 2, 0, 8, 1.0, 100)
+
+    ours = [run(100), run(300), run(200)]
+    theirs = [run(100), run(100), run(400)]
+    assert median_ratio(ours, theirs) == 1.0  # ratios 1.0, 3.0, 0.5
+    assert median(ours).rps == 200

@@ -37,14 +37,23 @@ return filled
 
 # One round trip for every read: the value of KEYS[1]; when it holds no entry (nothing, or a
 # tombstone), also try to take the stampede lock KEYS[2] for ARGV[1], expiring in ARGV[2] ms.
+# Admission: a key that holds nothing is counted in KEYS[3] for ARGV[3] ms ('0': no admission);
+# its first miss in that window answers 2 (load, do not fill) and takes no lock. A tombstone
+# (a write in the last CACHE_TOMBSTONE_TTL_S) admits at once.
 GET_OR_LOCK = """
 local value = redis.call('GET', KEYS[1])
 if value and string.sub(value, 1, 2) == 'E|' then
   return {value, 0}
 end
+if not value and ARGV[3] ~= '0' and redis.call('INCR', KEYS[3]) == 1 then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  return {value, 2}
+end
 local locked = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
 return {value, locked and 1 or 0}
 """
+
+NOT_ADMITTED = 2  # GET_OR_LOCK's answer for a first miss: load, and fill only a 404
 
 CHANGED_PREFIX = "changed:"
 
@@ -99,6 +108,7 @@ class CachePolicy:
     lock_wait_ms: int = default("cache_lock_wait_ms")
     xfetch_beta: float = default("cache_xfetch_beta")
     invalidation_retry_s: float = default("cache_invalidation_retry_s")
+    admission_window_s: float = default("cache_admission_window_s")
 
 
 def changed_key(key: str) -> str:

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from app.cache.entries import (
     FILL,
     GET_OR_LOCK,
+    NOT_ADMITTED,
     CachePolicy,
     CacheUnavailable,
     Entry,
@@ -87,11 +88,15 @@ class Cache:
         try:
             self.invalidations.flush()
             token = unique_hex()
+            window_ms = int(self.policy.admission_window_s * 1000)
             raw, locked = self._call(
                 lambda: self._get_or_lock(
-                    keys=[key, f"{key}:lock"], args=[token, self.policy.lock_ttl_ms]
+                    keys=[key, f"{key}:lock", f"{key}:seen"],
+                    args=[token, self.policy.lock_ttl_ms, window_ms],
                 )
             )
+            if locked == NOT_ADMITTED:
+                return self._load_first_miss(key, load)
             found = parse(raw)
             if isinstance(found, Entry):
                 served = self._serve_entry(key, found, load)
@@ -147,12 +152,28 @@ class Cache:
                 return found
         return None
 
+    def _load_first_miss(self, key: str, load: Loader) -> Served:
+        """A key's first miss in the admission window: most such keys are never asked for again
+        (the cold tail of a Zipf mix), so the answer is not stored and the miss costs one round
+        trip, as a read with no cache at all costs none. A 404 is stored all the same: negative
+        caching is for ids asked for again and again, and its entry is small."""
+        status, body = load(None)
+        if status == 200:
+            return Served(status, body, Outcome.MISS)
+        return self._fill_answer(key, status, body, 1, b"", "")
+
     def _load_and_fill(
         self, key: str, load: Loader, tombstone: str | None, expected: bytes, lock: str
     ) -> Served:
         started = time.monotonic()
         status, body = load(tombstone)
         delta_ms = max(int((time.monotonic() - started) * 1000), 1)
+        return self._fill_answer(key, status, body, delta_ms, expected, lock)
+
+    def _fill_answer(
+        self, key: str, status: int, body: bytes, delta_ms: int, expected: bytes, lock: str
+    ) -> Served:
+        """Store STATUS and BODY under KEY if it still holds EXPECTED; release LOCK."""
         policy = self.policy
         ttl_s = policy.ttl_s * random.uniform(1 - policy.ttl_jitter, 1 + policy.ttl_jitter)
         if status != 200:

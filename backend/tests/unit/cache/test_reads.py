@@ -27,7 +27,8 @@ class Loads:
 def test_a_miss_loads_once_fills_and_the_next_read_is_a_hit(
     redis: fakeredis.FakeRedis, breaker: CircuitBreaker
 ) -> None:
-    cache, load = Cache(redis, breaker, CachePolicy()), Loads()
+    # Every key admitted at once: this test is about the fill (admission has tests below).
+    cache, load = Cache(redis, breaker, CachePolicy(admission_window_s=0)), Loads()
     first = cache.read(KEY, load)
     second = cache.read(KEY, load)
     assert (first.outcome, second.outcome) == (Outcome.MISS, Outcome.HIT)
@@ -104,8 +105,55 @@ def test_the_near_cache_serves_only_reads_allowed_to_use_it(
     near = NearCache(redis, "changed:", ttl_s=30, max_entries=10)
     near.redirect_id = 1  # as if subscribed to invalidations
     cache = Cache(redis, breaker, CachePolicy(), near)
-    cache.read(KEY, Loads())  # a miss: filled in Redis
+    cache.read(KEY, Loads())  # a first miss: counted, not filled (admission)
+    cache.read(KEY, Loads())  # a second miss: filled in Redis
     cache.read(KEY, Loads())  # a hit from Redis: now also held near
     redis.delete(KEY)  # gone from Redis (no marker: near caches are not told)
     served = cache.read(KEY, Loads(body=b'{"id":"reloaded"}'), near=near_allowed)
     assert served.body == (b'{"id":7}' if near_allowed else b'{"id":"reloaded"}')
+
+
+def test_a_keys_first_miss_is_not_filled_and_costs_one_round_trip(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache, load = Cache(redis, breaker, CachePolicy(admission_window_s=60)), Loads()
+    first = cache.read(KEY, load)
+    assert (first.outcome, first.body) == (Outcome.MISS, b'{"id":7}')
+    assert redis.get(KEY) is None and redis.get(f"{KEY}:lock") is None
+    assert 0 < redis.pttl(f"{KEY}:seen") <= 60_000
+    second, third = cache.read(KEY, load), cache.read(KEY, load)
+    assert (second.outcome, third.outcome) == (Outcome.MISS, Outcome.HIT)
+    assert len(load.told) == 2
+    assert redis.get(f"{KEY}:lock") is None
+
+
+def test_a_404_is_kept_on_its_first_miss(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache, load = Cache(redis, breaker, CachePolicy(admission_window_s=60)), Loads(404, b"gone")
+    assert cache.read(KEY, load).outcome is Outcome.MISS
+    assert cache.read(KEY, load).outcome is Outcome.HIT
+    assert len(load.told) == 1
+
+
+def test_a_key_written_recently_is_filled_on_its_first_miss(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    redis.set(KEY, encode_tombstone("0-1-9"))  # a write: the key will be read again
+    cache, load = Cache(redis, breaker, CachePolicy(admission_window_s=60)), Loads()
+    assert cache.read(KEY, load).outcome is Outcome.MISS
+    assert cache.read(KEY, load).outcome is Outcome.HIT
+    assert load.told == ["0-1-9"]
+
+
+def test_a_404_first_miss_never_overwrites_a_write_that_landed_during_its_load(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache = Cache(redis, breaker, CachePolicy(admission_window_s=60))
+
+    def load_then_write(tombstone: str | None) -> tuple[int, bytes]:
+        redis.set(KEY, encode_tombstone("0-1-10"))  # the user is created meanwhile
+        return 404, b"gone"
+
+    assert cache.read(KEY, load_then_write).status == 404
+    assert redis.get(KEY) == encode_tombstone("0-1-10")
