@@ -119,7 +119,8 @@ def test_a_keys_first_miss_is_not_filled_and_costs_one_round_trip(
     cache, load = Cache(redis, breaker, CachePolicy(admission_window_s=60)), Loads()
     first = cache.read(KEY, load)
     assert (first.outcome, first.body) == (Outcome.MISS, b'{"id":7}')
-    assert redis.get(KEY) is None and redis.get(f"{KEY}:lock") is None
+    assert redis.get(KEY) is None
+    assert redis.get(f"{KEY}:lock") is None
     assert 0 < redis.pttl(f"{KEY}:seen") <= 60_000
     second, third = cache.read(KEY, load), cache.read(KEY, load)
     assert (second.outcome, third.outcome) == (Outcome.MISS, Outcome.HIT)
