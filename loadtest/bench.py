@@ -248,7 +248,9 @@ http {{
 @contextmanager
 def naive_peer(stack: Stack) -> Iterator[str]:
     """Run the naive peer (nginx + gunicorn) on its own ports until the block ends; its URL."""
-    folder = stack.state / "bench-peer"
+    # Beside the state dir, not in it: `make up` (which the bench runs to toggle the edge cache)
+    # takes any nginx whose command line names the state dir for an orphan of the stack.
+    folder = stack.state.with_name(f"{stack.state.name}-bench-peer")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "nginx.conf").write_text(peer_nginx_config(stack, folder))

@@ -107,15 +107,22 @@ def hand_over(stack: Stack, account: Account | None) -> None:
     for sub in SERVER_DIRS:
         top = stack.state / sub
         top.mkdir(parents=True, exist_ok=True)
-        for path in [top, *top.rglob("*")]:
-            chown(path, account)
+        # os.walk, not rglob: a running server (nginx's cache manager) removes files and folders
+        # while this walks, and os.walk skips a folder that is gone.
+        for folder, dirs, files in os.walk(top):
+            for name in (".", *dirs, *files):
+                chown(Path(folder, name), account)
     for name in SERVER_FILES:
         if (stack.state / name).exists():
             chown(stack.state / name, account)
 
 
 def chown(path: Path, account: Account) -> None:
-    """Give PATH (never what a symlink points to) to ACCOUNT, unless it already has it."""
-    info = path.lstat()
-    if (info.st_uid, info.st_gid) != (account.uid, account.gid):
-        os.chown(path, account.uid, account.gid, follow_symlinks=False)
+    """Give PATH (never what a symlink points to) to ACCOUNT, unless it already has it, or it
+    is gone meanwhile (removed by a running server: nothing left to hand over)."""
+    try:
+        info = path.lstat()
+        if (info.st_uid, info.st_gid) != (account.uid, account.gid):
+            os.chown(path, account.uid, account.gid, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
