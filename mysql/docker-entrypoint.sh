@@ -8,7 +8,8 @@
 #
 # Environment: MYSQL_ROLE (primary | replica), MYSQL_SERVER_ID (overrides the role's default),
 # MYSQL_SERVER_ID_OFFSET (Kubernetes: server_id = offset + the StatefulSet ordinal at the end of
-# the host name), MYSQL_ROOT_PASSWORD (needed on the first start only: root@'%').
+# the host name), MYSQL_ROOT_PASSWORD (needed on the first start only: root@'%'),
+# MYSQL_SEMI_SYNC (on | off) and MYSQL_SEMI_SYNC_TIMEOUT_MS (see .env.example).
 set -euo pipefail
 
 CONFIG_DIR=/etc/mysql/project
@@ -28,6 +29,10 @@ write_instance_config() {
     printf '!include %s/common.cnf\n!include %s/%s.cnf\n[mariadbd]\n' "$CONFIG_DIR" "$CONFIG_DIR" "$role"
     printf 'datadir = %s\nsocket = %s\npid_file = /run/mysqld/mysqld.pid\n' "$DATADIR" "$SOCKET"
     printf 'port = 3306\nbind_address = 0.0.0.0\n'
+    local semi_sync=OFF
+    if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then semi_sync=ON; fi
+    printf 'rpl_semi_sync_master_enabled = %s\nrpl_semi_sync_slave_enabled = %s\n' "$semi_sync" "$semi_sync"
+    printf 'rpl_semi_sync_master_timeout = %d\n' "${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000}"
     if [[ -n ${MYSQL_SERVER_ID:-} ]]; then printf 'server_id = %s\n' "$MYSQL_SERVER_ID"; fi
     if [[ -n ${MYSQL_SERVER_ID_OFFSET:-} ]]; then
       [[ $(hostname) =~ -([0-9]+)$ ]] || die "MYSQL_SERVER_ID_OFFSET needs a host name ending in -N"

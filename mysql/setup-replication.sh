@@ -12,6 +12,7 @@
 #   MYSQL_ROOT_PASSWORD                           admin account (root@'%') on every node
 #   MYSQL_DATABASE, MYSQL_APP_USER, MYSQL_APP_PASSWORD
 #   MYSQL_REPL_USER, MYSQL_REPL_PASSWORD
+#   MYSQL_SEMI_SYNC, MYSQL_SEMI_SYNC_TIMEOUT_MS   semi-synchronous replication (on | off; ms)
 #   APP_ENV                                       production refuses the development passwords
 set -euo pipefail
 
@@ -136,6 +137,31 @@ ensure_replica_attached() {
   CHANGES=$((CHANGES + 1))
 }
 
+# ensure_semi_sync HOST PORT ROLE: semi-synchronous replication as MYSQL_SEMI_SYNC says, applied
+# to the running server (its config file has the same values for its next start). Both sides are
+# on on every node, so that a replica can be promoted; a replica whose side changed restarts its
+# IO thread, which is when it takes effect.
+ensure_semi_sync() {
+  local host=$1 port=$2 role=$3 state=OFF timeout=${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000} current
+  if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then state=ON; fi
+  current=$(sql "$host" "$port" "SELECT CONCAT_WS(' ', IF(@@rpl_semi_sync_master_enabled, 'ON', 'OFF'),
+    IF(@@rpl_semi_sync_slave_enabled, 'ON', 'OFF'), @@rpl_semi_sync_master_timeout,
+    @@rpl_semi_sync_master_wait_point)")
+  if [[ $current == "$state $state $timeout AFTER_SYNC" ]]; then
+    log "semi-sync $host:$port: unchanged ($state, timeout ${timeout} ms)"
+    return
+  fi
+  sql "$host" "$port" "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC;
+    SET GLOBAL rpl_semi_sync_master_timeout = $timeout;
+    SET GLOBAL rpl_semi_sync_master_enabled = $state;
+    SET GLOBAL rpl_semi_sync_slave_enabled = $state;"
+  if [[ $role == replica && ${current#* } != "$state"* ]] && replica_is_running "$host" "$port"; then
+    sql "$host" "$port" 'STOP REPLICA IO_THREAD; START REPLICA IO_THREAD'
+  fi
+  log "semi-sync $host:$port: $state, timeout ${timeout} ms (was: $current)"
+  CHANGES=$((CHANGES + 1))
+}
+
 check_required_settings() {
   local name
   for name in MYSQL_PRIMARY_HOST MYSQL_PRIMARY_PORT MYSQL_ROOT_PASSWORD MYSQL_DATABASE \
@@ -143,6 +169,9 @@ check_required_settings() {
     [[ -n ${!name:-} ]] || die "$name is not set"
   done
   [[ $MYSQL_DATABASE =~ ^[A-Za-z0-9_]+$ ]] || die "MYSQL_DATABASE must be letters, digits or _"
+  [[ ${MYSQL_SEMI_SYNC:-on} == on || ${MYSQL_SEMI_SYNC:-on} == off ]] ||
+    die "MYSQL_SEMI_SYNC must be on or off"
+  [[ ${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000} =~ ^[0-9]+$ ]] || die "MYSQL_SEMI_SYNC_TIMEOUT_MS must be a number"
   if [[ ${APP_ENV:-development} == production ]]; then
     for name in MYSQL_ROOT_PASSWORD MYSQL_APP_PASSWORD MYSQL_REPL_PASSWORD; do
       [[ ${!name} != dev-*-password && ${!name} != replace-me ]] ||
@@ -159,10 +188,13 @@ main() {
   ensure_database
   ensure_replication_user
   ensure_app_user
+  ensure_semi_sync "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" primary
   local replica
   IFS=',' read -r -a replicas <<<"${MYSQL_REPLICAS:-}"
   for replica in "${replicas[@]}"; do
-    [[ -n $replica ]] && ensure_replica_attached "${replica%:*}" "${replica##*:}"
+    [[ -n $replica ]] || continue
+    ensure_replica_attached "${replica%:*}" "${replica##*:}"
+    ensure_semi_sync "${replica%:*}" "${replica##*:}" replica
   done
   if ((CHANGES == 0)); then
     log "already configured: nothing to do"

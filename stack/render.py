@@ -111,9 +111,22 @@ def mysql_config(stack: Stack, node: Node, server_id: int, user: str) -> str:
             f"log_error = {stack.state / 'logs' / f'mysql-{node.name}.err'}",
             f"port = {node.port}",
             f"bind_address = {stack.host}",
+            *semi_sync_lines(stack.env),
             "",
         ]
     )
+
+
+def semi_sync_lines(env: dict[str, str]) -> list[str]:
+    """The semi-synchronous replication settings of an instance (both sides on every node)."""
+    if env["MYSQL_SEMI_SYNC"] not in ("on", "off"):
+        raise SystemExit(f"MYSQL_SEMI_SYNC must be on or off, not {env['MYSQL_SEMI_SYNC']!r}")
+    state = "ON" if env["MYSQL_SEMI_SYNC"] == "on" else "OFF"
+    return [
+        f"rpl_semi_sync_master_enabled = {state}",
+        f"rpl_semi_sync_slave_enabled = {state}",
+        f"rpl_semi_sync_master_timeout = {int(env['MYSQL_SEMI_SYNC_TIMEOUT_MS'])}",
+    ]
 
 
 def redis_config(stack: Stack) -> str:

@@ -202,3 +202,30 @@ def test_the_kustomization_builds_into_valid_resources(tmp_path: Path) -> None:
     output.write_text(built.stdout)
     result = run(BIN / "kubernetes-validate", "--strict", "-k", "1.30.0", output)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def nginx_image_env() -> set[str]:
+    """The names nginx/Dockerfile sets with ENV."""
+    text = (REPO / "nginx" / "Dockerfile").read_text()
+    block = re.search(r"^ENV (.*?)(?:\n(?!\s))", text, re.MULTILINE | re.DOTALL)
+    assert block is not None
+    return set(re.findall(r"([A-Z_][A-Z0-9_]*)=", block.group(1)))
+
+
+def test_every_nginx_template_placeholder_is_set_in_compose_and_kubernetes() -> None:
+    """The image's entrypoint refuses to start with a placeholder unset: a new setting of the
+    template must reach both deployments."""
+    template = (REPO / "nginx" / "nginx.conf.template").read_text()
+    needed = set(re.findall(r"\$\{([A-Z0-9_]+)\}", template)) - {"NGINX_UPSTREAM_SERVERS"}
+    compose_file = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    compose_env = set(compose_file["services"]["nginx"]["environment"]) | nginx_image_env()
+    k8s_docs = list(yaml.safe_load_all((REPO / "k8s" / "nginx.yaml").read_text()))
+    k8s_env = {
+        variable["name"]
+        for doc in k8s_docs
+        if doc and doc.get("kind") == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
+    } | nginx_image_env()
+    assert needed - compose_env == set()
+    assert needed - k8s_env == set()

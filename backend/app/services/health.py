@@ -20,6 +20,12 @@ PROBE = (
     "INSERT INTO probes (api, ts) VALUES (%s, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE ts = VALUES(ts)"
 )
+# Semi-synchronous replication on the primary: off (by setting), on, or fallen back to
+# asynchronous (no replica acknowledged within MYSQL_SEMI_SYNC_TIMEOUT_MS).
+SEMI_SYNC = (
+    "SELECT @@rpl_semi_sync_master_enabled, (SELECT VARIABLE_VALUE FROM "
+    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS')"
+)
 OPEN_STATES = {State.OPEN.value, f"forced_{State.OPEN.value}"}  # half-open lets probes through
 # Database states in which a node still serves reads.
 READABLE = {"ok", "ejected", "stopped", "read_only"}
@@ -59,6 +65,9 @@ class Health:
         checks["heartbeat"] = self.check_heartbeat()
         checks["redis"] = self.check_redis()
         degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
+        if checks["primary"].get("semi_sync") == "fallen_back":
+            # Writes go on, but an acknowledged one may now exist on the primary alone.
+            degraded = sorted([*degraded, "semi_sync"])
         readable = [
             n for n, c in checks.items() if n not in NOT_DATABASES and c["status"] in READABLE
         ]
@@ -80,18 +89,21 @@ class Health:
         return {**check, "breaker": state}
 
     def check_primary(self) -> Check:
-        """The primary's write path: a real write (this replica's row in probes), committed."""
+        """The primary's write path: a real write (this replica's row in probes), committed;
+        and its semi-synchronous replication (on, off, or fallen_back to asynchronous)."""
         started = time.perf_counter()
         try:
             with self.router.nodes.writer.begin() as conn:
                 conn.exec_driver_sql(PROBE, (self.api_name,))
+                enabled, active = conn.exec_driver_sql(SEMI_SYNC).one()
         except Exception as error:  # any failure of a dependency is a finding, not a crash
             status = "read_only" if is_code(error, READ_ONLY) else "down"
             breaker = self.breaker_state(PRIMARY)
             return timed(
                 {"status": status, "breaker": breaker, "error": type(error).__name__}, started
             )
-        return timed(self.with_breaker({"status": "ok"}, PRIMARY), started)
+        semi_sync = "off" if not enabled else ("on" if active == "ON" else "fallen_back")
+        return timed(self.with_breaker({"status": "ok", "semi_sync": semi_sync}, PRIMARY), started)
 
     def check_replica(self, name: str) -> Check:
         """A live look at one replica, next to what the router currently thinks of it."""

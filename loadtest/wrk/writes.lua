@@ -1,0 +1,20 @@
+-- Writes only: PATCH a random user's second name (make bench-semisync: what each commit costs).
+package.path = package.path .. ";" .. (os.getenv("WRK_LIB") or "loadtest/wrk") .. "/?.lua"
+require("common")
+
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+
+function init(args)
+  seed_random(id or 0)
+end
+
+local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = os.getenv("API_KEY")}
+
+function request()
+  return wrk.format("PATCH", "/api/users/" .. uniform_id(), headers,
+                    '{"second_name":"Semi' .. math.random(1000) .. '"}')
+end
