@@ -305,6 +305,19 @@ class Edge:
             self.on = on
 
 
+def wrk_env(stack: Stack, ids: dict[str, int]) -> dict[str, str]:
+    """What the wrk scripts read: the seeded id range, their library, the bench's API key (for
+    writes; critical tier), the hot set."""
+    return {
+        **os.environ,
+        "FIRST_ID": str(ids["first_id"]),
+        "LAST_ID": str(ids["last_id"]),
+        "WRK_LIB": str(WRK_DIR),
+        "API_KEY": ensure_key(stack, "bench", "critical"),
+        "HOT_USERS": HOT_USERS,
+    }
+
+
 def staircase(stack: Stack, peer: str, edge: Edge, env: dict[str, str]) -> list[Row]:
     """Stages 1-5 and the peer on the Zipf mix, in ROUNDS interleaved rounds; each stage's median
     round and its median ratio to the peer.
@@ -596,14 +609,7 @@ def run(stack: Stack, edge: Edge) -> None:
     """The staircase, the floors and the hot path on STACK and the peer; the docs and chart."""
     wait_for(f"{stack.internal_url}/readyz", timeout=5)
     ids = seeded_range(stack)
-    env = {
-        **os.environ,
-        "FIRST_ID": str(ids["first_id"]),
-        "LAST_ID": str(ids["last_id"]),
-        "WRK_LIB": str(WRK_DIR),
-        "API_KEY": ensure_key(stack, "bench", "critical"),
-        "HOT_USERS": HOT_USERS,
-    }
+    env = wrk_env(stack, ids)
     columns = f"{'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'conns':>5} {'cores':>5}"
     with naive_peer(stack) as peer:
         print(f"{'run':<60} {columns} {'CPU µs/req':>8}")

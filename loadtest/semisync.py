@@ -17,17 +17,16 @@ from loadtest.bench import (
     DURATION_S,
     ROUNDS,
     WARMUP_S,
-    WRK_DIR,
     Result,
     median,
     median_ratio,
     print_row,
     seeded_range,
     wrk,
+    wrk_env,
 )
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up
-from stack.keys import ensure_key
 from stack.settings import REPO, load_stack
 
 CONNECTIONS = int(os.environ.get("BENCH_WRITE_CONNECTIONS", "8"))
@@ -43,14 +42,7 @@ UNLIMITED = {
 def main() -> None:
     """Alternate semi-sync off and on under a write-only load; print and record the ratios."""
     stack = load_stack()
-    ids = seeded_range(stack)
-    env = {
-        **os.environ,
-        "FIRST_ID": str(ids["first_id"]),
-        "LAST_ID": str(ids["last_id"]),
-        "WRK_LIB": str(WRK_DIR),
-        "API_KEY": ensure_key(stack, "bench", "critical"),
-    }
+    env = wrk_env(stack, seeded_range(stack))
     runs: dict[str, list[Result]] = {"off": [], "on": []}
     try:
         for round_number in range(1, ROUNDS + 1):

@@ -16,7 +16,18 @@ function uniform_id()
   return math.random(first, last)
 end
 
--- Each wrk thread seeds its own generator.
+-- Each wrk thread seeds its own generator: wrk calls setup() once per thread before the run and
+-- init() inside each thread (a script that requires this file gets both).
 function seed_random(thread_id)
   math.randomseed(os.time() + thread_id * 7919)
+end
+
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+
+function init(args)
+  seed_random(id or 0)
 end

@@ -5,16 +5,6 @@ require("common")
 
 local path = os.getenv("USERS_PATH") or "/api/users"
 
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
-
-function init(args)
-  seed_random(id or 0)
-end
-
 function request()
   return wrk.format("GET", path .. "/" .. uniform_id())
 end

@@ -2,16 +2,6 @@
 package.path = package.path .. ";" .. (os.getenv("WRK_LIB") or "loadtest/wrk") .. "/?.lua"
 require("common")
 
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
-
-function init(args)
-  seed_random(id or 0)
-end
-
 -- Writes need an API key (make bench passes the stack's own in API_KEY); reads are anonymous.
 local patch_headers = {["Content-Type"] = "application/json", ["X-API-Key"] = os.getenv("API_KEY")}
 
