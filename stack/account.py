@@ -109,8 +109,9 @@ def hand_over(stack: Stack, account: Account | None) -> None:
         top.mkdir(parents=True, exist_ok=True)
         # os.walk, not rglob: a running server (nginx's cache manager) removes files and folders
         # while this walks, and os.walk skips a folder that is gone.
+        chown(top, account)
         for folder, dirs, files in os.walk(top):
-            for name in (".", *dirs, *files):
+            for name in (*dirs, *files):
                 chown(Path(folder, name), account)
     for name in SERVER_FILES:
         if (stack.state / name).exists():

@@ -63,6 +63,7 @@ class Cache:
     ) -> None:
         """REDIS is the client; BREAKER guards every call to it; NEAR keeps entries in-process."""
         self.redis, self.breaker, self.policy, self.near = redis, breaker, policy, near
+        self._admission_ms = int(policy.admission_window_s * 1000)
         self._fill = redis.register_script(FILL)
         self._get_or_lock = redis.register_script(GET_OR_LOCK)
         self.invalidations = Invalidations(
@@ -88,11 +89,10 @@ class Cache:
         try:
             self.invalidations.flush()
             token = unique_hex()
-            window_ms = int(self.policy.admission_window_s * 1000)
             raw, locked = self._call(
                 lambda: self._get_or_lock(
                     keys=[key, f"{key}:lock", f"{key}:seen"],
-                    args=[token, self.policy.lock_ttl_ms, window_ms],
+                    args=[token, self.policy.lock_ttl_ms, self._admission_ms],
                 )
             )
             if locked == NOT_ADMITTED:

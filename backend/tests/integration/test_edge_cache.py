@@ -51,6 +51,17 @@ def admit(stack: Stack, path: str) -> list[requests.Response]:
     return [anonymous(stack, path, **{"X-Request-ID": f"admit-{n}"}) for n in range(MIN_USES)]
 
 
+EDGE_HEADERS = [
+    "X-Cache",
+    "X-DB-Node",
+    "X-Served-By",
+    "X-Request-ID",
+    "X-Content-Type-Options",
+    "Cache-Control",
+    "Set-Cookie",
+]
+
+
 def test_a_repeated_anonymous_read_is_answered_by_the_edge_with_true_headers(
     api: Api, stack: Stack
 ) -> None:
@@ -70,17 +81,6 @@ def test_a_repeated_anonymous_read_is_answered_by_the_edge_with_true_headers(
         "Cache-Control": "no-cache",
         "Set-Cookie": None,
     }
-
-
-EDGE_HEADERS = [
-    "X-Cache",
-    "X-DB-Node",
-    "X-Served-By",
-    "X-Request-ID",
-    "X-Content-Type-Options",
-    "Cache-Control",
-    "Set-Cookie",
-]
 
 
 def test_a_missing_user_is_kept_at_the_edge_as_a_404(stack: Stack) -> None:
