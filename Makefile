@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-semisync loadtest chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status failover switchover compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-semisync loadtest chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,11 +34,23 @@ compose-down: bootstrap ## Stop the compose stack (volumes kept), and the engine
 compose-clean: bootstrap ## Stop the compose stack and remove its volumes
 	@$(STACK) compose-clean
 
+compose-failover: bootstrap ## make failover on the compose stack (its mysql-failover one-shot)
+	@$(STACK) compose-failover
+
+compose-switchover: bootstrap ## make switchover on the compose stack (TO=mysql-primary:3306|mysql-replica:3306)
+	@MYSQL_SWITCHOVER_TO=$(TO) $(STACK) compose-switchover
+
 status: bootstrap ## Show each process and the replication state
 	@$(STACK) status
 
 repl-status: bootstrap ## For each replica: IO/SQL threads, GTID positions, seconds behind
 	@$(STACK) repl-status
+
+failover: bootstrap ## The primary is lost: promote the most advanced replica, repoint the rest, fence the old one
+	@$(STACK) failover
+
+switchover: bootstrap ## Planned change of primary (TO=host:port, default the most advanced replica); the old one ends a replica
+	@MYSQL_SWITCHOVER_TO=$(TO) $(STACK) switchover
 
 lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest

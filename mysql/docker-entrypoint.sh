@@ -6,11 +6,15 @@
 #   docker-entrypoint.sh healthcheck          exit 0 once the server answers a query
 #   docker-entrypoint.sh COMMAND ...          run COMMAND (setup-replication.sh, repl-status.sh)
 #
-# Environment: MYSQL_ROLE (primary | replica), MYSQL_SERVER_ID (overrides the role's default),
+# Environment: MYSQL_ROLE (primary | replica), MYSQL_SELF_ADDRESS (host:port, as the failover
+# record in MYSQL_TOPOLOGY_FILE names nodes), MYSQL_SERVER_ID (overrides the role's default),
 # MYSQL_SERVER_ID_OFFSET (Kubernetes: server_id = offset + the StatefulSet ordinal at the end of
 # the host name), MYSQL_ROOT_PASSWORD (needed on the first start only: root@'%'),
 # MYSQL_SEMI_SYNC (on | off) and MYSQL_SEMI_SYNC_TIMEOUT_MS (see .env.example).
 set -euo pipefail
+# startup_read_only and the failover record's reader (its main runs only when executed).
+# shellcheck source=mysql/setup-replication.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup-replication.sh"
 
 CONFIG_DIR=/etc/mysql/project
 INSTANCE_CONFIG=/run/mysqld/instance.cnf
@@ -29,6 +33,8 @@ write_instance_config() {
     printf '!include %s/common.cnf\n!include %s/%s.cnf\n[mariadbd]\n' "$CONFIG_DIR" "$CONFIG_DIR" "$role"
     printf 'datadir = %s\nsocket = %s\npid_file = /run/mysqld/mysqld.pid\n' "$DATADIR" "$SOCKET"
     printf 'port = 3306\nbind_address = 0.0.0.0\n'
+    # Writable only as the primary: the configured one, or the one a failover recorded.
+    printf 'read_only = %s\n' "$(startup_read_only "${MYSQL_SELF_ADDRESS:-}" "$role")"
     local semi_sync=OFF
     if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then semi_sync=ON; fi
     printf 'rpl_semi_sync_master_enabled = %s\nrpl_semi_sync_slave_enabled = %s\n' "$semi_sync" "$semi_sync"

@@ -21,16 +21,26 @@ print_replica_row() {
 }
 
 main_status() {
-  local primary_pos i=0 replica
-  primary_pos=$(sql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" 'SELECT @@gtid_binlog_pos' 2>/dev/null) \
+  local primary_pos i=0 member name read_only
+  load_topology
+  primary_pos=$(sql "${PRIMARY%:*}" "${PRIMARY##*:}" 'SELECT @@gtid_binlog_pos' 2>/dev/null) \
     || primary_pos='unreachable'
-  printf 'primary    %-16s gtid_binlog_pos=%s\n\n' "$MYSQL_PRIMARY_HOST:$MYSQL_PRIMARY_PORT" "$primary_pos"
-  printf '%-10s %-16s %-4s %-4s %-8s %s\n' replica address IO SQL lag_s gtid_slave_pos
-  IFS=',' read -r -a replicas <<<"${MYSQL_REPLICAS:-}"
-  for replica in "${replicas[@]}"; do
+  read_only=$(sql "${PRIMARY%:*}" "${PRIMARY##*:}" 'SELECT IF(@@read_only, "ON", "OFF")' 2>/dev/null) \
+    || read_only='?'
+  printf 'primary    %-16s gtid_binlog_pos=%s read_only=%s\n' "$PRIMARY" "$primary_pos" "$read_only"
+  if [[ -n $(topology_field PRIMARY) ]]; then
+    printf 'topology   %s by %s at %s (GTID %s; before: %s)\n' "$(topology_field CHANGE)" \
+      "mysql/failover.sh" "$(topology_field AT)" "$(topology_field PROMOTED_AT)" "$(topology_field PREVIOUS)"
+  fi
+  printf '\n%-10s %-16s %-4s %-4s %-8s %s\n' replica address IO SQL lag_s gtid_slave_pos
+  # Members are named as the API names them: replica-N is the N-th of MYSQL_REPLICAS, replica-0
+  # the configured primary while it serves as a replica after a failover.
+  while read -r member; do
+    name=replica-$i
     i=$((i + 1))
-    print_replica_row "replica-$i" "${replica%:*}" "${replica##*:}"
-  done
+    [[ $member != "$PRIMARY" ]] || continue
+    print_replica_row "$name" "${member%:*}" "${member##*:}"
+  done < <(member_list)
 }
 
 main_status "$@"

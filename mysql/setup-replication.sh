@@ -13,7 +13,15 @@
 #   MYSQL_DATABASE, MYSQL_APP_USER, MYSQL_APP_PASSWORD
 #   MYSQL_REPL_USER, MYSQL_REPL_PASSWORD
 #   MYSQL_SEMI_SYNC, MYSQL_SEMI_SYNC_TIMEOUT_MS   semi-synchronous replication (on | off; ms)
+#   MYSQL_TOPOLOGY_FILE                           the record of a failover (mysql/failover.sh)
 #   APP_ENV                                       production refuses the development passwords
+#
+# The primary is the configured one until failover.sh records another in MYSQL_TOPOLOGY_FILE;
+# from then on that record says which node takes writes: every other node starts read-only
+# (start-node.sh, docker-entrypoint.sh), this script fences any that is not and opens the
+# primary, and every other node replicates from it. A node whose GTID history holds transactions
+# beyond the record's promotion point (a former primary that committed what no replica received)
+# is refused: it stays read-only and out of replication, and the script says so.
 set -euo pipefail
 
 CHANGES=0
@@ -122,8 +130,11 @@ ensure_replica_attached() {
     sql "$host" "$port" 'START REPLICA'
     log "replica $host:$port: replication restarted"
   else
+    # The node resumes from what it has applied, whether it replicated that (gtid_slave_pos) or
+    # wrote it as a primary (gtid_binlog_pos): gtid_current_pos is the newest of both.
     sql "$host" "$port" "
       STOP REPLICA;
+      SET GLOBAL gtid_slave_pos = @@gtid_current_pos;
       CHANGE MASTER TO
         MASTER_HOST=$(sql_string "$PRIMARY_FOR_REPLICAS_HOST"),
         MASTER_PORT=$PRIMARY_FOR_REPLICAS_PORT,
@@ -162,6 +173,111 @@ ensure_semi_sync() {
   CHANGES=$((CHANGES + 1))
 }
 
+# member_list: every node, configured primary first (host:port, one per line).
+member_list() {
+  printf '%s:%s\n' "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT"
+  local replica
+  IFS=',' read -r -a replica_list <<<"${MYSQL_REPLICAS:-}"
+  for replica in "${replica_list[@]}"; do
+    [[ -z $replica ]] || printf '%s\n' "$replica"
+  done
+}
+
+# topology_field NAME: a field of the failover record (empty when there is no record).
+topology_field() {
+  local file=${MYSQL_TOPOLOGY_FILE:-}
+  [[ -n $file && -f $file ]] || return 0
+  awk -F= -v k="$1" '$1 == k {print substr($0, length(k) + 2)}' "$file" | tail -n 1
+}
+
+# load_topology: PRIMARY (host:port, where this script reaches it), PRIMARY_FOR_REPLICAS_HOST/
+# _PORT (where replicas reach it) and REPLICA_LIST (every other member), from the failover
+# record when there is one, else from the configuration.
+load_topology() {
+  local members recorded
+  members=$(member_list)
+  recorded=$(topology_field PRIMARY)
+  if [[ -n $recorded ]]; then
+    grep -qxF "$recorded" <<<"$members" ||
+      die "$MYSQL_TOPOLOGY_FILE names $recorded as primary, which is not among MYSQL_PRIMARY_HOST/MYSQL_REPLICAS"
+    PRIMARY=$recorded
+    PRIMARY_FOR_REPLICAS_HOST=${recorded%:*}
+    PRIMARY_FOR_REPLICAS_PORT=${recorded##*:}
+  else
+    PRIMARY="$MYSQL_PRIMARY_HOST:$MYSQL_PRIMARY_PORT"
+    PRIMARY_FOR_REPLICAS_HOST=${MYSQL_PRIMARY_ADVERTISED_HOST:-$MYSQL_PRIMARY_HOST}
+    PRIMARY_FOR_REPLICAS_PORT=${MYSQL_PRIMARY_ADVERTISED_PORT:-$MYSQL_PRIMARY_PORT}
+  fi
+  REPLICA_LIST=$(grep -vxF "$PRIMARY" <<<"$members" || true)
+}
+
+# startup_read_only SELF ROLE: ON or OFF, how node SELF (host:port, as the record names nodes)
+# starts. After a failover the record decides: only the primary it names starts writable, so a
+# former primary that restarts (by its supervisor, or with `make up`) is fenced from its first
+# moment. Without a record, the configured role decides: the primary starts writable, and comes
+# back writable when it restarts.
+startup_read_only() {
+  local recorded
+  recorded=$(topology_field PRIMARY)
+  if [[ -n $recorded ]]; then
+    [[ $recorded == "$1" ]] && printf OFF || printf ON
+  else
+    [[ $2 == primary ]] && printf OFF || printf ON
+  fi
+}
+
+# ensure_read_only HOST PORT ON|OFF: fence a node (ON) or open it for writes (OFF).
+ensure_read_only() {
+  local host=$1 port=$2 wanted=$3 current
+  current=$(sql "$host" "$port" "SELECT IF(@@read_only, 'ON', 'OFF')")
+  if [[ $current == "$wanted" ]]; then
+    log "read_only $host:$port: unchanged ($wanted)"
+    return
+  fi
+  sql "$host" "$port" "SET GLOBAL read_only = $wanted"
+  log "read_only $host:$port: $wanted ($([[ $wanted == ON ]] && echo fenced || echo 'takes writes'))"
+  CHANGES=$((CHANGES + 1))
+}
+
+# floor_seq POSITION DOMAIN: POSITION's sequence number in DOMAIN (0 when it has none).
+floor_seq() {
+  local gtid best=0
+  IFS=',' read -r -a gtids <<<"$1"
+  for gtid in "${gtids[@]}"; do
+    if [[ ${gtid%%-*} == "$2" ]] && ((${gtid##*-} > best)); then best=${gtid##*-}; fi
+  done
+  printf '%s' "$best"
+}
+
+# foreign_gtids POSITION: the GTIDs of a node's POSITION that the primary does not have: beyond
+# the point the primary was promoted at (PROMOTED_AT in the record), anything not written by the
+# primary itself, or beyond what it has written. Within a domain, GTIDs are a single line of
+# history (gtid_strict_mode), so a node's last GTID per domain stands for all before it.
+foreign_gtids() {
+  local promoted_at=$2 primary_id=$3 primary_pos=$4 gtid domain server seq
+  IFS=',' read -r -a gtids <<<"$1"
+  for gtid in "${gtids[@]}"; do
+    [[ -n $gtid ]] || continue
+    IFS=- read -r domain server seq <<<"$gtid"
+    ((seq > $(floor_seq "$promoted_at" "$domain"))) || continue
+    [[ $server == "$primary_id" ]] && ((seq <= $(floor_seq "$primary_pos" "$domain"))) && continue
+    printf '%s ' "$gtid"
+  done
+}
+
+# diverged HOST PORT: prints why the node cannot follow the recorded primary (nothing when it can).
+diverged() {
+  local promoted_at own extra primary_id primary_pos
+  promoted_at=$(topology_field PROMOTED_AT)
+  [[ -n $promoted_at ]] || return 0
+  own=$(sql "$1" "$2" 'SELECT @@gtid_current_pos')
+  primary_id=$(sql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" 'SELECT @@server_id')
+  primary_pos=$(sql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" 'SELECT @@gtid_binlog_pos')
+  extra=$(foreign_gtids "$own" "$promoted_at" "$primary_id" "$primary_pos")
+  [[ -z $extra ]] || printf 'its GTID history diverged: it has %s, which the primary %s (promoted at %s) never had' \
+    "${extra% }" "$PRIMARY" "$promoted_at"
+}
+
 check_required_settings() {
   local name
   for name in MYSQL_PRIMARY_HOST MYSQL_PRIMARY_PORT MYSQL_ROOT_PASSWORD MYSQL_DATABASE \
@@ -182,25 +298,40 @@ check_required_settings() {
 
 main() {
   check_required_settings
-  PRIMARY_FOR_REPLICAS_HOST=${MYSQL_PRIMARY_ADVERTISED_HOST:-$MYSQL_PRIMARY_HOST}
-  PRIMARY_FOR_REPLICAS_PORT=${MYSQL_PRIMARY_ADVERTISED_PORT:-$MYSQL_PRIMARY_PORT}
+  load_topology
+  local member refused=()
+  # Fence first: no node but the recorded primary may take writes, before that one is opened.
+  while read -r member; do
+    [[ -n $member ]] || continue
+    wait_for_mysql "${member%:*}" "${member##*:}"
+    ensure_read_only "${member%:*}" "${member##*:}" ON
+  done <<<"$REPLICA_LIST"
+  MYSQL_PRIMARY_HOST=${PRIMARY%:*} MYSQL_PRIMARY_PORT=${PRIMARY##*:}
   wait_for_mysql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT"
+  ensure_read_only "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" OFF
   ensure_database
   ensure_replication_user
   ensure_app_user
   ensure_semi_sync "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" primary
-  local replica
-  IFS=',' read -r -a replicas <<<"${MYSQL_REPLICAS:-}"
-  for replica in "${replicas[@]}"; do
-    [[ -n $replica ]] || continue
-    ensure_replica_attached "${replica%:*}" "${replica##*:}"
-    ensure_semi_sync "${replica%:*}" "${replica##*:}" replica
-  done
+  local why
+  while read -r member; do
+    [[ -n $member ]] || continue
+    if ! replica_is_attached "${member%:*}" "${member##*:}" &&
+        why=$(diverged "${member%:*}" "${member##*:}") && [[ -n $why ]]; then
+      printf '[replication] error: refused %s: %s. It stays read-only and out of replication; rebuild it from the primary (docs/replication.md, "A former primary that diverged").\n' \
+        "$member" "$why" >&2
+      refused+=("$member")
+      continue
+    fi
+    ensure_replica_attached "${member%:*}" "${member##*:}"
+    ensure_semi_sync "${member%:*}" "${member##*:}" replica
+  done <<<"$REPLICA_LIST"
   if ((CHANGES == 0)); then
     log "already configured: nothing to do"
   else
     log "done: $CHANGES change(s)"
   fi
+  ((${#refused[@]} == 0)) || log "refused: ${refused[*]} (see the error above)"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

@@ -116,6 +116,8 @@ COMMANDS = {
     "status": status,
     "repl-status": mysql.replication_status,
     "replicate": mysql.setup_replication,
+    "failover": mysql.failover,
+    "switchover": mysql.switchover,
     "migrate": mysql.migrate,
     "seed": seed_users,
 }

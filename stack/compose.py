@@ -1,4 +1,5 @@
-"""The compose way to run: `python3 -m stack compose-up | compose-down | compose-clean`.
+"""The compose way to run: `python3 -m stack compose-up | compose-down | compose-clean |
+compose-failover | compose-switchover`.
 
 One compose project (docker-compose.yml) on an engine found or started by stack/engine.py. Its
 settings are the native ones (.env, else .env.example, then the process environment), so the
@@ -137,7 +138,41 @@ def compose_clean(project: Project) -> None:
     compose_down(project, volumes=True)
 
 
-COMMANDS = {"compose-up": compose_up, "compose-down": compose_down, "compose-clean": compose_clean}
+def change_primary(project: Project, mode: str) -> None:
+    """mysql/failover.sh MODE (failover | switchover) in the project's one-shot service."""
+    step(f"compose {mode}", "docker compose run mysql-failover (mysql/failover.sh)")
+    result = compose(
+        project,
+        "--profile",
+        "ops",
+        "run",
+        "--rm",
+        "--no-deps",
+        "mysql-failover",
+        "failover.sh",
+        mode,
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
+
+
+def compose_failover(project: Project) -> None:
+    """make compose-failover: the primary is lost; promote the replica."""
+    change_primary(project, "failover")
+
+
+def compose_switchover(project: Project) -> None:
+    """make compose-switchover: a planned change of primary."""
+    change_primary(project, "switchover")
+
+
+COMMANDS = {
+    "compose-up": compose_up,
+    "compose-down": compose_down,
+    "compose-clean": compose_clean,
+    "compose-failover": compose_failover,
+    "compose-switchover": compose_switchover,
+}
 
 
 def main(command: str) -> None:

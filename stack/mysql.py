@@ -83,6 +83,28 @@ def setup_replication(stack: Stack) -> None:
     )
 
 
+def change_primary(stack: Stack, mode: str) -> None:
+    """Promote a replica: MODE failover (the primary is lost) or switchover (planned)."""
+    step(mode, "running mysql/failover.sh")
+    result = subprocess.run(
+        ["bash", str(REPO / "mysql" / "failover.sh"), mode],
+        check=False,
+        env=stack.replication_env(),
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
+
+
+def failover(stack: Stack) -> None:
+    """The primary is lost for good: promote the replica that received the most."""
+    change_primary(stack, "failover")
+
+
+def switchover(stack: Stack) -> None:
+    """A planned change of primary, the old one alive: it ends as a replica."""
+    change_primary(stack, "switchover")
+
+
 def migrate(stack: Stack) -> None:
     """Apply Alembic migrations on the primary as the application user."""
     step("migrations", "alembic upgrade head (primary)")

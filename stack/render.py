@@ -209,10 +209,13 @@ serverurl=unix://{own / "supervisor.sock"}
         supervisor_program(
             stack,
             f"mysql-{db.name}",
-            f"/usr/sbin/mariadbd --defaults-file={state / 'mysql' / db.name / 'my.cnf'}",
+            f"/bin/bash {REPO / 'mysql' / 'start-node.sh'} {stack.host}:{db.port}"
+            f" {'primary' if db.name == 'primary' else 'replica'}"
+            f" /usr/sbin/mariadbd --defaults-file={state / 'mysql' / db.name / 'my.cnf'}",
             account,
             priority="10",
             stopwaitsecs="60",
+            environment=f'MYSQL_TOPOLOGY_FILE="{stack.topology_file}"',
         )
         for db in stack.databases
     ]

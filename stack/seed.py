@@ -125,10 +125,10 @@ def reserve_ids(stack: Stack, count: int) -> int:
         "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
         "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'"
     )
-    first = int(sql(stack, stack.primary, table))
+    first = int(sql(stack, stack.writer, table))
     # The ALTER waits for transactions on users to end, and queues the API's behind it: bounded.
     bounded = "SET SESSION lock_wait_timeout = 10; "
-    sql(stack, stack.primary, f"{bounded}ALTER TABLE users AUTO_INCREMENT = {first + count}")
+    sql(stack, stack.writer, f"{bounded}ALTER TABLE users AUTO_INCREMENT = {first + count}")
     return first
 
 
@@ -150,7 +150,7 @@ def load_chunk(stack: Stack, path: Path, first_id: int, last_id: int) -> subproc
         "SELECT @users, ROW_COUNT()"
     )
     return subprocess.Popen(
-        mariadb(stack, stack.primary, statement, local_infile=True),
+        mariadb(stack, stack.writer, statement, local_infile=True),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -174,13 +174,13 @@ def refresh_statistics(stack: Stack) -> None:
     primary recounts by itself; MariaDB 10.11's replicas were seen not to), and plans queries as
     if it held no rows. ANALYZE TABLE goes to the binary log, so each replica runs it in turn.
     """
-    sql(stack, stack.primary, "ANALYZE TABLE users, posts")
+    sql(stack, stack.writer, "ANALYZE TABLE users, posts")
     step("seed", "optimizer statistics refreshed (ANALYZE TABLE, replicated)")
 
 
 def wait_for_replicas(stack: Stack, timeout: float = 120) -> None:
     """Poll until every replica has applied the primary's current GTID position."""
-    target = sql(stack, stack.primary, "SELECT @@gtid_binlog_pos")
+    target = sql(stack, stack.writer, "SELECT @@gtid_binlog_pos")
     deadline = time.monotonic() + timeout
     for replica in stack.replicas:
         applied = f"SELECT MASTER_GTID_WAIT('{target}', 0.2)"

@@ -86,6 +86,25 @@ class Stack:
         return [self.primary, *self.replicas]
 
     @property
+    def topology_file(self) -> Path:
+        """The record mysql/failover.sh keeps of which node is the primary after a failover."""
+        return self.state / "mysql" / "topology.env"
+
+    @property
+    def writer(self) -> Node:
+        """The node that takes writes now: the configured primary until a failover recorded
+        another (mysql/failover.sh)."""
+        recorded = ""
+        if self.topology_file.is_file():
+            for line in self.topology_file.read_text().splitlines():
+                if line.startswith("PRIMARY="):
+                    recorded = line.removeprefix("PRIMARY=")
+        for node in self.databases:
+            if recorded == f"{self.host}:{node.port}":
+                return node
+        return self.primary
+
+    @property
     def apis(self) -> list[Node]:
         base = int(self.env["API_BASE_PORT"])
         return [Node(f"api-{i + 1}", base + i) for i in range(int(self.env["API_REPLICAS"]))]
@@ -137,6 +156,7 @@ class Stack:
             "MYSQL_PRIMARY_HOST": self.host,
             "MYSQL_PRIMARY_PORT": str(self.primary.port),
             "MYSQL_REPLICAS": ",".join(f"{self.host}:{r.port}" for r in self.replicas),
+            "MYSQL_TOPOLOGY_FILE": str(self.topology_file),
         }
 
     def api_env(self) -> dict[str, str]:

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     replica_lag_readmit_s: float = Field(0.5, gt=0)
     replica_readmit_after_s: float = Field(2.0, ge=0)
     ryw_wait_s: float = Field(0.005, ge=0)
+    # How often a worker checks which node is the primary besides when something suggests it
+    # moved (0: only then), and how long a write refused as read-only waits for a new primary.
+    topology_check_interval_s: float = Field(5.0, ge=0)
+    topology_wait_s: float = Field(3.0, ge=0)
     read_fallback_max: int = Field(8, ge=1)
     read_fallback_lease_s: float = Field(10.0, gt=0)
     heartbeat_interval_s: float = Field(0.25, gt=0)
@@ -159,6 +163,11 @@ class Settings(BaseSettings):
     def replica_names(self) -> list[str]:
         """replica-1, replica-2, ... in the order of DB_REPLICAS."""
         return [f"replica-{i + 1}" for i in range(len(self.db_replicas))]
+
+    def members(self) -> list[str]:
+        """Every database node (host:port): DB_PRIMARY, then DB_REPLICAS. After a failover any of
+        them may be the primary (app.db.topology)."""
+        return [self.db_primary, *self.db_replicas]
 
 
 def default(name: str) -> Any:

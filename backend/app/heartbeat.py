@@ -1,7 +1,8 @@
 """The heartbeat writer: rewrites one row on the primary a few times a second.
 
 Replicas measure their lag as the age of the copy of this row they hold (sub-second, unlike
-Seconds_Behind_Master). Run one per stack: ``python -m app.heartbeat``.
+Seconds_Behind_Master). Run one per stack: ``python -m app.heartbeat``. It writes to the member
+that takes writes, and looks for another when a beat fails (app.db.topology).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import logs
 from app.config import Settings
-from app.db.engines import make_engine
+from app.db.engines import Engines, find_primary, make_engine
 
 BEAT = text("UPDATE heartbeat SET ts = UTC_TIMESTAMP(6) WHERE id = 1")
 log = logging.getLogger("heartbeat")
@@ -26,7 +27,9 @@ def main() -> None:
     """Beat forever; a failed beat (primary down) is logged once per outage and retried."""
     settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
     logs.configure(settings.log_level, "heartbeat")
-    engine = make_engine(settings, settings.db_primary, pool_size=1, max_overflow=0)
+    engines = Engines(settings)
+    primary = find_primary(settings, engines)
+    engine = make_engine(settings, primary, pool_size=1, max_overflow=0)
     health_file = Path(settings.heartbeat_health_file) if settings.heartbeat_health_file else None
     if settings.heartbeat_pid_file:  # how the native launcher finds this process
         Path(settings.heartbeat_pid_file).write_text(f"{os.getpid()}\n")
@@ -44,6 +47,12 @@ def main() -> None:
             if not failing:
                 log.warning("heartbeat failed", extra={"error": str(error.orig)})
             failing = True
+            # Down or fenced: after a failover the row is beaten on the new primary.
+            if (moved := find_primary(settings, engines)) != primary:
+                log.warning("heartbeat follows the primary", extra={"to": moved})
+                engine.dispose()
+                primary = moved
+                engine = make_engine(settings, primary, pool_size=1, max_overflow=0)
         time.sleep(settings.heartbeat_interval_s)
 
 

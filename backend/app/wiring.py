@@ -10,10 +10,11 @@ from app.cache import Cache, CachePolicy
 from app.cache.entries import CHANGED_PREFIX
 from app.cache.near import NearCache
 from app.config import Settings
-from app.db.engines import make_monitor_engines, make_nodes, make_second_opinion_engine
+from app.db.engines import Engines, replica_members
 from app.db.lag import LagPolicy
 from app.db.monitor import ReplicaMonitor
-from app.db.routing import PRIMARY, Router
+from app.db.routing import PRIMARY, Nodes, Router
+from app.db.topology import Topology, replica_name
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.overrides import OverrideWatcher
@@ -75,9 +76,11 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
 
 
 def db_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
-    """A breaker per database node: the primary and each replica."""
+    """A breaker per database role: the primary, and each member serving reads (replica-0 is
+    the configured primary, once a failover made it a replica)."""
     policy = breaker_policy(settings, settings.db_slow_call_s)
-    return {name: CircuitBreaker(name, policy) for name in [PRIMARY, *settings.replica_names()]}
+    names = [PRIMARY, *(replica_name(i) for i in range(len(settings.members())))]
+    return {name: CircuitBreaker(name, policy) for name in names}
 
 
 def make_router(
@@ -86,23 +89,52 @@ def make_router(
     redis_breaker: CircuitBreaker,
     breakers: dict[str, CircuitBreaker],
 ) -> Router:
-    """The database router, its replica monitor and the primary's read bulkhead."""
+    """The database router, its replica monitor, the primary's read bulkhead, and the topology
+    that moves the router to another primary after a failover."""
     lag = LagPolicy(
         eject_above_s=settings.replica_lag_eject_s,
         readmit_below_s=settings.replica_lag_readmit_s,
         readmit_after_s=settings.replica_readmit_after_s,
     )
-    monitor = ReplicaMonitor(
-        make_monitor_engines(settings),
-        lag,
-        settings.replica_poll_interval_s,
-        primary=make_second_opinion_engine(settings),
-    )
-    monitor.start()  # app factories run in each worker after the fork, so threads survive
+    engines = Engines(settings)
+    topology: Topology | None = None
+
+    def promoted(name: str) -> None:
+        if topology is not None:
+            topology.wake()
+
+    def view_of(primary: str) -> tuple[Nodes, ReplicaMonitor]:
+        members = replica_members(settings, primary)
+        monitor = ReplicaMonitor(
+            {name: engines.monitor(address) for name, address in members.items()},
+            lag,
+            settings.replica_poll_interval_s,
+            primary=engines.second_opinion(primary),
+            on_writable=promoted,
+        )
+        monitor.start()  # app factories run in each worker after the fork, so threads survive
+        return engines.nodes(primary), monitor
+
     bulkhead = Bulkhead(
         redis, redis_breaker, settings.read_fallback_max, settings.read_fallback_lease_s
     )
-    return Router(make_nodes(settings), monitor, bulkhead, breakers, settings.ryw_wait_s)
+    router = Router(
+        *view_of(settings.db_primary),
+        bulkhead,
+        breakers,
+        settings.ryw_wait_s,
+        primary=settings.db_primary,
+        topology_wait_s=settings.topology_wait_s,
+    )
+    topology = Topology(
+        {address: engines.probe(address) for address in settings.members()},
+        settings.db_primary,
+        lambda address: router.switch(address, *view_of(address)),
+        settings.topology_check_interval_s,
+    )
+    router.topology = topology
+    topology.start()
+    return router
 
 
 def make_rate_limiter(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> RateLimiter:

@@ -1,4 +1,5 @@
-"""Alembic environment: migrates the primary, as the application user, from environment settings."""
+"""Alembic environment: migrates the primary (the member that takes writes, after a failover too),
+as the application user, from environment settings."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from app.config import Settings
-from app.db.engines import node_url
+from app.db.engines import find_primary, node_url
 from app.models import metadata
 
 settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
-url = node_url(settings, settings.db_primary)
+url = node_url(settings, find_primary(settings))
 
 
 def run_offline() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,87 @@ def test_production_refuses_the_kubernetes_placeholder() -> None:
         MYSQL_REPL_PASSWORD="a-real-password",
     )
     assert "MYSQL_ROOT_PASSWORD is a development password" in result.stderr
+
+
+def in_script(call: str, **env: str) -> str:
+    """The output of CALL, a function of setup-replication.sh run with ENV."""
+    result = subprocess.run(
+        ["bash", "-c", f'source "{SCRIPT}"; {call}'],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("position", "foreign"),
+    [
+        ("0-1-99", ""),  # before the promotion point: the new primary has it
+        ("0-1-100", ""),
+        ("0-2-108", ""),  # written by the new primary, which has it
+        ("0-1-105", "0-1-105"),  # the former primary went on alone after the promotion point
+        ("0-2-111", "0-2-111"),  # beyond anything the new primary wrote
+        ("0-1-100,1-1-5", "1-1-5"),  # a domain the new primary never saw
+    ],
+)
+def test_a_node_whose_history_the_primary_lacks_is_named(position: str, foreign: str) -> None:
+    # The new primary (server_id 2) was promoted at 0-1-100 and has written up to 0-2-110.
+    found = in_script(f'foreign_gtids "{position}" "0-1-100" 2 "0-2-110"')
+    assert found.split() == foreign.split()
+
+
+def test_the_failover_record_names_the_primary_and_the_rest_are_replicas(tmp_path: Path) -> None:
+    record = tmp_path / "topology.env"
+    record.write_text("# comment\nPRIMARY=db2:3306\nPROMOTED_AT=0-1-7\nEPOCH=1\n")
+    members = {
+        "MYSQL_PRIMARY_HOST": "db1",
+        "MYSQL_PRIMARY_PORT": "3306",
+        "MYSQL_REPLICAS": "db2:3306,db3:3306",
+    }
+    out = in_script(
+        "load_topology; echo \"$PRIMARY|$PRIMARY_FOR_REPLICAS_HOST|${REPLICA_LIST//$'\\n'/,}\"",
+        MYSQL_TOPOLOGY_FILE=str(record),
+        **members,
+    )
+    assert out.strip() == "db2:3306|db2|db1:3306,db3:3306"
+    without = in_script("load_topology; echo \"$PRIMARY|${REPLICA_LIST//$'\\n'/,}\"", **members)
+    assert without.strip() == "db1:3306|db2:3306,db3:3306"
+
+
+def test_a_record_naming_no_member_is_refused(tmp_path: Path) -> None:
+    record = tmp_path / "topology.env"
+    record.write_text("PRIMARY=elsewhere:3306\n")
+    result = subprocess.run(
+        ["bash", "-c", f'source "{SCRIPT}"; load_topology'],
+        env={
+            "PATH": os.environ["PATH"],
+            "MYSQL_TOPOLOGY_FILE": str(record),
+            "MYSQL_PRIMARY_HOST": "db1",
+            "MYSQL_PRIMARY_PORT": "3306",
+            "MYSQL_REPLICAS": "db2:3306",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "names elsewhere:3306 as primary, which is not among" in result.stderr
+
+
+def test_failover_needs_a_mode_and_a_record_file() -> None:
+    failover = REPO / "mysql" / "failover.sh"
+    env = {**read_env_file(REPO / ".env.example"), "PATH": os.environ["PATH"]}
+    env |= {"MYSQL_PRIMARY_HOST": "127.0.0.1", "MYSQL_PRIMARY_PORT": "9"}
+    for args, message in (
+        ([], "usage: failover.sh failover|switchover"),
+        (["failover"], "MYSQL_TOPOLOGY_FILE is not set"),
+    ):
+        result = subprocess.run(
+            ["bash", str(failover), *args], env=env, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode != 0
+        assert message in result.stderr

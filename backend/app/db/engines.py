@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine
 
 from app.config import Settings
 from app.db.routing import PRIMARY, Nodes
+from app.db.topology import replica_name, writable
 
 
 def node_url(settings: Settings, address: str) -> URL:
@@ -48,11 +51,6 @@ def make_engine(
     )
 
 
-def replica_addresses(settings: Settings) -> dict[str, str]:
-    """Replica name -> host:port."""
-    return dict(zip(settings.replica_names(), settings.db_replicas, strict=True))
-
-
 # Read engines pay one round trip per read, not three: in autocommit there is nothing to roll
 # back when a connection returns to the pool, and no ping before use: a connection that died
 # with its server fails the read, which is retried on a fresh connection (db/connections.py).
@@ -63,37 +61,96 @@ READ_ENGINE: dict[str, Any] = {
 }
 
 
-def make_nodes(settings: Settings) -> Nodes:
-    """The writer engine of the primary, and an autocommit read engine per node."""
-    readers = {PRIMARY: make_engine(settings, settings.db_primary, **READ_ENGINE)}
-    for name, address in replica_addresses(settings).items():
-        readers[name] = make_engine(settings, address, **READ_ENGINE)
-    return Nodes(writer=make_engine(settings, settings.db_primary), readers=readers)
+class Engines:
+    """The engines of every member address, each made once: a worker that follows the primary
+    to another member (topology.py) reuses the pools it already has."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._made: dict[tuple[str, str], Engine] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, kind: str, address: str, make: Callable[[], Engine]) -> Engine:
+        with self._lock:
+            if (kind, address) not in self._made:
+                self._made[kind, address] = make()
+            return self._made[kind, address]
+
+    def writer(self, address: str) -> Engine:
+        """Transactions for writes."""
+        return self._get("writer", address, lambda: make_engine(self.settings, address))
+
+    def reader(self, address: str) -> Engine:
+        """Autocommit reads."""
+        return self._get(
+            "reader", address, lambda: make_engine(self.settings, address, **READ_ENGINE)
+        )
+
+    def monitor(self, address: str) -> Engine:
+        """One connection for the replica monitor's polls, apart from request pools. No ping
+        before each poll: a poll that meets a dead connection tries a fresh one itself."""
+        return self._get(
+            "monitor",
+            address,
+            lambda: make_engine(self.settings, address, pool_size=1, max_overflow=0, **READ_ENGINE),
+        )
+
+    def second_opinion(self, address: str) -> Engine:
+        """The monitor's engine on the primary, asked only when a replica's heartbeat looks old.
+
+        One connection per replica thread at most, made on first use (never, while the heartbeat
+        writer runs and the replicas keep up). Its timeouts are the eject threshold: a primary that
+        hangs must not hold back the verdict on a replica for longer than that.
+        """
+        return self._get(
+            "second_opinion",
+            address,
+            lambda: make_engine(
+                self.settings,
+                address,
+                timeout_s=self.settings.replica_lag_eject_s,
+                pool_size=max(len(self.settings.db_replicas), 1),
+                max_overflow=0,
+                **READ_ENGINE,
+            ),
+        )
+
+    def probe(self, address: str) -> Engine:
+        """One connection with short timeouts, for the topology's read_only checks."""
+        return self._get(
+            "probe",
+            address,
+            lambda: make_engine(
+                self.settings,
+                address,
+                timeout_s=self.settings.db_connect_timeout,
+                pool_size=1,
+                max_overflow=0,
+                **READ_ENGINE,
+            ),
+        )
+
+    def nodes(self, primary: str) -> Nodes:
+        """The writer engine of PRIMARY, and an autocommit read engine per member, by name."""
+        readers = {PRIMARY: self.reader(primary)}
+        for name, address in replica_members(self.settings, primary).items():
+            readers[name] = self.reader(address)
+        return Nodes(writer=self.writer(primary), readers=readers)
 
 
-def make_monitor_engines(settings: Settings) -> dict[str, Engine]:
-    """One single-connection engine per replica for the health monitor, apart from request pools.
-
-    No ping before each poll: a poll that meets a dead connection tries a fresh one itself.
-    """
+def replica_members(settings: Settings, primary: str) -> dict[str, str]:
+    """Every member but PRIMARY, by the name it serves reads under -> host:port."""
     return {
-        name: make_engine(settings, address, pool_size=1, max_overflow=0, **READ_ENGINE)
-        for name, address in replica_addresses(settings).items()
+        replica_name(index): address
+        for index, address in enumerate(settings.members())
+        if address != primary
     }
 
 
-def make_second_opinion_engine(settings: Settings) -> Engine:
-    """The monitor's engine on the primary, asked only when a replica's heartbeat looks old.
-
-    One connection per replica thread at most, made on first use (never, while the heartbeat
-    writer runs and the replicas keep up). Its timeouts are the eject threshold: a primary that
-    hangs must not hold back the verdict on a replica for longer than that.
-    """
-    return make_engine(
-        settings,
-        settings.db_primary,
-        timeout_s=settings.replica_lag_eject_s,
-        pool_size=max(len(settings.db_replicas), 1),
-        max_overflow=0,
-        **READ_ENGINE,
-    )
+def find_primary(settings: Settings, engines: Engines | None = None) -> str:
+    """The member that takes writes now, for processes outside the API (migrations, the
+    operator's CLI, the heartbeat writer): the one writable member, else the configured primary
+    (none writable: it is down or fenced, and writing there fails as it should)."""
+    engines = engines or Engines(settings)
+    found = writable({address: engines.probe(address) for address in settings.members()})
+    return found[0] if len(found) == 1 else settings.db_primary

@@ -37,7 +37,11 @@ NODE_FAILURES = frozenset(
 # A write transaction that failed with these did not commit (the server rolled it back, or it
 # never reached the server), so running the whole transaction again cannot write twice. A
 # connection lost mid-transaction is not among them: the COMMIT may have been applied.
-SAFE_FOR_WRITES = frozenset({CANNOT_CONNECT, TOO_MANY_CONNECTIONS, LOCK_WAIT_TIMEOUT, DEADLOCK})
+# READ_ONLY refuses the statement itself: the node was fenced (a switchover or failover), and the
+# write runs again on the new primary.
+SAFE_FOR_WRITES = frozenset(
+    {CANNOT_CONNECT, TOO_MANY_CONNECTIONS, LOCK_WAIT_TIMEOUT, DEADLOCK, READ_ONLY}
+)
 # Reads change nothing, so every transient error may be retried.
 SAFE_FOR_READS = NODE_FAILURES | {LOCK_WAIT_TIMEOUT, DEADLOCK}
 # Errors of a connection itself, as PyMySQL raises them (reads run on raw DBAPI connections).

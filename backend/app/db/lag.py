@@ -32,6 +32,7 @@ class Observation:
     lag_s: float | None = None
     position: str = ""
     problem: str = ""
+    writable: bool = False  # not read-only: promoted to primary (app.db.topology)
 
 
 @dataclass(frozen=True)

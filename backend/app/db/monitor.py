@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from sqlalchemy import Engine
@@ -45,14 +46,17 @@ class ReplicaMonitor:
         policy: LagPolicy,
         interval_s: float,
         primary: Engine | None = None,
+        on_writable: Callable[[str], None] | None = None,
     ) -> None:
         """ENGINES are small, dedicated monitoring engines; INTERVAL_S 0 disables polling.
 
         PRIMARY, a small engine with short timeouts, gives second opinions on old heartbeats.
+        ON_WRITABLE(name) is told when a replica polls as not read-only (it was promoted).
         """
         self.engines, self.policy, self.interval_s = engines, policy, interval_s
-        self.primary = primary
+        self.primary, self.on_writable = primary, on_writable
         self.states = {name: ReplicaState(name) for name in engines}
+        self._stopped = threading.Event()
         self._started = False
         self._lock = threading.Lock()
         self.writer_stalled = False  # the last second opinion found the heartbeat writer stopped
@@ -68,11 +72,17 @@ class ReplicaMonitor:
                 target=self._run, args=(name,), name=f"monitor-{name}", daemon=True
             ).start()
 
+    def stop(self) -> None:
+        """End the polling threads (after their current poll): the replicas changed."""
+        self._stopped.set()
+
     def poll(self, name: str) -> ReplicaState:
         """Poll one replica now and record the new state."""
         before = self.states[name]
         started = time.monotonic()
         seen = observe(self.engines[name])
+        if seen.writable and self.on_writable is not None:
+            self.on_writable(name)
         if seen.lag_s is not None and seen.lag_s > self.policy.eject_above_s:
             seen = self.second_opinion(name, seen)
         elif self.writer_stalled and seen.lag_s is not None:
@@ -131,10 +141,11 @@ class ReplicaMonitor:
         return (seen if lag is None else replace(seen, lag_s=lag)), stalled
 
     def _run(self, name: str) -> None:
-        while True:
+        while not self._stopped.is_set():
             self.poll(name)
             slept = time.monotonic()
-            time.sleep(self.interval_s)
+            if self._stopped.wait(self.interval_s):
+                return
             if (late := time.monotonic() - slept - self.interval_s) > self.policy.eject_above_s / 2:
                 log.warning("replica poll late", extra={"replica": name, "seconds": late})
 

@@ -2,10 +2,11 @@
 and heartbeat, and how long a replica takes to apply a position. Each probe is one query on a
 live connection (see connections.py) and never raises: a node that cannot answer says so.
 
-A poll is one query: whether both replication threads run, the GTID position, and the age of the
-heartbeat row that ``app.heartbeat`` rewrites on the primary a few times a second: that age is the
-replica's lag with sub-second resolution (``Seconds_Behind_Master`` counts whole seconds and is
-NULL when replication is broken).
+A poll is one query: whether both replication threads run, whether the node is read-only (one that
+is not has been promoted), the GTID position, and the age of the heartbeat row that
+``app.heartbeat`` rewrites on the primary a few times a second: that age is the replica's lag with
+sub-second resolution (``Seconds_Behind_Master`` counts whole seconds and is NULL when replication
+is broken).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from app.db.sql import fetch_one
 # Slave_IO_Running and Slave_SQL_Running as Yes). SHOW REPLICA STATUS itself returns some 60
 # columns that cost the client ~0.6 ms of parsing, so it runs only to explain a stop.
 POLL_SQL = (
-    "SELECT @@gtid_slave_pos AS position,"
+    "SELECT @@gtid_slave_pos AS position, @@read_only AS read_only,"
     " (SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 FROM heartbeat WHERE id = 1)"
     " AS heartbeat_age,"
     " (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS"
@@ -66,22 +67,26 @@ def read_state(conn: Any) -> Observation:
     if row is None:
         raise pymysql.err.InterfaceError("the poll returned no row")
     position, heartbeat_age = row["position"], row["heartbeat_age"]
+    writable = not int(row["read_only"])
     if row["running"] != "ON":
-        return stopped(conn, position)
+        return stopped(conn, position, writable)
     if heartbeat_age is None:  # no heartbeat replicated yet: lag unknown
-        return Observation(reachable=True, replicating=True, position=position)
+        return Observation(reachable=True, replicating=True, position=position, writable=writable)
     lag = max(float(heartbeat_age), 0.0)
-    return Observation(reachable=True, replicating=True, lag_s=lag, position=position)
+    return Observation(
+        reachable=True, replicating=True, lag_s=lag, position=position, writable=writable
+    )
 
 
-def stopped(conn: Any, position: str) -> Observation:
+def stopped(conn: Any, position: str, writable: bool = False) -> Observation:
     """Why replication is not running, from SHOW REPLICA STATUS (only now worth its cost)."""
     status = fetch_one(conn, STATUS_SQL, ())
     if status is None:
-        return Observation(reachable=True, position=position, problem="not a replica")
+        problem = "promoted: takes writes" if writable else "not a replica"
+        return Observation(reachable=True, position=position, problem=problem, writable=writable)
     io, sql = status["Slave_IO_Running"], status["Slave_SQL_Running"]
     problem = f"replication stopped (io={io}, sql={sql})"
-    return Observation(reachable=True, position=position, problem=problem)
+    return Observation(reachable=True, position=position, problem=problem, writable=writable)
 
 
 def ask_primary(engine: Engine) -> PrimaryView | None:

@@ -29,6 +29,12 @@ Every node has a circuit breaker: a node whose breaker is open is skipped for re
 fail at once (``BreakerOpen``) instead of each waiting for a connect timeout. Only failures of
 the node itself (unreachable, connection lost) count against it, never a request's own errors.
 
+Which member is the primary can change (a failover, topology.py): the router then switches to a
+new ``View`` (engines by name, and a replica monitor for the new set of replicas) in one
+assignment, so a unit of work that started on the old view finishes on it. A write refused because
+its node is read-only waits (up to ``TOPOLOGY_WAIT_S``) for the topology to name another primary
+and is then run again there by the caller's retry: the refused statement committed nothing.
+
 The router knows nothing of HTTP or of the cache: it reports the node it chose.
 """
 
@@ -41,18 +47,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, text
 
 from app.db.connections import NoConnection, on_live_connection
-from app.db.errors import DRIVER_ERRORS, is_node_failure
+from app.db.errors import DRIVER_ERRORS, READ_ONLY, is_code, is_node_failure
 from app.db.monitor import ReplicaMonitor
 from app.db.probes import applied_within
 from app.errors import BreakerOpen, NoNodeAvailable
 from app.gtid import covers
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
+
+if TYPE_CHECKING:
+    from app.db.topology import Topology
 
 PRIMARY = "primary"
 LAST_GTID = text("SELECT @@last_gtid")
@@ -77,6 +86,19 @@ class Nodes:
     readers: dict[str, Engine]
 
 
+@dataclass(frozen=True)
+class View:
+    """What the router routes over while one member is the primary (at address PRIMARY)."""
+
+    nodes: Nodes
+    monitor: ReplicaMonitor
+    primary: str = ""
+
+    @property
+    def replica_names(self) -> list[str]:
+        return [name for name in self.nodes.readers if name != PRIMARY]
+
+
 class Router:
     """Routes units of work to the primary or to one of the replicas."""
 
@@ -87,24 +109,54 @@ class Router:
         bulkhead: Bulkhead,
         breakers: dict[str, CircuitBreaker],
         ryw_wait_s: float,
+        *,
+        primary: str = "",
+        topology_wait_s: float = 0.0,
     ) -> None:
-        """NODES.readers and BREAKERS hold 'primary' and each replica by name."""
-        self.nodes, self.monitor, self.bulkhead = nodes, monitor, bulkhead
-        self.breakers, self.ryw_wait_s = breakers, ryw_wait_s
-        self.replica_names = [name for name in nodes.readers if name != PRIMARY]
+        """NODES.readers and BREAKERS hold 'primary' and each replica by name; PRIMARY is the
+        address of the primary's member."""
+        self.view = View(nodes, monitor, primary)
+        self.bulkhead, self.breakers, self.ryw_wait_s = bulkhead, breakers, ryw_wait_s
+        self.topology: Topology | None = None  # set by the wiring when the primary may move
+        self.topology_wait_s = topology_wait_s
         # Each worker starts at a random replica, so the first reads of many fresh workers
         # do not all land on replica-1.
         self._turn = itertools.count(random.randrange(max(len(self.replica_names), 1)))
 
+    @property
+    def nodes(self) -> Nodes:
+        return self.view.nodes
+
+    @property
+    def monitor(self) -> ReplicaMonitor:
+        return self.view.monitor
+
+    @property
+    def replica_names(self) -> list[str]:
+        return self.view.replica_names
+
+    def switch(self, primary: str, nodes: Nodes, monitor: ReplicaMonitor) -> None:
+        """Route over member PRIMARY as the primary from now on; the old view's monitor stops,
+        and the primary's breaker forgets the outcomes of the node that held the role."""
+        old, self.view = self.view, View(nodes, monitor, primary)
+        old.monitor.stop()
+        self.breakers[PRIMARY].reset()
+
+    def suspect_primary(self) -> None:
+        """Something suggests the primary moved: have the topology look now."""
+        if self.topology is not None:
+            self.topology.wake()
+
     @contextmanager
     def writer(self) -> Iterator[UnitOfWork]:
         """A transaction on the primary, committed when the block ends without error."""
-        breaker = self.breakers[PRIMARY]
+        view, breaker = self.view, self.breakers[PRIMARY]
         if not breaker.allow():
+            self.suspect_primary()
             raise BreakerOpen(PRIMARY, breaker.policy.open_s)
         started, node_failed, own_error = time.monotonic(), False, False
         try:
-            with self.nodes.writer.connect() as conn:
+            with view.nodes.writer.connect() as conn:
                 uow = UnitOfWork(PRIMARY, conn)
                 with conn.begin():
                     yield uow
@@ -112,6 +164,12 @@ class Router:
         except Exception as error:
             node_failed = is_node_failure(error)
             own_error = not node_failed
+            if node_failed:
+                self.suspect_primary()
+            elif is_code(error, READ_ONLY) and self.topology is not None:
+                # Fenced: a switchover or failover is under way. Wait for the new primary; the
+                # caller's retry runs the unit of work there.
+                self.topology.wait_for_move(view.primary, self.topology_wait_s)
             raise
         finally:
             # The request's own error (bad input, a lock wait timeout, a deadlock) says nothing
@@ -133,11 +191,12 @@ class Router:
         try first (the primary, for data that must be current). KIND labels retries in metrics.
         """
         avoid = set() if avoid is None else avoid
-        for name, release in self._candidates(floor, avoid, prefer):
+        view = self.view
+        for name, release in self._candidates(view, floor, avoid, prefer):
             breaker, started = self.breakers[name], time.monotonic()
             node_failed = False
             try:
-                return name, on_live_connection(self.nodes.readers[name], fetch, kind)
+                return name, on_live_connection(view.nodes.readers[name], fetch, kind)
             except NoConnection as error:
                 node_failed = True
                 log.warning("node unavailable for reads", extra={"node": name, "error": str(error)})
@@ -150,48 +209,51 @@ class Router:
                 breaker.record(not node_failed, time.monotonic() - started)
         raise NoNodeAvailable("no database node can serve this read")
 
-    def replica_order(self, avoid: frozenset[str] = frozenset()) -> list[str]:
+    def replica_order(
+        self, avoid: frozenset[str] = frozenset(), view: View | None = None
+    ) -> list[str]:
         """Admitted replicas, starting from the next in turn."""
-        admitted = [name for name in self.monitor.admitted() if name not in avoid]
+        monitor = (view or self.view).monitor
+        admitted = [name for name in monitor.admitted() if name not in avoid]
         if not admitted:
             return []
         start = next(self._turn) % len(admitted)
         return admitted[start:] + admitted[:start]
 
     def _candidates(
-        self, floor: str | None, avoid: set[str], prefer: str | None
+        self, view: View, floor: str | None, avoid: set[str], prefer: str | None
     ) -> Iterator[tuple[str, Callable[[], None]]]:
         """Nodes to try in order, each with the release of the bulkhead slot it holds."""
         tried = set(avoid)
         if prefer and prefer not in tried:
             tried.add(prefer)
-            if self._usable(prefer, floor):
+            if self._usable(view, prefer, floor):
                 yield prefer, _nothing
-        for name in self.replica_order(frozenset(tried)):
+        for name in self.replica_order(frozenset(tried), view):
             tried.add(name)
-            if self._usable(name, floor):
+            if self._usable(view, name, floor):
                 yield name, _nothing
         if PRIMARY not in tried:
             tried.add(PRIMARY)
             if self.breakers[PRIMARY].allow():
                 # With no replica configured the primary is the read node, not a fallback: no cap.
-                yield PRIMARY, self.bulkhead.acquire() if self.replica_names else _nothing
-        for name in set(self.monitor.ejected_but_reachable()) - tried:
-            if self._usable(name, floor):
+                yield PRIMARY, self.bulkhead.acquire() if view.replica_names else _nothing
+        for name in set(view.monitor.ejected_but_reachable()) - tried:
+            if self._usable(view, name, floor):
                 log.warning("primary down: reading from ejected replica", extra={"node": name})
                 yield name, _nothing
 
-    def _usable(self, name: str, floor: str | None) -> bool:
+    def _usable(self, view: View, name: str, floor: str | None) -> bool:
         """May replica NAME serve a read that must see FLOOR: its breaker allows, and it has
         applied FLOOR (polled, else confirmed with a short wait)? A wait it could not answer
         counts against it."""
         breaker = self.breakers[name]
         if not breaker.allow():
             return False
-        if name == PRIMARY or not floor or covers(self.monitor.states[name].position, floor):
+        if name == PRIMARY or not floor or covers(view.monitor.states[name].position, floor):
             return True
         started = time.monotonic()
-        applied = applied_within(self.nodes.readers[name], floor, self.ryw_wait_s)
+        applied = applied_within(view.nodes.readers[name], floor, self.ryw_wait_s)
         breaker.record(applied is not None, time.monotonic() - started)
         return bool(applied)
 

@@ -134,6 +134,12 @@ class CircuitBreaker:
         self.record(True, self._clock() - started)
         return result
 
+    def reset(self) -> None:
+        """Close and forget every outcome (the dependency is now another node), unless forced."""
+        with self._lock:
+            if self._forced is None:
+                self._close()
+
     def force(self, state: State | None) -> None:
         """Pin the breaker open or closed (manual override); None returns it to automatic."""
         with self._lock:

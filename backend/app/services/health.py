@@ -12,7 +12,7 @@ from redis import Redis
 
 from app.db.errors import READ_ONLY, is_code
 from app.db.probes import ask_primary, observe
-from app.db.routing import PRIMARY, Router
+from app.db.routing import PRIMARY, Router, View
 from app.resilience.breaker import CircuitBreaker, State
 from app.resilience.ratelimit import RateLimiter
 
@@ -59,21 +59,35 @@ class Health:
         A down primary makes the service degraded, not unready: reads go on from the replicas
         and the cache, and taking every API replica out of a load balancer would stop those too.
         """
-        checks = {"primary": self.check_primary()}
-        for name in self.router.replica_names:
-            checks[name] = self.check_replica(name)
-        checks["heartbeat"] = self.check_heartbeat()
+        view = self.router.view
+        checks = {"primary": self.check_primary(view)}
+        for name in view.replica_names:
+            checks[name] = self.check_replica(view, name)
+        checks["heartbeat"] = self.check_heartbeat(view)
         checks["redis"] = self.check_redis()
         degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
         if checks["primary"].get("semi_sync") == "fallen_back":
             # Writes go on, but an acknowledged one may now exist on the primary alone.
             degraded = sorted([*degraded, "semi_sync"])
+        topology = self.topology(view)
+        if topology.get("ambiguous"):
+            degraded = sorted([*degraded, "topology"])
         readable = [
             n for n, c in checks.items() if n not in NOT_DATABASES and c["status"] in READABLE
         ]
         status = "unavailable" if not readable else ("degraded" if degraded else "ok")
         body = {"status": status, "degraded": degraded, "writable": "primary" not in degraded}
-        return {**body, "checks": checks}, bool(readable)
+        return {**body, "topology": topology, "checks": checks}, bool(readable)
+
+    def topology(self, view: View) -> Check:
+        """Which member this worker writes to and which it reads from (host:port by name); with
+        more than one member writable, which (a fence failed: this worker keeps its primary)."""
+        nodes = {
+            name: f"{engine.url.host}:{engine.url.port}"
+            for name, engine in view.nodes.readers.items()
+        }
+        ambiguous = self.router.topology.ambiguous if self.router.topology else []
+        return {"nodes": nodes, **({"ambiguous": ambiguous} if ambiguous else {})}
 
     def breaker_state(self, name: str) -> str:
         """The state of NAME's breaker in this worker, marked when an operator forced it."""
@@ -88,12 +102,12 @@ class Health:
             check = {**check, "status": "breaker_open"}
         return {**check, "breaker": state}
 
-    def check_primary(self) -> Check:
+    def check_primary(self, view: View) -> Check:
         """The primary's write path: a real write (this replica's row in probes), committed;
         and its semi-synchronous replication (on, off, or fallen_back to asynchronous)."""
         started = time.perf_counter()
         try:
-            with self.router.nodes.writer.begin() as conn:
+            with view.nodes.writer.begin() as conn:
                 conn.exec_driver_sql(PROBE, (self.api_name,))
                 enabled, active = conn.exec_driver_sql(SEMI_SYNC).one()
         except Exception as error:  # any failure of a dependency is a finding, not a crash
@@ -105,10 +119,10 @@ class Health:
         semi_sync = "off" if not enabled else ("on" if active == "ON" else "fallen_back")
         return timed(self.with_breaker({"status": "ok", "semi_sync": semi_sync}, PRIMARY), started)
 
-    def check_replica(self, name: str) -> Check:
+    def check_replica(self, view: View, name: str) -> Check:
         """A live look at one replica, next to what the router currently thinks of it."""
         started = time.perf_counter()
-        monitor, engine = self.router.monitor, self.router.nodes.readers[name]
+        monitor, engine = view.monitor, view.nodes.readers[name]
         seen, _ = monitor.judge(name, observe(engine), engine)  # the lag the router acts on
         state = monitor.states[name]
         if not seen.reachable:
@@ -125,14 +139,14 @@ class Health:
         }
         return timed(self.with_breaker(check, name), started)
 
-    def check_heartbeat(self) -> Check:
+    def check_heartbeat(self, view: View) -> Check:
         """The heartbeat writer: the age of its row on the primary. While it has stalled, replica
         lag is measured by GTID instead (app.db.monitor), so this degrades nothing but is named."""
         started = time.perf_counter()
-        primary = ask_primary(self.router.nodes.readers[PRIMARY])
+        primary = ask_primary(view.nodes.readers[PRIMARY])
         if primary is None or primary.heartbeat_age is None:
             return timed({"status": "unknown", "age_s": None}, started)
-        age, limit = primary.heartbeat_age, self.router.monitor.policy.eject_above_s
+        age, limit = primary.heartbeat_age, view.monitor.policy.eject_above_s
         return timed({"status": "ok" if age <= limit else "stalled", "age_s": age}, started)
 
     def check_redis(self) -> Check:

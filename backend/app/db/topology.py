@@ -1,0 +1,108 @@
+"""Which node is the primary: the one member of the topology that is not read-only.
+
+Every node starts read-only, and only mysql/setup-replication.sh or mysql/failover.sh opens one,
+fencing every other first (docs/replication.md). So the databases themselves say which node takes
+writes, and every worker of every API replica reads that same answer from them: nothing to edit,
+no restart. The members are the configured nodes, ``DB_PRIMARY`` first and then ``DB_REPLICAS``;
+a member serving reads is named ``replica-N`` by its place in that list (``replica-0`` is the
+configured primary, serving as a replica after a failover), and the one that takes writes is
+``primary``.
+
+A worker looks again when something suggests the primary moved: a write refused as read-only, the
+primary's breaker refusing a write, a replica that polls as writable (a promoted one), and every
+``TOPOLOGY_CHECK_INTERVAL_S``. It follows only an unambiguous answer: exactly one writable member.
+None writable (the primary down and nobody promoted yet) or two (a fence that failed) leave it where
+it is; a node found read-only still refuses every write by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from app.db.connections import query_once
+
+log = logging.getLogger(__name__)
+READ_ONLY_SQL = "SELECT @@read_only AS read_only"
+
+
+def replica_name(index: int) -> str:
+    """The name of member INDEX while it serves reads."""
+    return f"replica-{index}"
+
+
+def writable(probes: dict[str, Engine]) -> list[str]:
+    """The members (addresses) that answer and are not read-only."""
+    found = []
+    for address, engine in probes.items():
+        row = query_once(engine, READ_ONLY_SQL, ())
+        if row is not None and not int(row["read_only"]):
+            found.append(address)
+    return found
+
+
+class Topology:
+    """Finds the primary among the members and calls FOLLOW(address) when it moved."""
+
+    def __init__(
+        self,
+        probes: dict[str, Engine],
+        current: str,
+        follow: Callable[[str], None],
+        interval_s: float,
+    ) -> None:
+        """PROBES: a small engine per member address; CURRENT: the primary to start from."""
+        self.probes, self.current, self.follow = probes, current, follow
+        self.interval_s = interval_s
+        self.ambiguous: list[str] = []  # two writable members, found by the last check
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def check(self) -> str:
+        """Look now; follow the one writable member if it is not the current primary."""
+        with self._lock:
+            found = writable(self.probes)
+            self.ambiguous = found if len(found) > 1 else []
+            if len(found) > 1:
+                log.error("more than one writable database node", extra={"nodes": found})
+            elif found and found[0] != self.current:
+                log.warning("primary moved", extra={"from": self.current, "to": found[0]})
+                self.follow(found[0])
+                self.current = found[0]
+            return self.current
+
+    def wait_for_move(self, away_from: str, timeout_s: float) -> bool:
+        """Check until the primary is another member than AWAY_FROM, for up to TIMEOUT_S."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.check() != away_from:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+
+    def wake(self) -> None:
+        """Ask the background thread to look now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Check at once, and then on every wake() or interval, in a thread of its own."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._run, name="topology", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.check()
+            except Exception:  # a check must never end the thread
+                log.exception("topology check failed")
+            self._wake.wait(self.interval_s if self.interval_s > 0 else None)
+            self._wake.clear()

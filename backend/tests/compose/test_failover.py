@@ -1,0 +1,64 @@
+"""`make compose-failover` on the compose way to run: the same mysql/failover.sh, as a one-shot.
+
+Runs after the other compose tests (it leaves mysql-replica the primary): the primary container
+is killed and kept down, the replica promoted; the API containers follow by themselves; the old
+primary comes back with `docker compose up`, read-only, and ends a replica of the new one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stack.compose import Project, change_primary, compose, up
+from stack.settings import Stack
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.compose
+
+WRITES_BACK_AFTER_FAILOVER_S = 5.0
+
+
+def test_a_lost_primary_is_replaced_and_returns_as_a_replica(
+    project: Project, api: Api, dbs: Databases, stack: Stack
+) -> None:
+    before = api.create_user("Compose", "BeforeFailover")
+    compose(project, "kill", "-s", "KILL", "mysql-primary", capture=True)
+    compose(project, "stop", "mysql-primary", capture=True)  # and kept down
+    assert (
+        api.post("/api/users", json={"name": "Lost", "second_name": "Primary"}).status_code == 503
+    )
+    change_primary(project, "failover")
+    promoted = time.monotonic()
+    eventually(
+        lambda: (
+            api.post("/api/users", json={"name": "After", "second_name": "Failover"}).status_code
+            == 201
+        ),
+        timeout=WRITES_BACK_AFTER_FAILOVER_S,
+    )
+    print(f"\ncompose failover: writes back {time.monotonic() - promoted:.2f}s after the script")
+    assert api.readyz().json()["topology"]["nodes"]["primary"] == "mysql-replica:3306"
+    assert api.get(f"/api/users/{before['id']}").status_code == 200
+    # The former primary returns with `docker compose up`: fenced from its first start, then a
+    # replica of the new primary (replication-setup follows the failover record).
+    up(project)
+    assert dbs.scalar("primary", "SELECT @@read_only") == 1
+    with dbs.connect("primary") as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW REPLICA STATUS")
+        row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+    assert (row["Master_Host"], row["Slave_IO_Running"], row["Slave_SQL_Running"]) == (
+        "mysql-replica",
+        "Yes",
+        "Yes",
+    )
+    after = api.create_user("Compose", "AfterRejoin")
+    eventually(
+        lambda: dbs.scalar("primary", "SELECT COUNT(*) FROM users WHERE id = %s", after["id"]) == 1,
+        timeout=15,
+    )
+    checksums = [
+        dbs.query(node, "CHECKSUM TABLE users, posts") for node in ("primary", "replica-1")
+    ]
+    assert checksums[0] == checksums[1]

@@ -1,0 +1,260 @@
+"""The primary lost for good, and a planned change of primary, under a bounded write + read load
+(mysql/failover.sh through the launcher, as `make failover` and `make switchover` run it).
+
+The three tests run in order on one topology: the primary is killed and a replica promoted; the
+former primary returns through `make up` and ends a replica; a switchover makes it the primary
+again, so the tests after this module meet the stack as configured. The module's teardown puts
+it back that way whatever failed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pymysql
+import pytest
+import requests
+
+from app.gtid import covers
+from stack.settings import Node, Stack, load_stack
+from tests.integration.conftest import launcher, supervisorctl
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.integration
+
+# What the tests hold the stack to (docs/replication.md gives the measured values):
+# writes answer again this soon after `make failover` returns (each worker notices the promoted
+# replica within a poll, REPLICA_POLL_INTERVAL_S, and switches);
+WRITES_BACK_AFTER_FAILOVER_S = 2.0
+# during a switchover a write waits (TOPOLOGY_WAIT_S at most) and is run again on the new primary:
+# none fails, and none waits longer than this.
+SWITCHOVER_WRITE_PAUSE_S = 3.0
+DATA_TABLES = "users, posts"
+
+
+@dataclass
+class Load:
+    """Writers and readers on their own threads, each request's outcome kept with its time."""
+
+    stack: Stack
+    api_key: str
+    read_ids: list[int]
+    writes: list[tuple[float, float, int, int | None]] = field(default_factory=list)
+    reads: list[tuple[float, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def write(self, worker: int) -> None:
+        session, n = requests.Session(), 0
+        while not self.stop.is_set():
+            n += 1
+            started = time.monotonic()
+            try:
+                response = session.post(
+                    f"{self.stack.base_url}/api/users",
+                    json={"name": f"Failover{worker}", "second_name": f"Write{n}"},
+                    headers={"X-API-Key": self.api_key},
+                    timeout=15,
+                )
+                status = response.status_code
+                user_id = response.json()["id"] if status == 201 else None
+            except requests.RequestException:
+                status, user_id = 0, None
+            self.writes.append((started, time.monotonic(), status, user_id))
+            time.sleep(0.02)
+
+    def read(self, worker: int) -> None:
+        n = worker
+        while not self.stop.is_set():
+            n += 1
+            user_id = self.read_ids[n % len(self.read_ids)]
+            # Anonymous and without a token: one read by id (mostly cached), one list page
+            # (always the database).
+            path = f"/api/users/{user_id}" if n % 2 else f"/api/users?limit=1&after={user_id - 1}"
+            try:
+                status = requests.get(f"{self.stack.base_url}{path}", timeout=15).status_code
+            except requests.RequestException:
+                status = 0
+            self.reads.append((time.monotonic(), status))
+            time.sleep(0.01)
+
+    def __enter__(self) -> Load:
+        self.threads = [
+            *(threading.Thread(target=self.write, args=(i,)) for i in range(3)),
+            *(threading.Thread(target=self.read, args=(i,)) for i in range(3)),
+        ]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def acknowledged(self) -> list[int]:
+        return [user_id for *_, status, user_id in self.writes if status == 201 and user_id]
+
+    def failed_reads(self) -> list[tuple[float, int]]:
+        return [(t, status) for t, status in self.reads if status != 200]
+
+    def first_write_after(self, moment: float) -> float:
+        """When the first write sent after MOMENT was acknowledged."""
+        return min(
+            done for started, done, status, _ in self.writes if started >= moment and status == 201
+        )
+
+
+def ids_on(dbs: Databases, node: str, ids: list[int]) -> int:
+    """How many of IDS node NODE holds."""
+    marks = ",".join(["%s"] * len(ids))
+    return int(dbs.scalar(node, f"SELECT COUNT(*) FROM users WHERE id IN ({marks})", *ids))  # noqa: S608 (placeholders only)
+
+
+def answering(dbs: Databases, stack: Stack) -> list[Node]:
+    """The nodes that answer now."""
+    alive = []
+    for node in stack.databases:
+        try:
+            dbs.scalar(node.name, "SELECT 1")
+        except pymysql.err.OperationalError:  # down: not counted
+            pass
+        else:
+            alive.append(node)
+    return alive
+
+
+def wait_converged(dbs: Databases, writer: Node, nodes: list[Node], timeout: float = 30) -> None:
+    """Every one of NODES has applied all WRITER has."""
+    target = str(dbs.scalar(writer.name, "SELECT @@gtid_binlog_pos"))
+    for node in nodes:
+        if node != writer:
+            eventually(
+                lambda n=node.name: covers(str(dbs.scalar(n, "SELECT @@gtid_current_pos")), target),
+                timeout,
+            )
+
+
+def kill_primary(stack: Stack) -> None:
+    """SIGKILL the primary's mariadbd, and keep it down (supervisord would restart it)."""
+    pid = int((stack.state / "mysql" / "primary" / "mysqld.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    supervisorctl("stop", "mysql-primary")
+
+
+@pytest.fixture(scope="module")
+def topology(stack: Stack) -> Iterator[None]:
+    """After the module: the configured primary is the primary again, every node replicating."""
+    yield
+    supervisorctl("start", "mysql-primary")
+    launcher("up")
+    if load_stack().writer.name != "primary":
+        launcher("switchover", {"MYSQL_SWITCHOVER_TO": f"{stack.host}:{stack.primary.port}"})
+
+
+@pytest.fixture(scope="module")
+def read_ids(stack: Stack, api_key: str, dbs: Databases) -> list[int]:
+    with Api(stack.base_url, api_key) as api:
+        ids = [api.create_user("Failover", f"Reader{i}")["id"] for i in range(20)]
+    dbs.wait_replicated()
+    return ids
+
+
+def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
+    stack: Stack, api_key: str, dbs: Databases, read_ids: list[int], topology: None
+) -> None:
+    with Load(stack, api_key, read_ids) as load:
+        time.sleep(2)
+        killed = time.monotonic()
+        kill_primary(stack)
+        time.sleep(1)  # writes fail meanwhile: nobody has promoted anything yet
+        failover = launcher("failover")
+        promoted = time.monotonic()
+        eventually(lambda: load.writes and load.writes[-1][2] == 201, timeout=10)
+        time.sleep(2)
+    new = load_stack().writer
+    assert new.name != "primary"
+    assert "takes writes" in failover.stdout
+    back = load.first_write_after(promoted)
+    print(
+        f"\nfailover: script {promoted - killed - 1:.2f}s; writes back {back - promoted:.2f}s after"
+        f" it, {back - killed:.2f}s after the kill; failed reads {len(load.failed_reads())}"
+        f" of {len(load.reads)}"
+    )
+    assert back - promoted <= WRITES_BACK_AFTER_FAILOVER_S
+    assert load.failed_reads() == []
+    acknowledged = load.acknowledged()
+    assert acknowledged
+    survivors = answering(dbs, stack)
+    wait_converged(dbs, new, survivors)
+    for node in survivors:
+        assert ids_on(dbs, node.name, acknowledged) == len(acknowledged), node.name
+    # Every API worker writes to the new primary and shows it in /readyz.
+    with Api(stack.base_url, api_key, stack.internal_url) as api:
+        for _ in range(12):
+            assert api.readyz().json()["topology"]["nodes"]["primary"].endswith(f":{new.port}")
+
+
+def test_the_former_primary_returns_fenced_and_ends_a_replica(
+    stack: Stack, api_key: str, dbs: Databases, topology: None
+) -> None:
+    new = load_stack().writer
+    assert new.name != "primary", "runs after the failover test"
+    supervisorctl("start", "mysql-primary")
+    # Before anything opens it: read-only, so the application's account cannot write there.
+    eventually(lambda: dbs.scalar("primary", "SELECT @@read_only") == 1, timeout=30)
+    up = launcher("up")
+    assert "refused" not in up.stdout + up.stderr
+    assert dbs.scalar("primary", "SELECT @@read_only") == 1
+    status = dbs.query("primary", "SHOW REPLICA STATUS")
+    assert status, "the former primary replicates"
+    with dbs.connect("primary") as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW REPLICA STATUS")
+        row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+    assert int(row["Master_Port"]) == new.port
+    assert (row["Slave_IO_Running"], row["Slave_SQL_Running"]) == ("Yes", "Yes")
+    with (
+        dbs.connect("primary", as_app=True) as conn,
+        conn.cursor() as cursor,
+        pytest.raises(pymysql.err.OperationalError, match=r"read-only|1290"),
+    ):
+        cursor.execute("UPDATE heartbeat SET ts = UTC_TIMESTAMP(6) WHERE id = 1")
+    with Api(stack.base_url, api_key) as api:
+        api.create_user("After", "Rejoin")
+    wait_converged(dbs, new, list(stack.databases))
+    checksums = {
+        node.name: dbs.query(node.name, f"CHECKSUM TABLE {DATA_TABLES}") for node in stack.databases
+    }
+    assert len({tuple(rows) for rows in checksums.values()}) == 1, checksums
+
+
+def test_a_switchover_under_load_fails_no_read_and_loses_no_write(
+    stack: Stack, api_key: str, dbs: Databases, read_ids: list[int], topology: None
+) -> None:
+    assert load_stack().writer.name != "primary", "runs after the failover test"
+    with Load(stack, api_key, read_ids) as load:
+        time.sleep(2)
+        started = time.monotonic()
+        switchover = launcher(
+            "switchover", {"MYSQL_SWITCHOVER_TO": f"{stack.host}:{stack.primary.port}"}
+        )
+        done = time.monotonic()
+        time.sleep(2)
+    assert load_stack().writer.name == "primary"
+    assert "takes writes" in switchover.stdout
+    during = [(s, e, status) for s, e, status, _ in load.writes if e >= started and s <= done + 1]
+    longest = max(e - s for s, e, _ in during)
+    print(
+        f"\nswitchover: script {done - started:.2f}s; longest write {longest:.2f}s;"
+        f" writes {len(load.writes)}, reads {len(load.reads)}"
+    )
+    assert load.failed_reads() == []
+    assert [w for w in load.writes if w[2] != 201] == []
+    assert longest <= SWITCHOVER_WRITE_PAUSE_S
+    wait_converged(dbs, stack.primary, list(stack.databases))
+    for node in stack.databases:
+        assert ids_on(dbs, node.name, load.acknowledged()) == len(load.acknowledged())
