@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status failover switchover compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-semisync loadtest chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-semisync loadtest chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,9 @@ failover: bootstrap ## The primary is lost: promote the most advanced replica, r
 
 switchover: bootstrap ## Planned change of primary (TO=host:port, default the most advanced replica); the old one ends a replica
 	@MYSQL_SWITCHOVER_TO=$(TO) $(STACK) switchover
+
+rebuild-node: bootstrap ## Rebuild a node that setup refused (NODE=host:port) from a copy of the primary, then replicate
+	@NODE=$(NODE) $(STACK) rebuild-node
 
 lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest

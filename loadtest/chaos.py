@@ -226,8 +226,14 @@ def lose_primary(stack: Stack) -> None:
     """kill -9 the primary's mariadbd and keep it down (its disk is gone); `make failover` 1 s
     later."""
     writer = stack.writer
-    kill_program(stack, f"mysql-{writer.name}")
-    supervise(stack, "stop", f"mysql-{writer.name}")
+    pid = int((stack.state / "mysql" / writer.name / "mysqld.pid").read_text())
+    # Frozen (a crash at this instant), supervisord told to stop it (no restart), then killed.
+    os.kill(pid, signal.SIGSTOP)
+    stopping = threading.Thread(target=supervise, args=(stack, "stop", f"mysql-{writer.name}"))
+    stopping.start()
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    stopping.join()
     time.sleep(1.0)
     launcher("failover")
 

@@ -267,15 +267,35 @@ foreign_gtids() {
 
 # diverged HOST PORT: prints why the node cannot follow the recorded primary (nothing when it can).
 diverged() {
-  local promoted_at own extra primary_id primary_pos
+  local promoted_at own extra primary_id primary_pos own_id missing
   promoted_at=$(topology_field PROMOTED_AT)
   [[ -n $promoted_at ]] || return 0
   own=$(sql "$1" "$2" 'SELECT @@gtid_current_pos')
   primary_id=$(sql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" 'SELECT @@server_id')
   primary_pos=$(sql "$MYSQL_PRIMARY_HOST" "$MYSQL_PRIMARY_PORT" 'SELECT @@gtid_binlog_pos')
   extra=$(foreign_gtids "$own" "$promoted_at" "$primary_id" "$primary_pos")
-  [[ -z $extra ]] || printf 'its GTID history diverged: it has %s, which the primary %s (promoted at %s) never had' \
-    "${extra% }" "$PRIMARY" "$promoted_at"
+  if [[ -n $extra ]]; then
+    printf 'its GTID history diverged: it has %s, which the primary %s (promoted at %s) never had' \
+      "${extra% }" "$PRIMARY" "$promoted_at"
+    return
+  fi
+  own_id=$(sql "$1" "$2" 'SELECT @@server_id')
+  missing=$(own_gtids_missing "$own" "$promoted_at" "$own_id")
+  [[ -z $missing ]] || printf 'it lacks %s, written by its own server_id %s, which replication skips: restore a copy of the primary first' \
+    "${missing% }" "$own_id"
+}
+
+# own_gtids_missing POSITION PROMOTED_AT SERVER_ID: GTIDs of PROMOTED_AT that SERVER_ID wrote and a
+# node at POSITION has not applied (a former primary whose data was lost or re-initialised). A
+# replica skips events carrying its own server_id, so it could never receive them.
+own_gtids_missing() {
+  local gtid domain server seq
+  IFS=',' read -r -a gtids <<<"$2"
+  for gtid in "${gtids[@]}"; do
+    [[ -n $gtid ]] || continue
+    IFS=- read -r domain server seq <<<"$gtid"
+    if [[ $server == "$3" ]] && ((seq > $(floor_seq "$1" "$domain"))); then printf '%s ' "$gtid"; fi
+  done
 }
 
 check_required_settings() {
@@ -318,7 +338,7 @@ main() {
     [[ -n $member ]] || continue
     if ! replica_is_attached "${member%:*}" "${member##*:}" &&
         why=$(diverged "${member%:*}" "${member##*:}") && [[ -n $why ]]; then
-      printf '[replication] error: refused %s: %s. It stays read-only and out of replication; rebuild it from the primary (docs/replication.md, "A former primary that diverged").\n' \
+      printf '[replication] error: refused %s: %s. It stays read-only and out of replication; rebuild it from the primary (docs/replication.md, "A former primary that is refused").\n' \
         "$member" "$why" >&2
       refused+=("$member")
       continue

@@ -118,6 +118,7 @@ COMMANDS = {
     "replicate": mysql.setup_replication,
     "failover": mysql.failover,
     "switchover": mysql.switchover,
+    "rebuild-node": mysql.rebuild_node,
     "migrate": mysql.migrate,
     "seed": seed_users,
 }

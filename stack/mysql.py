@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -103,6 +104,21 @@ def failover(stack: Stack) -> None:
 def switchover(stack: Stack) -> None:
     """A planned change of primary, the old one alive: it ends as a replica."""
     change_primary(stack, "switchover")
+
+
+def rebuild_node(stack: Stack) -> None:
+    """Rebuild node NODE (host:port) from a copy of the primary: one that setup refused."""
+    node = os.environ.get("NODE", "")
+    if not node:
+        raise SystemExit("NODE=host:port names the node to rebuild (see make repl-status)")
+    step("rebuild", f"running mysql/rebuild-node.sh {node}")
+    result = subprocess.run(
+        ["bash", str(REPO / "mysql" / "rebuild-node.sh"), node],
+        check=False,
+        env=stack.replication_env(),
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
 
 
 def migrate(stack: Stack) -> None:

@@ -141,3 +141,17 @@ def test_failover_needs_a_mode_and_a_record_file() -> None:
         )
         assert result.returncode != 0
         assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("position", "missing"),
+    [
+        ("0-1-100", ""),  # all it wrote as the primary, it still has
+        ("", "0-1-100"),  # re-initialised: its own writes would be skipped by replication
+        ("0-1-40", "0-1-100"),
+    ],
+)
+def test_a_node_that_lost_what_it_wrote_itself_is_named(position: str, missing: str) -> None:
+    # Promoted at 0-1-100: the last GTID before the failover was written by server_id 1.
+    found = in_script(f'own_gtids_missing "{position}" "0-1-100" 1')
+    assert found.split() == missing.split()

@@ -59,6 +59,7 @@ class Topology:
         self.probes, self.current, self.follow = probes, current, follow
         self.interval_s = interval_s
         self.ambiguous: list[str] = []  # two writable members, found by the last check
+        self._gave_up: dict[str, float] = {}  # member -> when a wait for a move away ended
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._started = False
@@ -77,12 +78,19 @@ class Topology:
             return self.current
 
     def wait_for_move(self, away_from: str, timeout_s: float) -> bool:
-        """Check until the primary is another member than AWAY_FROM, for up to TIMEOUT_S."""
+        """Check until the primary is another member than AWAY_FROM, for up to TIMEOUT_S.
+
+        A wait that found no new primary is not repeated for TIMEOUT_S: while a node stays fenced
+        and nobody is promoted, writes fail fast instead of each holding a worker for the wait.
+        """
+        if time.monotonic() - self._gave_up.get(away_from, -timeout_s) < timeout_s:
+            return self.check() != away_from
         deadline = time.monotonic() + timeout_s
         while True:
             if self.check() != away_from:
                 return True
             if time.monotonic() >= deadline:
+                self._gave_up[away_from] = time.monotonic()
                 return False
             time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
 
