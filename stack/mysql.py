@@ -84,13 +84,11 @@ def setup_replication(stack: Stack) -> None:
     )
 
 
-def change_primary(stack: Stack, mode: str) -> None:
-    """Promote a replica: MODE failover (the primary is lost) or switchover (planned)."""
-    step(mode, "running mysql/failover.sh")
+def run_script(stack: Stack, name: str, *args: str) -> None:
+    """Run mysql/NAME with ARGS in the replication environment; its exit status is ours."""
+    step(name, f"running mysql/{name} {' '.join(args)}")
     result = subprocess.run(
-        ["bash", str(REPO / "mysql" / "failover.sh"), mode],
-        check=False,
-        env=stack.replication_env(),
+        ["bash", str(REPO / "mysql" / name), *args], check=False, env=stack.replication_env()
     )
     if result.returncode != 0:
         raise SystemExit(result.returncode)
@@ -98,12 +96,12 @@ def change_primary(stack: Stack, mode: str) -> None:
 
 def failover(stack: Stack) -> None:
     """The primary is lost for good: promote the replica that received the most."""
-    change_primary(stack, "failover")
+    run_script(stack, "failover.sh", "failover")
 
 
 def switchover(stack: Stack) -> None:
     """A planned change of primary, the old one alive: it ends as a replica."""
-    change_primary(stack, "switchover")
+    run_script(stack, "failover.sh", "switchover")
 
 
 def rebuild_node(stack: Stack) -> None:
@@ -111,14 +109,7 @@ def rebuild_node(stack: Stack) -> None:
     node = os.environ.get("NODE", "")
     if not node:
         raise SystemExit("NODE=host:port names the node to rebuild (see make repl-status)")
-    step("rebuild", f"running mysql/rebuild-node.sh {node}")
-    result = subprocess.run(
-        ["bash", str(REPO / "mysql" / "rebuild-node.sh"), node],
-        check=False,
-        env=stack.replication_env(),
-    )
-    if result.returncode != 0:
-        raise SystemExit(result.returncode)
+    run_script(stack, "rebuild-node.sh", node)
 
 
 def migrate(stack: Stack) -> None:
