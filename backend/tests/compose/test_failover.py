@@ -39,7 +39,14 @@ def test_a_lost_primary_is_replaced_and_returns_as_a_replica(
         timeout=WRITES_BACK_AFTER_FAILOVER_S,
     )
     print(f"\ncompose failover: writes back {time.monotonic() - promoted:.2f}s after the script")
-    assert api.readyz().json()["topology"]["nodes"]["primary"] == "mysql-replica:3306"
+    # Every worker of every API container follows (each within its own poll; readyz lands on one).
+    eventually(
+        lambda: all(
+            api.readyz().json()["topology"]["nodes"]["primary"] == "mysql-replica:3306"
+            for _ in range(12)
+        ),
+        timeout=WRITES_BACK_AFTER_FAILOVER_S,
+    )
     assert api.get(f"/api/users/{before['id']}").status_code == 200
     # The former primary returns with `docker compose up`: fenced from its first start, then a
     # replica of the new primary (replication-setup follows the failover record).
