@@ -18,6 +18,8 @@ write in the same transaction could miss that write). So callers declare intent 
      has applied that GTID: known from its last polled position, or confirmed with
      ``MASTER_GTID_WAIT`` for a few ms;
   2. the primary, through a bulkhead that caps concurrent fallback reads (``Saturated`` when full);
+     with ``floor``, only once it shows it has that GTID (``holding``: a worker that has not yet
+     followed a switchover calls a node the primary that is a replica by now);
   3. when the primary cannot be reached either: a reachable replica that was ejected for lag.
      Stale data beats no data for plain reads; a read with ``floor`` still needs the GTID.
 
@@ -55,6 +57,7 @@ from app.db.connections import NoConnection, on_live_connection
 from app.db.errors import DRIVER_ERRORS, READ_ONLY, is_code, is_node_failure
 from app.db.monitor import ReplicaMonitor
 from app.db.probes import applied_within
+from app.db.sql import fetch_one
 from app.errors import BreakerOpen, NoNodeAvailable
 from app.gtid import covers
 from app.resilience.breaker import CircuitBreaker
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
 
 PRIMARY = "primary"
 LAST_GTID = text("SELECT @@last_gtid")
+CURRENT_POSITION = "SELECT @@gtid_current_pos AS position"
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -195,8 +199,14 @@ class Router:
         for name, release in self._candidates(view, floor, avoid, prefer):
             breaker, started = self.breakers[name], time.monotonic()
             node_failed = False
+            work = fetch if name != PRIMARY or not floor else holding(floor, fetch)
             try:
-                return name, on_live_connection(view.nodes.readers[name], fetch, kind)
+                return name, on_live_connection(view.nodes.readers[name], work, kind)
+            except NotHeld:
+                # The node this view calls the primary lacks the client's write: the primary
+                # moved (a switchover) and this worker has not followed yet. Never answer from it.
+                log.warning("primary lacks a read's floor", extra={"floor": floor})
+                self.suspect_primary()
             except NoConnection as error:
                 node_failed = True
                 log.warning("node unavailable for reads", extra={"node": name, "error": str(error)})
@@ -256,6 +266,27 @@ class Router:
         applied = applied_within(view.nodes.readers[name], floor, self.ryw_wait_s)
         breaker.record(applied is not None, time.monotonic() - started)
         return bool(applied)
+
+
+class NotHeld(Exception):
+    """The node lacks the GTID a read must see."""
+
+
+def holding(floor: str, fetch: Callable[[Any], T]) -> Callable[[Any], T]:
+    """FETCH on a connection to the node a view calls the primary, once it proves it has FLOOR.
+
+    The primary holds every acknowledged write, so a read with a floor needs no wait there; but a
+    worker's view lags a switchover by up to a topology check, and for that moment the node it
+    calls the primary is a replica of the new one. One short query tells them apart.
+    """
+
+    def checked(conn: Any) -> T:
+        row = fetch_one(conn, CURRENT_POSITION, ())
+        if row is None or not covers(str(row["position"] or ""), floor):
+            raise NotHeld(floor)
+        return fetch(conn)
+
+    return checked
 
 
 def _nothing() -> None:

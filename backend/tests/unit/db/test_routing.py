@@ -22,10 +22,9 @@ REPLICAS = ["replica-1", "replica-2"]
 class FakeConnection:
     """Enough of a pooled DBAPI connection (and a writer's Connection) for the router."""
 
-    description = (("MASTER_GTID_WAIT",),)
-
     def __init__(self, engine: FakeEngine) -> None:
         self.engine = engine
+        self.asked_position = False
 
     def __enter__(self) -> FakeConnection:
         return self
@@ -46,10 +45,17 @@ class FakeConnection:
         return self
 
     def execute(self, statement: Any, params: Any = None) -> FakeConnection:
-        self.engine.waits += 1
+        self.asked_position = "gtid_current_pos" in str(statement)
+        self.engine.waits += not self.asked_position
         return self
 
-    def fetchall(self) -> list[tuple[int]]:
+    @property
+    def description(self) -> tuple[tuple[str], ...]:
+        return (("position",),) if self.asked_position else (("MASTER_GTID_WAIT",),)
+
+    def fetchall(self) -> list[tuple[Any]]:
+        if self.asked_position:
+            return [(self.engine.position,)]
         return [(0 if self.engine.applies_gtid else -1,)]
 
     def scalar(self) -> str:
@@ -61,6 +67,7 @@ class FakeEngine:
 
     def __init__(self, *, up: bool = True, applies_gtid: bool = True) -> None:
         self.up, self.applies_gtid, self.connects, self.waits = up, applies_gtid, 0, 0
+        self.position = "0-1-100"  # @@gtid_current_pos
 
     def connect(self) -> FakeConnection:
         self.connects += 1
@@ -165,6 +172,17 @@ def test_a_token_read_skips_a_replica_that_has_not_applied_the_gtid() -> None:
 def test_a_token_read_goes_to_the_primary_when_no_replica_has_the_gtid() -> None:
     router = make_router(lagging=tuple(REPLICAS))
     assert served_by(router, 2, min_gtid="0-1-50") == [PRIMARY, PRIMARY]
+
+
+def test_a_token_read_never_answers_from_a_primary_that_lacks_the_gtid() -> None:
+    # A worker that has not followed a switchover yet: the node it calls the primary is a
+    # replica of the new primary by now, behind the client's write.
+    router = make_router(lagging=tuple(REPLICAS))
+    router.nodes.readers[PRIMARY].position = "0-1-40"  # type: ignore[attr-defined]
+    with pytest.raises(NoNodeAvailable):
+        router.read(nothing, "0-1-50")
+    router.nodes.readers[PRIMARY].position = "0-1-50"  # type: ignore[attr-defined]
+    assert served_by(router, 1, min_gtid="0-1-50") == [PRIMARY]
 
 
 def test_a_known_replica_position_spares_the_gtid_wait() -> None:
