@@ -10,7 +10,8 @@ read them back with their consistency token (an older value is a stale read), an
 Afterwards every acknowledged write is checked on the primary and, once caught up, on every
 replica. Writes the stack refused (503 with Retry-After while the primary is down) are counted, not
 lost: they were never acknowledged. The table goes to docs/reliability.md (CHAOS_REPORT=0 leaves it
-alone).
+alone; CHAOS_ONLY=text runs only the scenarios whose name holds it). A failed read of a client's
+own write is shown on stderr with the headers of the write and of the read.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pymysql
 import requests
 
 from loadtest.docs import replace_section
-from stack import processes
+from stack import processes, queue
 from stack.keys import ensure_key
 from stack.settings import REPO, Stack, load_stack
 
@@ -46,6 +47,11 @@ CHAOS_ENV = {
     "MYSQL_PRIMARY_PORT": "23308",
     "MYSQL_REPLICA_PORTS": "23307,23309",
     "REDIS_PORT": "26380",
+    "NATS_CLIENT_PORTS": "24222,24223,24224",
+    "NATS_CLUSTER_PORTS": "26222,26223,26224",
+    "NATS_MONITOR_PORTS": "28222,28223,28224",
+    "RELAY_METRICS_BASE_PORT": "29101",
+    "WORKER_METRICS_BASE_PORT": "29111",
     "REPLICAS": "2",
     "API_REPLICAS": "3",
     "APP_ENV": "test",
@@ -71,6 +77,8 @@ class Tally:
     stale_reads: int = 0
     acknowledged: dict[int, str] = field(default_factory=dict)  # user id -> last acked name
     failures: dict[str, int] = field(default_factory=dict)  # what failed, for the report
+    # The first few failed reads of the client's own write, with what the API said of them.
+    evidence: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -122,6 +130,7 @@ def read_back(session: requests.Session, base: str, written: Any, name: str, tal
         ("other", f"/api/users/{random.choice(others)}", None),
     )
     for kind, path, expect in reads:
+        read: Any = "no answer"
         try:
             read = session.get(base + path, headers={"X-Consistency-Token": token}, timeout=5)
             ok, body = read.status_code == 200, read.json() if read.status_code == 200 else {}
@@ -136,6 +145,8 @@ def read_back(session: requests.Session, base: str, written: Any, name: str, tal
             tally.stale_reads += bool(ok and expect is not None and body.get("name") != expect)
             if not ok and not refused:
                 tally.failures[outcome] = tally.failures.get(outcome, 0) + 1
+                if kind == "own" and len(tally.evidence) < EVIDENCE and not isinstance(read, str):
+                    tally.evidence.append(evidence(user_id, written, read))
 
 
 def supervise(stack: Stack, *args: str) -> None:
@@ -214,6 +225,22 @@ class Scenario:
     # What the scenario shows is that acknowledged writes can be lost (semi-sync off): the count
     # is the result, not a failure.
     loss_possible: bool = False
+
+
+EVIDENCE = 5
+SHOWN_HEADERS = ("X-Served-By", "X-DB-Node", "X-Cache", "X-Request-ID")
+
+
+def evidence(user_id: int, written: Any, read: Any) -> str:
+    """One line on a failed read of the client's own write: the write's and the read's headers."""
+
+    def shown(response: Any) -> str:
+        return " ".join(f"{h}={response.headers.get(h, '')}" for h in SHOWN_HEADERS)
+
+    token = "token" if written.headers.get("X-Consistency-Token") else "no token"
+    return (
+        f"user {user_id}: written ({token}) {shown(written)}; read {read.status_code} {shown(read)}"
+    )
 
 
 def kill_pid_file(stack: Stack, program: str) -> None:
@@ -314,6 +341,28 @@ SCENARIOS = [
         lambda s: launcher("switchover"),
         lambda s: launcher("switchover", {"MYSQL_SWITCHOVER_TO": f"{s.host}:{s.primary.port}"}),
     ),
+    # The message queue (docs/messaging.md): writes go on, and every acknowledged write's event
+    # reaches the workers ("lost events" counts the ones that did not).
+    Scenario(
+        "kill -9 of the events stream's leader (a NATS node)",
+        lambda s: kill_pid_file(s, queue.stream_leader_of(s)),
+        lambda s: supervise(s, "start", "all"),
+    ),
+    Scenario(
+        "the whole broker stopped (3 NATS nodes)",
+        lambda s: supervise(s, "stop", *(n.name for n in s.nats_nodes)),
+        lambda s: supervise(s, "start", *(n.name for n in s.nats_nodes)),
+    ),
+    Scenario(
+        "kill -9 of the relay holding the outbox lease",
+        lambda s: kill_pid_file(s, lease_holder(s)),
+        lambda s: supervise(s, "start", "all"),
+    ),
+    Scenario(
+        "kill -9 of a queue worker",
+        lambda s: kill_pid_file(s, s.workers[0]),
+        lambda s: supervise(s, "start", "all"),
+    ),
     # Last: the former primary may have diverged, and the stack is removed afterwards.
     Scenario(
         "semi-sync off: primary lost (kill -9, kept down), make failover",
@@ -323,6 +372,27 @@ SCENARIOS = [
         loss_possible=True,
     ),
 ]
+
+
+def lease_holder(stack: Stack) -> str:
+    """The relay that holds the outbox lease now (relay-N)."""
+    rows = sql(stack, stack.writer.name, "SELECT holder FROM app.relay_lease WHERE name = 'outbox'")
+    return str(rows[0][0]).split(":")[0]
+
+
+def lost_events(stack: Stack, acknowledged: dict[int, str], timeout: float = 90) -> int:
+    """Acknowledged users whose user.created event no worker applied (user_stats has no row),
+    once the outbox has drained and the workers caught up, within TIMEOUT."""
+    if not acknowledged:
+        return 0
+    ids = ",".join(str(i) for i in acknowledged)
+    query = f"SELECT COUNT(*) FROM app.user_stats WHERE user_id IN ({ids})"  # noqa: S608 (ints)
+    deadline = time.monotonic() + timeout
+    while True:
+        applied = int(sql(stack, stack.writer.name, query)[0][0])
+        if applied == len(acknowledged) or time.monotonic() > deadline:
+            return len(acknowledged) - applied
+        time.sleep(0.5)
 
 
 def recovered(base: str, api_key: str, timeout: float = 60) -> float:
@@ -399,12 +469,14 @@ def run_scenario(
         "refused own reads (503)": tally.refused_own_reads,
         "acknowledged writes": len(tally.acknowledged),
         "lost writes": lost_writes(stack, tally.acknowledged),
+        "lost events": lost_events(stack, tally.acknowledged),
         "stale reads": tally.stale_reads,
         "recovery s": round(recovery, 1),
         "writes_refused_ok": scenario.writes_refused,
         "entry_replaced": scenario.entry_replaced,
         "loss_possible": scenario.loss_possible,
         "failures": tally.failures,
+        "evidence": tally.evidence,
     }
 
 
@@ -413,6 +485,8 @@ def verdict(row: dict[str, Any]) -> bool:
     point itself is replaced), and refusals (503 with Retry-After) only while the primary is
     down."""
     if (row["lost writes"] and not row.get("loss_possible")) or row["stale reads"]:
+        return False
+    if row.get("lost events") and not row.get("loss_possible"):
         return False
     if row["failed reads"] and not row["entry_replaced"]:
         return False
@@ -429,6 +503,7 @@ COLUMNS = [
     "refused own reads (503)",
     "acknowledged writes",
     "lost writes",
+    "lost events",
     "stale reads",
     "recovery s",
     "failures",
@@ -483,9 +558,12 @@ def main() -> int:
     try:
         stack = load_stack()
         rows = []
-        for scenario in SCENARIOS:
+        only = os.environ.get("CHAOS_ONLY", "")
+        for scenario in [s for s in SCENARIOS if only in s.name]:
             rows.append(run_scenario(stack, scenario, FAULT_S))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
+            for line in rows[-1]["evidence"]:
+                print(f"    {line}", file=sys.stderr, flush=True)
     finally:
         launcher("clean")
     print("\n" + table(rows))

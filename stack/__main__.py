@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 
-from stack import account, compose, mysql, processes, render, seed, supervisor
+from stack import account, compose, mysql, processes, queue, render, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -49,7 +49,15 @@ def print_summary(stack: Stack) -> None:
     """Where everything is, and how to look inside."""
     database = stack.env["MYSQL_DATABASE"]
     apis = [(api.name, api_address(stack, api), "gunicorn + Flask") for api in stack.apis]
-    print("\n" + table(address_rows(stack, apis)))
+    brokers = [
+        (
+            node.name,
+            f"nats://{stack.host}:{node.client_port}",
+            f"curl http://{stack.host}:{node.monitor_port}/jsz",
+        )
+        for node in stack.nats_nodes
+    ]
+    print("\n" + table(address_rows(stack, apis) + brokers))
     print(
         "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "
         f"{stack.env['MYSQL_APP_USER']}) from .env or .env.example.\n"
@@ -71,6 +79,7 @@ def up(stack: Stack) -> None:
     mysql.ensure_admin_accounts(stack)
     mysql.setup_replication(stack)
     mysql.migrate(stack)
+    queue.wait_for_broker(stack)
     wait_until_ready(stack)
     supervisor.verify_supervised(stack)
     step("supervised", "every program RUNNING, every port held by it")
@@ -80,7 +89,11 @@ def up(stack: Stack) -> None:
 def clean(stack: Stack) -> None:
     """Stop the stack and delete all of its state: never while one of its servers still runs."""
     supervisor.shutdown(stack)
-    if running := processes.stack_processes(stack):
+    # supervisord removes its pid file before its last moments: give it those, with a deadline.
+    deadline = time.monotonic() + 10
+    while (running := processes.stack_processes(stack)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if running:
         raise SystemExit(
             f"refusing to delete {stack.state}: {processes.describe(running)} still run"
         )
@@ -101,6 +114,7 @@ def status(stack: Stack) -> None:
     print(supervisor.ctl(stack, "status", check=False).stdout)
     mysql.replication_status(stack)
     print("\n" + live_table(stack))
+    print("\n" + queue.queue_table(stack))
 
 
 def seed_users(stack: Stack) -> None:

@@ -18,6 +18,7 @@ SYSTEM_PACKAGES = {
     "mariadb": "mariadb-client",
     "redis-server": "redis-server",
     "nginx": "nginx",
+    "nats-server": "nats-server",
     "shellcheck": "shellcheck",
     "wrk": "wrk",
 }

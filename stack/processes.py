@@ -27,13 +27,16 @@ from stack.settings import Stack
 
 PROC = Path("/proc")
 # Executables that name this stack's state dir on their command line (none of them rewrites it).
-SERVERS_BY_COMMAND_LINE = ("mariadbd", "mysqld", "nginx", "supervisord")
+SERVERS_BY_COMMAND_LINE = ("mariadbd", "mysqld", "nginx", "nats-server", "supervisord")
 # Program (by the start of its name) -> the executables (/proc/<pid>/comm) it runs.
 EXECUTABLES = {
     "supervisord": ("supervisord",),
     "mysql-": ("mariadbd", "mysqld"),
     "redis": ("redis-server",),
     "heartbeat": ("python", "python3"),
+    "nats-": ("nats-server",),
+    "relay-": ("python", "python3"),
+    "worker-": ("python", "python3"),
     "api-": ("gunicorn", "python", "python3"),
     "nginx": ("nginx",),
 }
@@ -60,6 +63,8 @@ def pid_files(stack: Stack) -> dict[str, Path]:
     mysql = stack.state / "mysql"
     files |= {f"mysql-{db.name}": mysql / db.name / "mysqld.pid" for db in stack.databases}
     files |= {"heartbeat": run / "heartbeat.pid", "nginx": run / "nginx.pid"}
+    files |= {node.name: run / f"{node.name}.pid" for node in stack.nats_nodes}
+    files |= {name: run / f"{name}.pid" for name in [*stack.relays, *stack.workers]}
     files |= {api.name: run / f"{api.name}.pid" for api in stack.apis}
     return files
 
@@ -170,8 +175,9 @@ def alive(pid: int) -> bool:
 
 
 # The order a stop follows, as supervisord's priorities do: the entry first, so that no request
-# arrives at a server already gone, the databases last. nginx's graceful stop is QUIT.
-STOP_ORDER = ("nginx", "api-", "heartbeat", "redis", "mysql-", "")
+# arrives at a server already gone; the queue's processes before the broker; the databases last.
+# nginx's graceful stop is QUIT.
+STOP_ORDER = ("nginx", "api-", "relay-", "worker-", "heartbeat", "nats-", "redis", "mysql-", "")
 STOP_SIGNALS = {"nginx": signal.SIGQUIT}
 
 
@@ -245,6 +251,8 @@ def strangers_on_ports(stack: Stack) -> dict[int, str]:
     table = scan()
     ports = {stack.nginx_port, stack.redis_port, *(db.port for db in stack.databases)}
     ports |= {api.port for api in stack.apis}
+    ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port, n.monitor_port)}
+    ports |= set(stack.queue_metrics_ports().values())
     held = listeners(ports)
     owners = socket_owners(list(table))
     found = {}

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from stack.account import Account
-from stack.settings import REPO, Node, Stack
+from stack.settings import REPO, NatsNode, Node, Stack
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
@@ -16,6 +16,9 @@ MYSQL_CONF = REPO / "mysql" / "conf"
 LOG_SETTINGS = ("LOG_MAX_BYTES", "LOG_BACKUPS", "LOG_ROTATE_INTERVAL_S")
 REDIS_CONF = REPO / "redis" / "redis.conf"
 REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
+NATS_CONF = REPO / "nats" / "nats-server.conf"
+# Settings every broker node reads as they are (.env.example).
+NATS_SETTINGS = ("NATS_CLUSTER_NAME", "NATS_MAX_FILE_STORE", "NATS_USER", "NATS_PASSWORD")
 # The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
 SHARED_SOURCES = (
     NGINX_TEMPLATE,
@@ -24,6 +27,7 @@ SHARED_SOURCES = (
     MYSQL_CONF / "replica.cnf",
     REDIS_CONF,
     REPLICATION_SCRIPT,
+    NATS_CONF,
 )
 
 
@@ -237,6 +241,7 @@ serverurl=unix://{own / "supervisor.sock"}
             priority="15",
         )
     )
+    programs += queue_programs(stack, account)
     for api in stack.apis:
         env = {
             **stack.api_env(),
@@ -293,6 +298,64 @@ serverurl=unix://{own / "supervisor.sock"}
     return head + "\n".join(programs)
 
 
+def nats_env(stack: Stack, node: NatsNode) -> dict[str, str]:
+    """The environment nats/nats-server.conf reads for NODE (NATS resolves $NAME from it)."""
+    routes = ", ".join(f"nats-route://{stack.host}:{n.cluster_port}" for n in stack.nats_nodes)
+    return {
+        "NATS_SERVER_NAME": node.name,
+        "NATS_HOST": stack.host,
+        "NATS_CLIENT_PORT": str(node.client_port),
+        "NATS_CLUSTER_PORT": str(node.cluster_port),
+        "NATS_MONITOR_ADDRESS": f"{stack.host}:{node.monitor_port}",
+        "NATS_PID_FILE": str(stack.state / "run" / f"{node.name}.pid"),
+        "NATS_STORE_DIR": str(stack.state / "nats" / node.name),
+        "NATS_ROUTES": f"[{routes}]",
+        **{name: stack.env[name] for name in NATS_SETTINGS},
+    }
+
+
+def queue_programs(stack: Stack, account: Account | None) -> list[str]:
+    """The broker's nodes, the relays and the workers (docs/messaging.md)."""
+    state, venv = stack.state, stack.venv
+    programs = [
+        supervisor_program(
+            stack,
+            node.name,
+            # The pid file on the command line too: it names the state dir, so `make up` finds
+            # a node whose supervisord was killed (processes.py).
+            f"/usr/sbin/nats-server -c {NATS_CONF} --pid {state / 'run' / f'{node.name}.pid'}",
+            account,
+            environment=supervisor_env(nats_env(stack, node)),
+            priority="10",
+            stopsignal="TERM",
+            stopwaitsecs="30",
+        )
+        for node in stack.nats_nodes
+    ]
+    ports = stack.queue_metrics_ports()
+    for name in [*stack.relays, *stack.workers]:
+        module = "app.queue.relay" if name.startswith("relay-") else "app.queue.worker"
+        env = {
+            **stack.api_env(),
+            "PROCESS_NAME": name,
+            "METRICS_PORT": str(ports[name]),
+            "PID_FILE": str(state / "run" / f"{name}.pid"),
+        }
+        programs.append(
+            supervisor_program(
+                stack,
+                name,
+                f"{venv / 'bin' / 'python'} -m {module}",
+                account,
+                directory=str(REPO / "backend"),
+                environment=supervisor_env(env),
+                priority="18",
+                stopwaitsecs="15",
+            )
+        )
+    return programs
+
+
 def write(path: Path, text: str, mode: int = 0o644) -> None:
     """Write a rendered file, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +367,7 @@ def render_all(stack: Stack, account: Account | None = None) -> None:
     """Write every rendered config of the stack into its state dir, for servers run as
     ACCOUNT (stack/account.py)."""
     state = stack.state
-    for sub in ("logs", "run", "redis", "nginx"):
+    for sub in ("logs", "run", "redis", "nginx", *(f"nats/{n.name}" for n in stack.nats_nodes)):
         (state / sub).mkdir(parents=True, exist_ok=True)
     supervisor_dir(stack).mkdir(mode=0o700, exist_ok=True)
     supervisor_dir(stack).chmod(0o700)

@@ -52,6 +52,16 @@ class Node:
 
 
 @dataclass(frozen=True)
+class NatsNode:
+    """One node of the NATS JetStream cluster: its client, cluster-route and monitoring ports."""
+
+    name: str
+    client_port: int
+    cluster_port: int
+    monitor_port: int
+
+
+@dataclass(frozen=True)
 class Stack:
     """The topology and paths of one stack instance, derived from its settings."""
 
@@ -128,6 +138,41 @@ class Stack:
         return path if len(str(path)) <= MAX_SOCKET_PATH and searchable_by_all(path) else None
 
     @property
+    def nats_nodes(self) -> list[NatsNode]:
+        """The JetStream cluster's nodes (nats-1, nats-2, ...): one per NATS_CLIENT_PORTS entry."""
+        lists = [
+            [int(p) for p in self.env[name].split(",") if p.strip()]
+            for name in ("NATS_CLIENT_PORTS", "NATS_CLUSTER_PORTS", "NATS_MONITOR_PORTS")
+        ]
+        if len({len(ports) for ports in lists}) != 1 or not lists[0]:
+            raise SystemExit(
+                "NATS_CLIENT_PORTS, NATS_CLUSTER_PORTS and NATS_MONITOR_PORTS: as many ports each"
+            )
+        return [
+            NatsNode(f"nats-{i + 1}", client, cluster, monitor)
+            for i, (client, cluster, monitor) in enumerate(zip(*lists, strict=True))
+        ]
+
+    @property
+    def nats_servers(self) -> str:
+        """Every node's client URL, comma-separated (NATS_SERVERS of the API, relay, workers)."""
+        return ",".join(f"nats://{self.host}:{n.client_port}" for n in self.nats_nodes)
+
+    @property
+    def relays(self) -> list[str]:
+        return [f"relay-{i + 1}" for i in range(int(self.env["RELAYS"]))]
+
+    @property
+    def workers(self) -> list[str]:
+        return [f"worker-{i + 1}" for i in range(int(self.env["WORKERS"]))]
+
+    def queue_metrics_ports(self) -> dict[str, int]:
+        """Each relay's and worker's metrics port (RELAY_ / WORKER_METRICS_BASE_PORT onwards)."""
+        relay, worker = (int(self.env[f"{kind}_METRICS_BASE_PORT"]) for kind in ("RELAY", "WORKER"))
+        ports = {name: relay + i for i, name in enumerate(self.relays)}
+        return ports | {name: worker + i for i, name in enumerate(self.workers)}
+
+    @property
     def nginx_port(self) -> int:
         return int(self.env["NGINX_PORT"])
 
@@ -168,6 +213,10 @@ class Stack:
             "DB_REPLICAS": ",".join(f"{self.host}:{r.port}" for r in self.replicas),
             "REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
             "RATE_LIMIT_LOCAL_SHARE": str(len(self.apis) * int(self.env["GUNICORN_WORKERS"])),
+            "NATS_SERVERS": self.nats_servers,
+            "NATS_MONITOR_URLS": ",".join(
+                f"http://{self.host}:{n.monitor_port}" for n in self.nats_nodes
+            ),
         }
 
 

@@ -72,7 +72,9 @@ def ensure_running(stack: Stack) -> None:
     # nginx re-reads its rendered config, and gunicorn replaces its workers with ones running
     # the current code, both without dropping a request.
     ctl(stack, "signal", "HUP", "nginx", *(api.name for api in stack.apis), check=False)
-    ctl(stack, "restart", "heartbeat", check=False)
+    # The other Python programs restart to run the current code: the heartbeat, and the queue's
+    # relays (one gives its lease up as it stops) and workers (an unacked message is redelivered).
+    ctl(stack, "restart", "heartbeat", *stack.relays, *stack.workers, check=False)
 
 
 def wait_for_socket(stack: Stack, timeout: float = 20) -> None:

@@ -16,6 +16,7 @@ DEVELOPMENT_SECRETS = frozenset(
         "dev-root-password",
         "dev-repl-password",
         "dev-redis-password",
+        "dev-nats-password",
         "dev-secret-key-change-me",
         "replace-me",
     }
@@ -130,10 +131,36 @@ class Settings(BaseSettings):
     heartbeat_health_file: str = ""
     heartbeat_pid_file: str = ""
 
-    @field_validator("db_replicas", mode="before")
+    # The message queue (docs/messaging.md): the broker's nodes and their monitoring ports.
+    nats_servers: Annotated[tuple[str, ...], NoDecode] = ("nats://127.0.0.1:4222",)
+    nats_monitor_urls: Annotated[tuple[str, ...], NoDecode] = ("http://127.0.0.1:8222",)
+    nats_user: str = "app"
+    nats_password: SecretStr = SecretStr("")
+    events_stream: str = "EVENTS"
+    events_stream_replicas: int = Field(3, ge=1, le=5)
+    events_max_age_s: float = Field(604800.0, gt=0)
+    events_duplicate_window_s: float = Field(120.0, gt=0)
+    outbox_batch: int = Field(200, ge=1)
+    outbox_poll_interval_s: float = Field(0.05, gt=0)
+    outbox_retention_s: float = Field(3600.0, ge=0)
+    relay_lease_s: float = Field(5.0, gt=0)
+    relay_backoff_max_s: float = Field(2.0, gt=0)
+    consumer_name: str = "counters"
+    consumer_ack_wait_s: float = Field(5.0, gt=0)
+    consumer_max_deliver: int = Field(5, ge=1)
+    consumer_batch: int = Field(50, ge=1)
+    dead_letter_stream: str = "DEADLETTER"
+    # How long /readyz reuses what it read of the broker (its monitoring port costs a round trip).
+    broker_check_interval_s: float = Field(2.0, ge=0)
+    # A relay's or worker's own name, metrics port (0: none) and pid file (set by the launcher).
+    process_name: str = Field(default_factory=socket.gethostname)
+    metrics_port: int = Field(0, ge=0)
+    pid_file: str = ""
+
+    @field_validator("db_replicas", "nats_servers", "nats_monitor_urls", mode="before")
     @classmethod
     def split_addresses(cls, value: object) -> object:
-        """DB_REPLICAS is a comma-separated list; empty means no replica."""
+        """Lists are comma-separated (DB_REPLICAS: empty means no replica)."""
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value

@@ -85,3 +85,50 @@ probes = Table(
     Column("api", String(64), primary_key=True),
     Column("ts", TIMESTAMP_UTC, nullable=False),
 )
+
+# The transactional outbox: each write that changes a user or a post inserts its domain event here
+# in its own transaction; the relay publishes the rows in id order (app/queue/relay.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", CHAR(32), nullable=False, unique=True),
+    Column("subject", String(64), nullable=False),
+    Column("payload", MEDIUMBLOB, nullable=False),
+    Column("created_at", TIMESTAMP_UTC, nullable=False),
+    Column("published_at", TIMESTAMP_UTC, nullable=True),
+    Index("ix_outbox_published_at_id", "published_at", "id"),
+)
+
+# One row: which relay publishes the outbox, until when (a lease, renewed while it holds it).
+relay_lease = Table(
+    "relay_lease",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", TIMESTAMP_UTC, nullable=False),
+)
+
+# Kept by the queue's workers from post events (app/queue/worker.py); shown with the user.
+user_stats = Table(
+    "user_stats",
+    metadata,
+    Column(
+        "user_id",
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("post_count", BigInteger, nullable=False),
+    Column("last_post_at", TIMESTAMP_UTC, nullable=True),
+)
+
+# The events a worker applied, by id: a redelivered event finds its id here and changes nothing.
+applied_events = Table(
+    "applied_events",
+    metadata,
+    Column("event_id", CHAR(32), primary_key=True),
+    Column("applied_at", TIMESTAMP_UTC, nullable=False),
+    Index("ix_applied_events_applied_at", "applied_at"),
+)

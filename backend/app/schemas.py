@@ -136,6 +136,9 @@ def user_document(user: dict[str, Any]) -> dict[str, Any]:
         "second_name": user["second_name"],
         "created_at": timestamp(user["created_at"]),
         "updated_at": timestamp(user["updated_at"]),
+        # Kept by the queue's workers from post events: a moment behind the posts themselves.
+        "post_count": int(user.get("post_count") or 0),
+        "last_post_at": timestamp(last) if (last := user.get("last_post_at")) else None,
     }
 
 

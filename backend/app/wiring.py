@@ -15,6 +15,7 @@ from app.db.lag import LagPolicy
 from app.db.monitor import ReplicaMonitor
 from app.db.routing import PRIMARY, Nodes, Router
 from app.db.topology import Topology, replica_name
+from app.queue.status import BrokerStatus
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.overrides import OverrideWatcher
@@ -50,8 +51,11 @@ def make_redis(settings: Settings) -> Redis:
     )
 
 
-def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cache:
-    """The cache with its policy from settings, and its near cache (started) unless disabled."""
+def make_cache(
+    settings: Settings, redis: Redis, breaker: CircuitBreaker, *, near_cache: bool = True
+) -> Cache:
+    """The cache with its policy from settings, and its near cache (started) unless disabled
+    (NEAR_CACHE_TTL_S 0, or NEAR_CACHE False: a process that only writes needs none)."""
     policy = CachePolicy(
         ttl_s=settings.cache_ttl_s,
         ttl_jitter=settings.cache_ttl_jitter,
@@ -65,7 +69,7 @@ def make_cache(settings: Settings, redis: Redis, breaker: CircuitBreaker) -> Cac
         admission_window_s=settings.cache_admission_window_s,
     )
     near = None
-    if settings.near_cache_ttl_s > 0:
+    if near_cache and settings.near_cache_ttl_s > 0:
         near = NearCache(
             redis, CHANGED_PREFIX, settings.near_cache_ttl_s, settings.near_cache_max_entries
         )
@@ -163,6 +167,17 @@ def make_retrier(settings: Settings) -> Retrier:
     )
 
 
+def make_units(settings: Settings, *, near_cache: bool = True) -> Units:
+    """The application layer's units of work, for a process without HTTP (a queue worker): the
+    same router (it follows the primary), retries and cache invalidation as the API's."""
+    redis = make_redis(settings)
+    redis_breaker = CircuitBreaker("redis", breaker_policy(settings, settings.redis_slow_call_s))
+    breakers = {**db_breakers(settings), "redis": redis_breaker}
+    router = make_router(settings, redis, redis_breaker, breakers)
+    cache = make_cache(settings, redis, redis_breaker, near_cache=near_cache)
+    return Units(router, make_retrier(settings), cache, settings.cache_enabled)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Build every long-lived part once per worker; routes reach them as app.extensions
     ["services"]."""
@@ -185,7 +200,20 @@ def init_app(app: Flask, settings: Settings) -> None:
             settings.app_secret_key.get_secret_value(), settings.consistency_cookie_max_age_s
         ),
         limiter=limiter,
-        health=Health(router, breakers, redis, limiter, settings.api_name),
+        health=Health(
+            router,
+            breakers,
+            redis,
+            limiter,
+            settings.api_name,
+            BrokerStatus(
+                settings.nats_monitor_urls,
+                settings.events_stream,
+                settings.consumer_name,
+                settings.dead_letter_stream,
+                settings.broker_check_interval_s,
+            ),
+        ),
         breakers=breakers,
     )
     OverrideWatcher(redis, breakers, settings.breaker_override_poll_s).start()

@@ -134,7 +134,10 @@ def test_every_published_port_is_a_documented_variable_bound_to_bind_host() -> N
 # Settings compose sets itself for the API's processes (hosts of the stack, names per container).
 SET_BY_COMPOSE = {"api_name", "db_primary", "db_replicas", "redis_url", "heartbeat_health_file"}
 # The native launcher's own (a container runtime knows its processes' pids).
-SET_BY_COMPOSE |= {"heartbeat_pid_file"}
+SET_BY_COMPOSE |= {"heartbeat_pid_file", "pid_file"}
+# A relay's or worker's own: its name is the container's, its metrics port set on its service; the
+# API talks to no broker, so the NATS password goes to the queue's services alone.
+SET_BY_COMPOSE |= {"process_name", "metrics_port", "nats_password"}
 
 
 def test_compose_hands_every_api_setting_to_the_api_containers() -> None:

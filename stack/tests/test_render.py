@@ -150,3 +150,35 @@ def test_without_an_account_programs_run_as_the_launchers_user(
 def test_mariadb_is_told_the_user_it_runs_as() -> None:
     stack = default_stack(STACK_DIR="/srv/stack")
     assert "\nuser = zerotomillion\n" in mysql_config(stack, stack.primary, 1, "zerotomillion")
+
+
+def test_each_broker_node_gets_its_own_ports_and_every_route() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack")
+    sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
+    assert [name for name in sections if name.startswith("nats-")] == ["nats-1", "nats-2", "nats-3"]
+    node = sections["nats-2"]
+    assert "--pid /srv/stack/run/nats-2.pid" in node  # the command line names the state dir
+    for setting in (
+        'NATS_SERVER_NAME="nats-2"',
+        'NATS_CLIENT_PORT="4223"',
+        'NATS_CLUSTER_PORT="6223"',
+        'NATS_MONITOR_ADDRESS="127.0.0.1:8223"',
+        'NATS_STORE_DIR="/srv/stack/nats/nats-2"',
+        'NATS_ROUTES="[nats-route://127.0.0.1:6222, nats-route://127.0.0.1:6223, '
+        'nats-route://127.0.0.1:6224]"',
+    ):
+        assert setting in node
+
+
+def test_relays_and_workers_each_get_a_name_a_metrics_port_and_a_pid_file() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack", RELAYS="2", WORKERS="3")
+    sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
+    assert "-m app.queue.relay" in sections["relay-2"]
+    assert 'METRICS_PORT="9102"' in sections["relay-2"]
+    assert "-m app.queue.worker" in sections["worker-3"]
+    assert 'METRICS_PORT="9113"' in sections["worker-3"]
+    assert 'PID_FILE="/srv/stack/run/worker-3.pid"' in sections["worker-3"]
+    assert (
+        'NATS_SERVERS="nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"'
+        in (sections["worker-1"])
+    )

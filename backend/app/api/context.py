@@ -49,7 +49,7 @@ def write_call() -> Call:
     """This request's Call for a write: what the client read before does not matter to it."""
     this_call: Call | None = g.get("call")
     if this_call is None:
-        this_call = g.call = Call()
+        this_call = g.call = Call(request_id=g.get("request_id", ""))
     return this_call
 
 

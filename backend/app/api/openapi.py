@@ -36,13 +36,26 @@ PROBLEM = {
 }
 USER = {
     "type": "object",
-    "required": ["id", "name", "second_name", "created_at", "updated_at"],
+    "required": [
+        "id",
+        "name",
+        "second_name",
+        "created_at",
+        "updated_at",
+        "post_count",
+        "last_post_at",
+    ],
     "properties": {
         "id": {"type": "integer"},
         "name": {"type": "string"},
         "second_name": {"type": "string"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
+        "post_count": {
+            "type": "integer",
+            "description": "Posts counted by the queue's workers: a moment behind the posts.",
+        },
+        "last_post_at": {**TIMESTAMP, "nullable": True},
     },
 }
 POST = {

@@ -36,3 +36,8 @@ def after_user_deleted(user_id: int) -> tuple[str, ...]:
 def after_post_created(user_id: int) -> tuple[str, ...]:
     """The first page of the author's posts."""
     return (posts(user_id),)
+
+
+def after_counters_changed(user_id: int) -> tuple[str, ...]:
+    """The user's document shows its counters."""
+    return (user(user_id),)

@@ -13,6 +13,7 @@ from redis import Redis
 from app.db.errors import READ_ONLY, is_code
 from app.db.probes import ask_primary, observe
 from app.db.routing import PRIMARY, Router, View
+from app.queue.status import BrokerStatus
 from app.resilience.breaker import CircuitBreaker, State
 from app.resilience.ratelimit import RateLimiter
 
@@ -29,7 +30,7 @@ SEMI_SYNC = (
 OPEN_STATES = {State.OPEN.value, f"forced_{State.OPEN.value}"}  # half-open lets probes through
 # Database states in which a node still serves reads.
 READABLE = {"ok", "ejected", "stopped", "read_only"}
-NOT_DATABASES = {"redis", "heartbeat"}
+NOT_DATABASES = {"redis", "heartbeat", "broker"}
 Check = dict[str, Any]
 
 
@@ -48,10 +49,13 @@ class Health:
         redis: Redis,
         limiter: RateLimiter,
         api_name: str,
+        broker: BrokerStatus | None = None,
     ) -> None:
-        """API_NAME names this API replica's row in the probes table."""
+        """API_NAME names this API replica's row in the probes table; BROKER reads the message
+        queue's broker (none: not checked)."""
         self.router, self.breakers, self.redis = router, breakers, redis
         self.limiter, self.api_name = limiter, api_name[:64]
+        self.broker = broker
 
     def readiness(self) -> tuple[Check, bool]:
         """Every check, the overall status, and whether reads can be served (ready).
@@ -65,6 +69,11 @@ class Health:
             checks[name] = self.check_replica(view, name)
         checks["heartbeat"] = self.check_heartbeat(view)
         checks["redis"] = self.check_redis()
+        if self.broker is not None:
+            # Writes never wait for the broker (the outbox holds their events): a broker down
+            # is degraded, never unready.
+            started = time.perf_counter()
+            checks["broker"] = timed(self.broker.check(), started)
         degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
         if checks["primary"].get("semi_sync") == "fallen_back":
             # Writes go on, but an acknowledged one may now exist on the primary alone.

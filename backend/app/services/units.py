@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from app import metrics
+from app import events, metrics
 from app.cache import Cache, Outcome, Served
 from app.db.errors import UNAVAILABLE_ERRORS
+from app.db.queries import outbox
 from app.db.routing import Router
 from app.errors import DatabaseUnavailable, NotFound
 from app.resilience.retry import Retrier
@@ -40,6 +42,7 @@ class Call:
     node that served, how the cache was used, and the token to hand back after a write."""
 
     token: Token | None = None
+    request_id: str = ""
     node: str = "none"
     cache: str = Outcome.BYPASS.value
     issued: Token | None = None
@@ -47,14 +50,21 @@ class Call:
 
 @dataclass
 class Write:
-    """A write unit of work: its connection, and the cache keys whose answers it changes."""
+    """A write unit of work: its connection, the cache keys whose answers it changes, and the
+    request it serves (named in the events it records)."""
 
     conn: Connection
     keys: list[str] = field(default_factory=list)
+    request_id: str = ""
 
     def touches(self, *keys: str) -> None:
         """Declare cache keys to invalidate once the write has committed."""
         self.keys.extend(keys)
+
+    def records(self, kind: str, aggregate_id: int, at: datetime, **data: Any) -> None:
+        """Record the domain event KIND in the outbox, in this unit's transaction: it is
+        published if and only if the write commits (docs/messaging.md)."""
+        outbox.add(self.conn, events.new(kind, aggregate_id, at, self.request_id, **data))
 
 
 class Units:
@@ -71,7 +81,7 @@ class Units:
         client's token (one that skips the cache when Redis missed the invalidation)."""
         with self.router.writer() as uow:
             call.node = uow.node
-            unit = Write(uow.conn)
+            unit = Write(uow.conn, request_id=call.request_id)
             yield unit
         invalidated = self.cache.invalidate(unit.keys, uow.gtid) if unit.keys else True
         if not invalidated:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from app import events
 from app.cache import Outcome, Served
+from app.db.clock import utcnow
 from app.db.queries import posts as post_rows
 from app.db.queries import users as user_rows
 from app.errors import NotFound
 from app.models import BIGINT_MAX
-from app.schemas import PostPage, json_bytes, post_document, user_document
+from app.schemas import PostPage, json_bytes, post_document, timestamp, user_document
 from app.services import cache_keys
 from app.services.idempotency import Answer, Idempotent, once
 from app.services.units import Call, Units, Write
@@ -41,6 +43,7 @@ def create_user(
     def create(unit: Write) -> Answer:
         user = user_rows.create_user(conn=unit.conn, name=name, second_name=second_name)
         unit.touches(*cache_keys.after_user_created(user["id"]))
+        unit.records(events.USER_CREATED, user["id"], user["created_at"])
         return Answer(201, json_bytes(user_document(user)), f"/api/users/{user['id']}")
 
     return once(units, call, request, create)
@@ -78,6 +81,7 @@ def update_user(units: Units, call: Call, user_id: int, changes: dict[str, str])
     def update(unit: Write) -> Document:
         user = user_rows.update_user(conn=unit.conn, user_id=user_id, changes=changes)
         unit.touches(*cache_keys.after_user_changed(user_id))
+        unit.records(events.USER_UPDATED, user_id, user["updated_at"], changed=sorted(changes))
         return user_document(user)
 
     return units.write(call, update)
@@ -90,6 +94,7 @@ def delete_user(units: Units, call: Call, user_id: int) -> None:
     def delete(unit: Write) -> None:
         user_rows.delete_user(conn=unit.conn, user_id=user_id)
         unit.touches(*cache_keys.after_user_deleted(user_id))
+        unit.records(events.USER_DELETED, user_id, utcnow())
 
     units.write(call, delete)
 
@@ -103,6 +108,13 @@ def create_post(
     def create(unit: Write) -> Answer:
         post = post_rows.create_post(conn=unit.conn, user_id=user_id, body=body)
         unit.touches(*cache_keys.after_post_created(user_id))
+        unit.records(
+            events.POST_CREATED,
+            post["id"],
+            post["created_at"],
+            user_id=user_id,
+            created_at=timestamp(post["created_at"]),
+        )
         return Answer(201, json_bytes(post_document(post)))
 
     return once(units, call, request, create)

@@ -29,6 +29,7 @@ def test_the_stack_is_ready_through_nginx(api: Api) -> None:
         "replica-1": "ok",
         "heartbeat": "ok",
         "redis": "ok",
+        "broker": "ok",
     }
 
 
@@ -45,10 +46,11 @@ def version(output: subprocess.CompletedProcess[str], pattern: str) -> str:
         ("mysql-primary", "mariadbd", "/usr/sbin/mariadbd", r"\d+\.\d+\.\d+-MariaDB\S*"),
         ("redis", "redis-server", "/usr/bin/redis-server", r"v=\d+\.\d+\.\d+"),
         ("nginx", "nginx", "/usr/sbin/nginx", r"nginx/\d+\.\d+\.\d+"),
+        ("nats-1", "nats-server", "/usr/sbin/nats-server", r"v\d+\.\d+\.\d+"),
         # The native venv is made by whichever python3 the machine has: the same minor version.
         ("api", "python3", "python3", r"Python 3\.\d+"),
     ],
-    ids=["mariadb", "redis", "nginx", "python"],
+    ids=["mariadb", "redis", "nginx", "nats", "python"],
 )
 def test_each_image_runs_the_same_server_version_as_the_native_stack(
     project: Project, service: str, command: str, native: str, pattern: str
@@ -59,7 +61,10 @@ def test_each_image_runs_the_same_server_version_as_the_native_stack(
     assert version(inside, pattern) == version(here, pattern)
 
 
-@pytest.mark.parametrize("service", ["mysql-primary", "mysql-replica", "redis", "nginx", "api"])
+@pytest.mark.parametrize(
+    "service",
+    ["mysql-primary", "mysql-replica", "redis", "nginx", "api", "nats-1", "relay", "worker"],
+)
 def test_no_server_runs_as_root(project: Project, service: str) -> None:
     uid = compose(project, "exec", "-T", service, "id", "-u", capture=True).stdout.strip()
     assert uid not in {"", "0"}
@@ -77,6 +82,14 @@ def test_a_write_is_read_back_from_the_replica_with_the_same_data(api: Api, dbs:
         ]
 
     eventually(read_from_replica)
+
+
+def test_the_queue_workers_count_posts_through_the_broker(api: Api) -> None:
+    user = api.create_user("Queued", "Compose")
+    for i in range(3):
+        assert api.post(f"/api/users/{user['id']}/posts", json={"body": f"q{i}"}).status_code == 201
+    # The outbox row goes through the relay, the 3-node stream and a worker back to the user.
+    eventually(lambda: api.get(f"/api/users/{user['id']}").json()["post_count"] == 3, 30)
 
 
 def test_a_second_read_is_a_cache_hit(api: Api) -> None:

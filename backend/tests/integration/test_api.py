@@ -126,9 +126,12 @@ def test_readyz_reports_each_dependency(api: Api) -> None:
     response = api.readyz()
     assert response.status_code == 200
     checks = response.json()["checks"]
-    assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis"}
+    assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis", "broker"}
     assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values())
     assert checks["replica-1"]["lag_s"] is not None
+    broker = checks["broker"]
+    assert (broker["answering"], broker["cluster_size"]) == (3, 3)
+    assert broker["stream"]["leader"] in {"nats-1", "nats-2", "nats-3"}
 
 
 def test_every_answer_through_nginx_forbids_content_sniffing(api: Api) -> None:

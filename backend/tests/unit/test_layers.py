@@ -23,6 +23,11 @@ FORBIDDEN = {
     "app.errors": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     "app.gtid": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     "app.metrics": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
+    # What an event is knows nothing of who records, carries or applies it.
+    "app.events": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
+    # The relay and the workers are another entry point beside HTTP: they call the application
+    # layer (or, the relay, the outbox's SQL), never the routes.
+    "app.queue": ("flask", "werkzeug", "app.api"),
 }
 
 

@@ -12,11 +12,14 @@ from app.errors import NotFound
 from app.models import users
 
 User = dict[str, Any]
-GET_USER = "SELECT id, name, second_name, created_at, updated_at FROM users WHERE id = %s"
-LIST_USERS = (
-    "SELECT id, name, second_name, created_at, updated_at FROM users "
-    "WHERE id > %s ORDER BY id LIMIT %s"
+# With the counters the queue's workers keep (user_stats; none yet: 0 posts).
+USER_COLUMNS = (
+    "SELECT u.id, u.name, u.second_name, u.created_at, u.updated_at, "
+    "COALESCE(s.post_count, 0) AS post_count, s.last_post_at "
+    "FROM users u LEFT JOIN user_stats s ON s.user_id = u.id "
 )
+GET_USER = USER_COLUMNS + "WHERE u.id = %s"
+LIST_USERS = USER_COLUMNS + "WHERE u.id > %s ORDER BY u.id LIMIT %s"
 
 
 def create_user(*, conn: Connection, name: str, second_name: str) -> User:

@@ -1,0 +1,104 @@
+"""Domain events: what a committed write tells the rest of the system (docs/messaging.md).
+
+Each write that changes a user or a post records one event in the outbox, in its own
+transaction; the relay publishes it on subject ``events.<type>`` with the event id as the
+JetStream message id. An event is JSON:
+
+    {"id": "9f0c…", "type": "post.created", "aggregate": "post", "aggregate_id": 42,
+     "version": 1, "occurred_at": "2026-12-05T04:30:00.123456Z", "request_id": "…",
+     "data": {"user_id": 7, "created_at": "…"}}
+
+``version`` is the version of the event's schema: a consumer meeting a version it does not know
+stops on it (dead-lettered) instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.ids import unique_hex
+from app.schemas import timestamp
+
+SCHEMA_VERSION = 1
+SUBJECT_PREFIX = "events."
+USER_CREATED, USER_UPDATED, USER_DELETED = "user.created", "user.updated", "user.deleted"
+POST_CREATED = "post.created"
+TYPES = (USER_CREATED, USER_UPDATED, USER_DELETED, POST_CREATED)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One domain event, ready for the outbox."""
+
+    id: str
+    type: str
+    aggregate: str
+    aggregate_id: int
+    occurred_at: datetime
+    request_id: str
+    data: dict[str, Any]
+
+    @property
+    def subject(self) -> str:
+        return SUBJECT_PREFIX + self.type
+
+    def payload(self) -> bytes:
+        """The event as the broker carries it."""
+        return json.dumps(
+            {
+                "id": self.id,
+                "type": self.type,
+                "aggregate": self.aggregate,
+                "aggregate_id": self.aggregate_id,
+                "version": SCHEMA_VERSION,
+                "occurred_at": timestamp(self.occurred_at),
+                "request_id": self.request_id,
+                "data": self.data,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+def new(kind: str, aggregate_id: int, at: datetime, request_id: str, **data: Any) -> Event:
+    """A new event of type KIND (one of TYPES) about AGGREGATE_ID, at AT."""
+    if kind not in TYPES:
+        raise ValueError(f"unknown event type {kind!r}")
+    return Event(unique_hex(), kind, kind.split(".")[0], aggregate_id, at, request_id, data)
+
+
+class BadEvent(ValueError):
+    """A message that is not an event this consumer knows: it can never be applied."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """An event as a consumer reads it back."""
+
+    id: str
+    type: str
+    aggregate_id: int
+    data: dict[str, Any]
+
+
+def parse(payload: bytes) -> Received:
+    """The event in PAYLOAD; BadEvent when it is not one (bad JSON, unknown type or version)."""
+    try:
+        document = json.loads(payload)
+        if not isinstance(document, dict):
+            raise BadEvent("not a JSON object")
+        if document.get("version") != SCHEMA_VERSION:
+            raise BadEvent(f"unknown version {document.get('version')!r}")
+        if document.get("type") not in TYPES:
+            raise BadEvent(f"unknown type {document.get('type')!r}")
+        event_id, aggregate_id = document["id"], document["aggregate_id"]
+        data = document.get("data", {})
+        if not (isinstance(event_id, str) and len(event_id) == 32 and event_id.isalnum()):
+            raise BadEvent("bad event id")
+        if not isinstance(aggregate_id, int) or not isinstance(data, dict):
+            raise BadEvent("bad aggregate id or data")
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadEvent(str(error)) from error
+    return Received(event_id, document["type"], aggregate_id, data)

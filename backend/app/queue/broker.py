@@ -1,0 +1,96 @@
+"""The JetStream cluster as the relay and the workers use it: the connection, the stream of
+domain events, its dead-letter stream and the durable consumer the workers share.
+
+Each definition is applied at start by whoever connects first (add, else update to match), so
+both ways to run need no setup step of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from app.config import Settings
+from app.events import SUBJECT_PREFIX
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_PREFIX = "deadletter."
+# A worker's pull waits this long for messages before it looks again (and reports its lag).
+FETCH_WAIT_S = 1.0
+
+
+async def connect(settings: Settings, name: str) -> Client:
+    """A connection to any node of the cluster that answers, reconnecting for ever once made."""
+    return await nats.connect(
+        servers=list(settings.nats_servers),
+        user=settings.nats_user,
+        password=settings.nats_password.get_secret_value(),
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=0.25,
+        max_reconnect_attempts=-1,
+        allow_reconnect=True,
+    )
+
+
+def events_stream(settings: Settings) -> StreamConfig:
+    """Every domain event (events.>), on disk, with NATS_STREAM_REPLICAS copies (Raft)."""
+    return StreamConfig(
+        name=settings.events_stream,
+        subjects=[SUBJECT_PREFIX + ">"],
+        storage=StorageType.FILE,
+        num_replicas=settings.events_stream_replicas,
+        max_age=settings.events_max_age_s,
+        duplicate_window=settings.events_duplicate_window_s,
+    )
+
+
+def dead_letter_stream(settings: Settings) -> StreamConfig:
+    """Messages no worker could apply after CONSUMER_MAX_DELIVER deliveries, kept for a look."""
+    return StreamConfig(
+        name=settings.dead_letter_stream,
+        subjects=[DEAD_LETTER_PREFIX + ">"],
+        storage=StorageType.FILE,
+        num_replicas=settings.events_stream_replicas,
+        max_age=settings.events_max_age_s,
+    )
+
+
+def consumer(settings: Settings) -> ConsumerConfig:
+    """The durable pull consumer every worker binds to (the consumer group): explicit acks, a
+    redelivery after CONSUMER_ACK_WAIT_S without one, at most CONSUMER_MAX_DELIVER deliveries."""
+    return ConsumerConfig(
+        durable_name=settings.consumer_name,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.consumer_ack_wait_s,
+        max_deliver=settings.consumer_max_deliver,
+        filter_subject=SUBJECT_PREFIX + ">",
+        max_ack_pending=max(1000, settings.consumer_batch * 20),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream CONFIG names, or bring an existing one to CONFIG."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError:  # exists with other settings
+        await js.update_stream(config)
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
+    """The events stream and the dead-letter stream, as configured."""
+    await ensure_stream(js, events_stream(settings))
+    await ensure_stream(js, dead_letter_stream(settings))
+
+
+def backoff(attempt: int, cap_s: float, base_s: float = 0.05) -> float:
+    """Exponential backoff with full jitter: a random wait up to min(CAP_S, BASE_S * 2^ATTEMPT),
+    so that processes retrying together do not retry in step."""
+    return random.uniform(0, min(cap_s, base_s * 2 ** min(attempt, 20)))

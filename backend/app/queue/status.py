@@ -1,0 +1,104 @@
+"""What /readyz says of the broker, read from the nodes' monitoring ports (plain HTTP, so a sync
+API worker needs no NATS client): the cluster's size and leader, the events stream's leader and
+copies, the consumer's lag, and the dead letters. Cached for BROKER_CHECK_INTERVAL_S."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from typing import Any
+
+Report = dict[str, Any]
+TIMEOUT_S = 0.5
+
+
+def fetch(url: str) -> Report | None:
+    """One node's /jsz with streams and consumers (None when it does not answer)."""
+    try:
+        with urllib.request.urlopen(  # noqa: S310 (an http URL from settings)
+            f"{url}/jsz?streams=true&consumers=true", timeout=TIMEOUT_S
+        ) as response:
+            report: Report = json.load(response)
+            return report
+    except (OSError, ValueError):
+        return None
+
+
+def streams(report: Report) -> dict[str, Report]:
+    """The stream details of a /jsz report, by name."""
+    return {
+        detail.get("name", ""): detail
+        for account in report.get("account_details") or []
+        for detail in account.get("stream_detail") or []
+    }
+
+
+def summarize(reports: list[Report | None], stream: str, consumer: str, dead: str) -> Report:
+    """The broker check from each node's report (None: did not answer)."""
+    answering = [r for r in reports if r is not None]
+    if not answering:
+        return {"status": "down", "nodes": len(reports), "answering": 0}
+    meta: Report = next((r["meta_cluster"] for r in answering if r.get("meta_cluster")), {})
+    details = [streams(r) for r in answering]
+    events = [d[stream] for d in details if stream in d]
+    leader = next(
+        (e["cluster"]["leader"] for e in events if e.get("cluster", {}).get("leader")), ""
+    )
+    # Followers learn the consumer's progress a moment after its leader: the most advanced
+    # report is the freshest.
+    consumers = [
+        c for e in events for c in e.get("consumer_detail") or [] if c.get("name") == consumer
+    ]
+    freshest = max(consumers, key=lambda c: c["delivered"]["stream_seq"], default=None)
+    dead_letters = max((d[dead]["state"]["messages"] for d in details if dead in d), default=0)
+    status = "ok"
+    if not meta.get("leader") or not leader:
+        status = "no_leader"
+    elif len(answering) < len(reports):
+        status = "partial"
+    return {
+        "status": status,
+        "nodes": len(reports),
+        "answering": len(answering),
+        "cluster_size": meta.get("cluster_size"),
+        "meta_leader": meta.get("leader", ""),
+        "stream": {
+            "name": stream,
+            "leader": leader,
+            "messages": max((e["state"]["messages"] for e in events), default=0),
+            "last_seq": max((e["state"]["last_seq"] for e in events), default=0),
+        },
+        "consumer": {
+            "name": consumer,
+            "pending": freshest.get("num_pending", 0) if freshest else None,
+            "ack_pending": freshest.get("num_ack_pending", 0) if freshest else None,
+            "redelivered": freshest.get("num_redelivered", 0) if freshest else None,
+        },
+        "dead_letters": dead_letters,
+    }
+
+
+class BrokerStatus:
+    """The broker check, read at most once per INTERVAL_S by this process."""
+
+    def __init__(
+        self, urls: tuple[str, ...], stream: str, consumer: str, dead: str, interval_s: float
+    ) -> None:
+        self.urls, self.stream, self.consumer, self.dead = urls, stream, consumer, dead
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Report] | None = None
+
+    def check(self) -> Report:
+        """The broker's state now (or at most INTERVAL_S ago)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._cached and now - self._cached[0] < self.interval_s:
+                return self._cached[1]
+            report = summarize(
+                [fetch(url) for url in self.urls], self.stream, self.consumer, self.dead
+            )
+            self._cached = (now, report)
+            return report

@@ -1,0 +1,113 @@
+"""The message queue as the launcher sees it: wait until the JetStream cluster has elected its
+leaders, and the queue's rows of `make status` (from the relays' and workers' /metrics).
+
+Standard library only: the launcher runs before and beside the app's own venv packages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from stack.live import SAMPLE
+from stack.settings import Stack
+from stack.ui import step, table
+
+
+def jsz(stack: Stack, port: int) -> dict[str, Any] | None:
+    """A node's JetStream report with its streams and consumers (None when it does not answer)."""
+    url = f"http://{stack.host}:{port}/jsz?streams=true&consumers=true"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            report: dict[str, Any] = json.load(response)
+            return report
+    except (OSError, ValueError):
+        return None
+
+
+def stream_leader(report: dict[str, Any], stream: str) -> str:
+    """The node leading STREAM in a /jsz REPORT ('' when none is known)."""
+    for account in report.get("account_details") or []:
+        for detail in account.get("stream_detail") or []:
+            if detail.get("name") == stream:
+                return str((detail.get("cluster") or {}).get("leader") or "")
+    return ""
+
+
+def stream_leader_of(stack: Stack) -> str:
+    """The node leading the events stream now (nats-N); SystemExit when none does."""
+    for node in stack.nats_nodes:
+        report = jsz(stack, node.monitor_port)
+        if report and (leader := stream_leader(report, stack.env["EVENTS_STREAM"])):
+            return leader
+    raise SystemExit("the events stream has no leader")
+
+
+def wait_for_broker(stack: Stack, timeout: float = 90) -> None:
+    """Poll until every node answers, the cluster has a metadata leader and the events stream
+    (made by the first relay or worker to connect) a leader of its own."""
+    stream = stack.env["EVENTS_STREAM"]
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        reports = [jsz(stack, node.monitor_port) for node in stack.nats_nodes]
+        answering = [r for r in reports if r is not None]
+        leaders = {stream_leader(r, stream) for r in answering} - {""}
+        meta = {str((r.get("meta_cluster") or {}).get("leader") or "") for r in answering}
+        if len(answering) == len(reports) and meta - {""} and leaders:
+            step("broker", f"{len(reports)} node(s), stream {stream} led by {leaders.pop()}")
+            return
+        last = f"{len(answering)}/{len(reports)} answering, stream leader: {leaders or 'none'}"
+        time.sleep(0.3)
+    logs = stack.state / "logs"
+    raise SystemExit(f"the broker is not ready after {timeout:.0f}s ({last}); see {logs}")
+
+
+# What `make status` shows of each relay and each worker: metric name -> column.
+RELAY_COLUMNS = {
+    "relay_lease_held": "holds lease",
+    "outbox_depth": "outbox depth",
+    "outbox_oldest_unpublished_age_seconds": "oldest unpublished s",
+    "relay_published_total": "published",
+    "relay_publish_failures_total": "failed batches",
+}
+WORKER_COLUMNS = {
+    "consumer_pending": "consumer lag",
+    "consumer_ack_pending": "unacked",
+    "worker_events_total": "handled",
+    "worker_dead_lettered_total": "dead-lettered",
+}
+
+
+def scrape(stack: Stack, port: int, wanted: dict[str, str]) -> dict[str, float] | None:
+    """The WANTED metrics of the process serving /metrics on PORT, summed over labels."""
+    try:
+        with urllib.request.urlopen(f"http://{stack.host}:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match and match["name"] in wanted:
+            totals[match["name"]] = totals.get(match["name"], 0.0) + float(match["value"])
+    return totals
+
+
+def queue_table(stack: Stack) -> str:
+    """A table of the relays and one of the workers, each row what the process reports."""
+    ports = stack.queue_metrics_ports()
+    tables = []
+    for kind, columns in (("relay", RELAY_COLUMNS), ("worker", WORKER_COLUMNS)):
+        rows: list[tuple[str, ...]] = [(kind, *columns.values())]
+        for name in (n for n in ports if n.startswith(f"{kind}-")):
+            found = scrape(stack, ports[name], columns)
+            if found is None:
+                rows.append((name, "unreachable", *("" for _ in range(len(columns) - 1))))
+            else:
+                rows.append((name, *(f"{found[m]:g}" if m in found else "-" for m in columns)))
+        tables.append(table(rows))
+    return "\n\n".join(tables)
