@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-queue bench-semisync loadtest chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-queue bench-semisync loadtest loadtest-queue chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,9 @@ test: install lint ## Every test: lint, unit tests, integration tests on a nativ
 
 loadtest: install ## Locust against the running stack (LOADTEST_USERS, LOADTEST_DURATION, LOAD_SHAPE=step|spike|dau-peak)
 	$(VENV)/bin/python -m loadtest.run
+
+loadtest-queue: install ## A write burst past what the queue's workers apply: backlog building and draining -> imgs/queue-spike.png, docs/messaging.md
+	$(VENV)/bin/python -m loadtest.queue_spike
 
 chaos: install ## Faults one at a time under load on a stack of its own -> docs/reliability.md
 	$(VENV)/bin/python -m loadtest.chaos

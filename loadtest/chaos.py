@@ -16,6 +16,7 @@ own write is shown on stderr with the headers of the write and of the read.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
 import pymysql
 import requests
 
@@ -225,6 +227,8 @@ class Scenario:
     # What the scenario shows is that acknowledged writes can be lost (semi-sync off): the count
     # is the result, not a failure.
     loss_possible: bool = False
+    # Checked once the fault is healed: "" when what the scenario must show held, else what not.
+    check: Callable[[Stack], str] | None = None
 
 
 EVIDENCE = 5
@@ -277,6 +281,70 @@ def lose_primary_without_semi_sync(stack: Stack) -> None:
     """Semi-sync off (`make up` with MYSQL_SEMI_SYNC=off), then lose_primary."""
     launcher("up", {"MYSQL_SEMI_SYNC": "off"})
     lose_primary(stack)
+
+
+POISON: dict[str, int] = {}
+
+
+async def on_broker(stack: Stack, work: Callable[[Any], Any]) -> Any:
+    """WORK(JetStream context) on a connection of the chaos run's own."""
+    nc = await nats.connect(
+        servers=[f"nats://{stack.host}:{n.client_port}" for n in stack.nats_nodes],
+        user=stack.env["NATS_USER"],
+        password=stack.env["NATS_PASSWORD"],
+        connect_timeout=2,
+    )
+    try:
+        return await work(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+def dead_letters(stack: Stack) -> int:
+    """Messages in the dead-letter stream now."""
+
+    async def count(js: Any) -> int:
+        return int((await js.stream_info(stack.env["DEAD_LETTER_STREAM"])).state.messages)
+
+    result: int = asyncio.run(on_broker(stack, count))
+    return result
+
+
+def publish_poison(stack: Stack) -> None:
+    """Publish a message on the events' subjects that is no event: it can never be applied."""
+    POISON["before"] = dead_letters(stack)
+
+    async def publish(js: Any) -> None:
+        poison_id = f"poison-{time.time_ns()}"
+        await js.publish(
+            "events.post.created", b"{not an event", headers={"Nats-Msg-Id": poison_id}
+        )
+
+    asyncio.run(on_broker(stack, publish))
+
+
+def poison_dead_lettered(stack: Stack, timeout: float = 30) -> str:
+    """ "" once the poison message is in the dead-letter stream (within TIMEOUT), else why not."""
+    deadline = time.monotonic() + timeout
+    while dead_letters(stack) <= POISON["before"]:
+        if time.monotonic() > deadline:
+            return "the poison message was not dead-lettered"
+        time.sleep(0.5)
+    return ""
+
+
+def event_wait(stack: Stack, acknowledged: dict[int, str]) -> float:
+    """The longest time, in seconds, an acknowledged user's event waited in the outbox before the
+    broker acknowledged it (the publish gap a fault causes)."""
+    if not acknowledged:
+        return 0.0
+    ids = ",".join(str(i) for i in acknowledged)
+    query = (
+        "SELECT COALESCE(MAX(TIMESTAMPDIFF(MICROSECOND, created_at, published_at)), 0) / 1e6 "  # noqa: S608 (ints)
+        "FROM app.outbox WHERE subject = 'events.user.created' "
+        f"AND JSON_VALUE(payload, '$.aggregate_id') IN ({ids})"
+    )
+    return round(float(sql(stack, stack.writer.name, query)[0][0]), 1)
 
 
 SCENARIOS = [
@@ -362,6 +430,12 @@ SCENARIOS = [
         "kill -9 of a queue worker",
         lambda s: kill_pid_file(s, s.workers[0]),
         lambda s: supervise(s, "start", "all"),
+    ),
+    Scenario(
+        "a message no worker can apply (poison) in the stream",
+        publish_poison,
+        lambda s: None,
+        check=poison_dead_lettered,
     ),
     # Last: the former primary may have diverged, and the stack is removed afterwards.
     Scenario(
@@ -455,6 +529,7 @@ def run_scenario(
     scenario.inject(stack)
     time.sleep(fault_s)
     scenario.heal(stack)
+    problem = scenario.check(stack) if scenario.check else ""
     recovery = recovered(stack.base_url, api_key)
     time.sleep(1.0)
     stop.set()
@@ -470,6 +545,7 @@ def run_scenario(
         "acknowledged writes": len(tally.acknowledged),
         "lost writes": lost_writes(stack, tally.acknowledged),
         "lost events": lost_events(stack, tally.acknowledged),
+        "longest event wait s": event_wait(stack, tally.acknowledged),
         "stale reads": tally.stale_reads,
         "recovery s": round(recovery, 1),
         "writes_refused_ok": scenario.writes_refused,
@@ -477,6 +553,7 @@ def run_scenario(
         "loss_possible": scenario.loss_possible,
         "failures": tally.failures,
         "evidence": tally.evidence,
+        "problem": problem,
     }
 
 
@@ -487,6 +564,8 @@ def verdict(row: dict[str, Any]) -> bool:
     if (row["lost writes"] and not row.get("loss_possible")) or row["stale reads"]:
         return False
     if row.get("lost events") and not row.get("loss_possible"):
+        return False
+    if row.get("problem"):
         return False
     if row["failed reads"] and not row["entry_replaced"]:
         return False
@@ -504,6 +583,7 @@ COLUMNS = [
     "acknowledged writes",
     "lost writes",
     "lost events",
+    "longest event wait s",
     "stale reads",
     "recovery s",
     "failures",
@@ -514,8 +594,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the rows."""
     lines = ["| " + " | ".join(COLUMNS) + " | expected |", "|" + "---|" * (len(COLUMNS) + 1)]
     for row in rows:
-        cells = [str(row[c]) for c in COLUMNS[:-1]]
-        cells.append(", ".join(f"{k} ×{n}" for k, n in sorted(row["failures"].items())) or "–")
+        cells = [str(row.get(c, "–")) for c in COLUMNS[:-1]]
+        failures = [f"{k} ×{n}" for k, n in sorted(row["failures"].items())]
+        cells.append(", ".join([*failures, *filter(None, [row.get("problem")])]) or "–")
         if row.get("loss_possible"):
             cells.append(f"shown: {row['lost writes']} acknowledged write(s) lost")
         else:

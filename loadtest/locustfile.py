@@ -4,7 +4,8 @@ Requests are grouped by route (``/api/users/[id]``), never by id. A read-after-w
 reads back anything older than what it just wrote records a failure ("stale read").
 
 Settings (environment): FIRST_ID / LAST_ID (the seeded id range; read from the stack's seed.json
-when unset), LOAD_SHAPE (step | spike | dau-peak; unset: users and rate from the command line),
+when unset), LOAD_SHAPE (step | spike | dau-peak | write-spike; unset: users and rate from the
+command line),
 MAX_P99_MS and MAX_FAILURE_RATIO (thresholds: missed means exit code 1).
 """
 
@@ -135,6 +136,33 @@ class ReadAfterWrite(FastHttpUser):
             elif read.json()["second_name"] != value:
                 read.failure("stale read: the client's own write is missing")
 
+
+if SHAPE == "write-spike":  # defined only here: never in the default mix
+
+    class Poster(FastHttpUser):
+        """Posts to a user of its own, fast (the write-spike shape runs only these): every post is
+        an event the queue's workers count."""
+
+        wait_time = between(0.005, 0.02)
+        default_headers = WRITE_HEADERS
+
+        def on_start(self) -> None:
+            """Create the user this client posts for."""
+            response = self.client.post(
+                "/api/users", json={"name": "Spike", "second_name": "Poster"}
+            )
+            self.user_id = response.json()["id"] if response.status_code == 201 else FIRST_ID
+
+        @task
+        def post(self) -> None:
+            """POST a post."""
+            self.client.post(
+                f"/api/users/{self.user_id}/posts",
+                json={"body": "spike"},
+                name="/api/users/[id]/posts",
+            )
+
+    shapes.WriteSpikeShape.user_classes = [Poster]
 
 if SHAPE:
     SelectedShape: type[LoadTestShape] = shapes.by_name(SHAPE)

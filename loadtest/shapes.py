@@ -1,4 +1,5 @@
-"""Load shapes: find the knee (step), survive a burst (spike), hold the 1M-DAU peak (dau-peak).
+"""Load shapes: find the knee (step), survive a burst (spike), hold the 1M-DAU peak (dau-peak),
+burst writes past what the queue's workers apply (write-spike).
 
 The dau-peak rate comes from the capacity model in docs/capacity.md: DAU x requests per user per
 day / 86,400 s x peak factor (1,000,000 x 30 / 86,400 x 3 = 1,042 req/s by default). Each Locust
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import ClassVar
 
 import capacity  # type: ignore[import-not-found]  # Locust puts this folder on sys.path
 from locust import LoadTestShape
@@ -67,10 +69,29 @@ class DauPeakShape(LoadTestShape):
         return users, max(users / 10, 1.0)
 
 
+class WriteSpikeShape(LoadTestShape):
+    """Posters only (the queue's spike, loadtest/queue_spike.py): BASE_USERS for 10 s,
+    SPIKE_USERS for SPIKE_SECONDS, then BASE_USERS again while the backlog drains (DRAIN_SECONDS).
+    The classes come from the locustfile (the shape names them in each tick)."""
+
+    user_classes: ClassVar[list[type]] = []
+
+    def tick(self) -> tuple[int, float, list[type]] | None:
+        """Users, spawn rate and user classes now, or None when done."""
+        base, spike = int(env_float("BASE_USERS", 2)), int(env_float("SPIKE_USERS", 30))
+        spike_s, drain_s = env_float("SPIKE_SECONDS", 15), env_float("DRAIN_SECONDS", 35)
+        t = run_time(self)
+        if t > 10 + spike_s + drain_s:
+            return None
+        users = spike if 10 <= t < 10 + spike_s else base
+        return users, 100.0, self.user_classes
+
+
 SHAPES: dict[str, type[LoadTestShape]] = {
     "step": StepShape,
     "spike": SpikeShape,
     "dau-peak": DauPeakShape,
+    "write-spike": WriteSpikeShape,
 }
 
 

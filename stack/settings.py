@@ -10,6 +10,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # Settings an API process never gets.
 ADMIN_SECRETS = frozenset({"MYSQL_ROOT_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"})
+# Settings of the database servers that no API process reads (it asks the primary instead): kept
+# out of the API's environment, so that changing one does not make supervisord restart every API
+# replica at once (which nginx would answer with 502s meanwhile).
+SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS"})
 # Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
 MAX_SOCKET_PATH = 107
 
@@ -206,7 +210,7 @@ class Stack:
 
     def api_env(self) -> dict[str, str]:
         """What an API process needs: every setting but the admin and replication secrets."""
-        shared = {k: v for k, v in self.env.items() if k not in ADMIN_SECRETS}
+        shared = {k: v for k, v in self.env.items() if k not in ADMIN_SECRETS | SERVER_ONLY}
         return {
             **shared,
             "DB_PRIMARY": f"{self.host}:{self.primary.port}",

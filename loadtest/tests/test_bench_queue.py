@@ -25,3 +25,10 @@ def test_the_table_gives_each_level_its_ratio_to_r3_and_its_losses() -> None:
     assert rows[0].startswith("| core | acks=0 | 40,000 | 4.00 |")
     assert rows[1].endswith("| 100 / **0** | 100 / **100** |")
     assert rows[2].startswith("| R3 | acks=all | 10,000 | 1.00 |")
+
+
+def test_the_spike_drains_when_the_lag_is_back_to_a_few_events() -> None:
+    from loadtest.queue_spike import drained_after
+
+    samples = [(0.0, 1, 0), (1.0, 2, 500), (2.0, 3, 1000), (3.0, 1, 400), (4.0, 2, 8), (5.0, 2, 3)]
+    assert drained_after(samples) == (3, 1000, 2.0)

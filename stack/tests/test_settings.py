@@ -133,6 +133,13 @@ def test_api_processes_get_no_admin_or_replication_secret() -> None:
     assert env["DB_REPLICAS"] == "127.0.0.1:3307"
 
 
+def test_a_server_only_setting_never_reaches_the_api_so_changing_it_restarts_no_api() -> None:
+    on = Stack(stack_env(MYSQL_SEMI_SYNC="on")).api_env()
+    off = Stack(stack_env(MYSQL_SEMI_SYNC="off")).api_env()
+    assert "MYSQL_SEMI_SYNC" not in on
+    assert on == off
+
+
 def test_the_signing_key_has_no_default() -> None:
     without_key = {k: v for k, v in BASE.items() if k != "app_secret_key"}
     with pytest.raises(ValidationError, match="app_secret_key"):
