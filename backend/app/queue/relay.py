@@ -22,11 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
@@ -35,13 +32,12 @@ from nats.js.errors import Error as JetStreamError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app import logs
 from app.config import Settings
 from app.db.clock import utcnow
 from app.db.engines import Engines, find_primary, make_engine
 from app.db.queries import outbox
 from app.ids import unique_hex
-from app.queue import broker, metrics
+from app.queue import broker, metrics, process
 
 log = logging.getLogger("relay")
 T = TypeVar("T")
@@ -223,22 +219,8 @@ class PartlyPublished(Exception):
 
 def main() -> None:
     """Run one relay until SIGTERM or SIGINT."""
-    settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
-    logs.configure(settings.log_level, settings.process_name)
-    if settings.app_env == "production":
-        settings.refuse_example("nats_password")
-    if settings.pid_file:  # how the native launcher finds this process
-        Path(settings.pid_file).write_text(f"{os.getpid()}\n")
-    metrics.serve(settings.metrics_port)
-
-    async def run() -> None:
-        relay = Relay(settings)
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, relay.stopping.set)
-        await relay.run()
-
-    asyncio.run(run())
+    settings = process.start()
+    process.run_until_stopped(lambda: Relay(settings))
 
 
 if __name__ == "__main__":

@@ -23,28 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-from app import events, logs
+from app import events
 from app.config import Settings
 from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
 from app.events import SUBJECT_PREFIX
-from app.queue import broker, metrics
+from app.queue import broker, metrics, process
 from app.queue.relay import BROKER_ERRORS
-from app.services.counters import apply_event
+from app.services.counters import apply_event, forget_applied
 from app.services.units import Units
 from app.wiring import make_units
 
 log = logging.getLogger("worker")
 UNAVAILABLE = (DatabaseUnavailable, BreakerOpen, Saturated)
 LAG_EVERY_S = 2.0
+FORGET_EVERY_S = 60.0
 # A refused message comes back after this many seconds times its delivery count.
 REDELIVERY_STEP_S = 0.1
 
@@ -63,6 +61,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self.failures = 0
         self.last_lag = 0.0
+        self.last_forget = 0.0
 
     async def connect(self) -> Any:
         """The pull subscription bound to the durable consumer (made on first use)."""
@@ -161,11 +160,16 @@ class Worker:
         )
 
     async def report_lag(self, subscription: Any) -> None:
-        """Now and then: the consumer's lag (pending) and unacknowledged count, for the metrics."""
+        """Now and then: the consumer's lag (pending) and unacknowledged count, for the metrics;
+        more rarely, forget applied event ids older than the stream keeps events."""
         now = asyncio.get_running_loop().time()
         if now - self.last_lag < LAG_EVERY_S:
             return
         self.last_lag = now
+        if now - self.last_forget >= FORGET_EVERY_S:
+            self.last_forget = now
+            with contextlib.suppress(*UNAVAILABLE):  # next time, then
+                await asyncio.to_thread(forget_applied, self.units, self.settings.events_max_age_s)
         info = await subscription.consumer_info()
         metrics.CONSUMER_PENDING.set(info.num_pending or 0)
         metrics.CONSUMER_ACK_PENDING.set(info.num_ack_pending or 0)
@@ -178,23 +182,9 @@ class Worker:
 
 def main() -> None:
     """Run one worker until SIGTERM or SIGINT."""
-    settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
-    logs.configure(settings.log_level, settings.process_name)
-    if settings.app_env == "production":
-        settings.refuse_example("nats_password")
-    if settings.pid_file:  # how the native launcher finds this process
-        Path(settings.pid_file).write_text(f"{os.getpid()}\n")
-    metrics.serve(settings.metrics_port)
+    settings = process.start()
     units = make_units(settings, near_cache=False)
-
-    async def run() -> None:
-        worker = Worker(settings, units)
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, worker.stopping.set)
-        await worker.run()
-
-    asyncio.run(run())
+    process.run_until_stopped(lambda: Worker(settings, units))
 
 
 if __name__ == "__main__":

@@ -26,3 +26,9 @@ def apply_event(units: Units, event: Received) -> bool:
         return changed
 
     return units.write(Call(request_id=f"event:{event.id}"), apply)
+
+
+def forget_applied(units: Units, older_than_s: float) -> int:
+    """Forget the ids of events applied more than OLDER_THAN_S ago (the stream's retention: no
+    older event can be delivered again); how many went."""
+    return units.write(Call(), lambda unit: counters.forget_applied(unit.conn, older_than_s))
