@@ -71,6 +71,16 @@ def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> Swi
     raise AssertionError(f"reads not only by {sorted(nodes)} within {timeout}s: {strays}")
 
 
+def serves_only(stack: Stack, nodes: set[str], seconds: float) -> bool:
+    """Did NODES serve every read sent for SECONDS (at least 20 reads)?"""
+    started, reads = time.monotonic(), 0
+    while time.monotonic() - started < seconds or reads < 20:
+        if read_node(stack) not in nodes:
+            return False
+        reads += 1
+    return True
+
+
 def stays_only(stack: Stack, nodes: set[str], seconds: float) -> int:
     """Read for SECONDS and assert that NODES served every read; the number of reads."""
     started, reads = time.monotonic(), 0
@@ -116,10 +126,12 @@ def test_a_lagging_replica_is_readmitted_only_after_a_calm_spell(
     wait_all_admitted(stack)
     dbs.query("replica-1", "STOP REPLICA SQL_THREAD")
     seconds_until_only(stack, {"replica-2"})
-    # The reads above reached only some API workers. Keep the replica stalled for two more
-    # poll intervals, so every worker has seen the stall, not only those the reads reached:
-    # a worker that never ejected it would serve it again at once.
-    stays_only(stack, {"replica-2"}, 2 * float(stack.env["REPLICA_POLL_INTERVAL_S"]))
+    # The reads above reached only some API workers, and a worker not reached may not have
+    # polled yet. Keep the replica stalled until a whole spell of two poll intervals passes
+    # with every read elsewhere, so every worker has seen the stall: a worker that never
+    # ejected it would serve it again at once, and the check below would prove nothing.
+    spell = 2 * float(stack.env["REPLICA_POLL_INTERVAL_S"])
+    eventually(lambda: serves_only(stack, {"replica-2"}, spell), timeout=10)
     dbs.query("replica-1", "START REPLICA SQL_THREAD")
     dbs.wait_replicated()
     caught_up = time.monotonic()
