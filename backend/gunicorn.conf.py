@@ -85,6 +85,18 @@ logconfig_dict = {
 }
 
 
+def when_ready(server: object) -> None:
+    """SOCKET_SNDBUF_BYTES (push processes): the kernel's send buffer of every connection, fixed
+    (no autotuning up to megabytes), so a client that stops reading holds little and its
+    backlog reaches the app, which drops it (docs/push.md). Accepted sockets inherit it."""
+    size = int(os.environ.get("SOCKET_SNDBUF_BYTES", "0"))
+    if size:
+        import socket
+
+        for listener in server.LISTENERS:  # type: ignore[attr-defined]
+            listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
 def child_exit(server: object, worker: object) -> None:
     """Tell prometheus_client that a worker is gone (its live gauges stop counting)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

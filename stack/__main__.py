@@ -49,6 +49,10 @@ def print_summary(stack: Stack) -> None:
     """Where everything is, and how to look inside."""
     database = stack.env["MYSQL_DATABASE"]
     apis = [(api.name, api_address(stack, api), "gunicorn + Flask") for api in stack.apis]
+    apis += [
+        (push.name, f"http://{stack.host}:{push.port}", "gunicorn + uvicorn: live push")
+        for push in stack.pushes
+    ]
     brokers = [
         (
             node.name,

@@ -21,6 +21,9 @@ SYSTEM_PACKAGES = {
     "nats-server": "nats-server",
     "shellcheck": "shellcheck",
     "wrk": "wrk",
+    # The live page's test drives a real headless browser (tests/integration/test_live_page.py).
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 REQUIREMENTS = REPO / "backend" / "requirements-dev.txt"
 

@@ -38,6 +38,7 @@ EXECUTABLES = {
     "relay-": ("python", "python3"),
     "worker-": ("python", "python3"),
     "api-": ("gunicorn", "python", "python3"),
+    "push-": ("gunicorn", "python", "python3"),
     "nginx": ("nginx",),
 }
 
@@ -66,6 +67,7 @@ def pid_files(stack: Stack) -> dict[str, Path]:
     files |= {node.name: run / f"{node.name}.pid" for node in stack.nats_nodes}
     files |= {name: run / f"{name}.pid" for name in [*stack.relays, *stack.workers]}
     files |= {api.name: run / f"{api.name}.pid" for api in stack.apis}
+    files |= {push.name: run / f"{push.name}.pid" for push in stack.pushes}
     return files
 
 
@@ -177,7 +179,18 @@ def alive(pid: int) -> bool:
 # The order a stop follows, as supervisord's priorities do: the entry first, so that no request
 # arrives at a server already gone; the queue's processes before the broker; the databases last.
 # nginx's graceful stop is QUIT.
-STOP_ORDER = ("nginx", "api-", "relay-", "worker-", "heartbeat", "nats-", "redis", "mysql-", "")
+STOP_ORDER = (
+    "nginx",
+    "api-",
+    "push-",
+    "relay-",
+    "worker-",
+    "heartbeat",
+    "nats-",
+    "redis",
+    "mysql-",
+    "",
+)
 STOP_SIGNALS = {"nginx": signal.SIGQUIT}
 
 
@@ -250,7 +263,7 @@ def strangers_on_ports(stack: Stack) -> dict[int, str]:
     supervisord = supervisord_alive(stack)
     table = scan()
     ports = {stack.nginx_port, stack.redis_port, *(db.port for db in stack.databases)}
-    ports |= {api.port for api in stack.apis}
+    ports |= {api.port for api in stack.apis} | {push.port for push in stack.pushes}
     ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port, n.monitor_port)}
     ports |= set(stack.queue_metrics_ports().values())
     held = listeners(ports)

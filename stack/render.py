@@ -50,7 +50,11 @@ NGINX_RATE_SETTINGS = (
     "EDGE_CACHE_TTL_S",
     "EDGE_CACHE_MIN_USES",
     "EDGE_CACHE_MAX_SIZE",
+    "PUSH_STREAMS_PER_ADDRESS",
+    "NGINX_STREAM_TIMEOUT_S",
 )
+# The live page and anything else nginx serves from the repo by itself.
+NGINX_WEB_DIR = REPO / "nginx" / "web"
 
 
 def upstream_address(stack: Stack, api: Node) -> str:
@@ -82,6 +86,11 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_HEADER_BUFFER": stack.env["NGINX_HEADER_BUFFER"],
         **{name: stack.env[name] for name in NGINX_RATE_SETTINGS},
         "NGINX_UPSTREAM_SERVERS": servers,
+        "NGINX_PUSH_UPSTREAM_SERVERS": "\n".join(
+            f"        server {stack.host}:{push.port} max_fails=1 fail_timeout=2s;"
+            for push in stack.pushes
+        ),
+        "NGINX_WEB_DIR": str(NGINX_WEB_DIR),
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
         "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{stack.nginx_internal_port}",
         "NGINX_INTERNAL_PORT": str(stack.nginx_internal_port),
@@ -242,6 +251,7 @@ serverurl=unix://{own / "supervisor.sock"}
         )
     )
     programs += queue_programs(stack, account)
+    programs += push_programs(stack, account)
     for api in stack.apis:
         env = {
             **stack.api_env(),
@@ -351,6 +361,37 @@ def queue_programs(stack: Stack, account: Account | None) -> list[str]:
                 environment=supervisor_env(env),
                 priority="18",
                 stopwaitsecs="15",
+            )
+        )
+    return programs
+
+
+def push_programs(stack: Stack, account: Account | None) -> list[str]:
+    """push-1..N: the API's gunicorn config with one asyncio worker each (docs/push.md)."""
+    programs = []
+    for push in stack.pushes:
+        env = {
+            **stack.push_env(),
+            "PUSH_NAME": push.name,
+            "API_NAME": push.name,
+            "API_BIND": f"{stack.host}:{push.port}",
+            "API_PID_FILE": str(stack.state / "run" / f"{push.name}.pid"),
+            "GUNICORN_WORKERS": "1",
+            "GUNICORN_WORKER_CLASS": "uvicorn_worker.UvicornWorker",
+            "GUNICORN_GRACEFUL_TIMEOUT": stack.env["PUSH_GRACEFUL_TIMEOUT_S"],
+            "SOCKET_SNDBUF_BYTES": stack.env["PUSH_SEND_BUFFER_BYTES"],
+        }
+        programs.append(
+            supervisor_program(
+                stack,
+                push.name,
+                f"{stack.venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py"
+                " 'app.push.app:create_app()'",
+                account,
+                directory=str(REPO / "backend"),
+                environment=supervisor_env(env),
+                priority="20",
+                stopwaitsecs=str(int(stack.env["PUSH_GRACEFUL_TIMEOUT_S"]) + 5),
             )
         )
     return programs

@@ -170,6 +170,18 @@ class Stack:
     def workers(self) -> list[str]:
         return [f"worker-{i + 1}" for i in range(int(self.env["WORKERS"]))]
 
+    @property
+    def pushes(self) -> list[Node]:
+        """The push processes (push-1, push-2, ...) on PUSH_BASE_PORT onwards."""
+        base = int(self.env["PUSH_BASE_PORT"])
+        return [Node(f"push-{i + 1}", base + i) for i in range(int(self.env["PUSH_REPLICAS"]))]
+
+    def push_env(self) -> dict[str, str]:
+        """What a push process needs: the broker and its own settings (no database, no Redis)."""
+        names = ("APP_ENV", "LOG_LEVEL", "NATS_USER", "NATS_PASSWORD", "EVENTS_STREAM")
+        own = {k: v for k, v in self.env.items() if k.startswith("PUSH_")}
+        return {**{k: self.env[k] for k in names}, **own, "NATS_SERVERS": self.nats_servers}
+
     def queue_metrics_ports(self) -> dict[str, int]:
         """Each relay's and worker's metrics port (RELAY_ / WORKER_METRICS_BASE_PORT onwards)."""
         relay, worker = (int(self.env[f"{kind}_METRICS_BASE_PORT"]) for kind in ("RELAY", "WORKER"))

@@ -70,8 +70,10 @@ def ensure_running(stack: Stack) -> None:
     ctl(stack, "update")
     ctl(stack, "start", "all", check=False)
     # nginx re-reads its rendered config, and gunicorn replaces its workers with ones running
-    # the current code, both without dropping a request.
-    ctl(stack, "signal", "HUP", "nginx", *(api.name for api in stack.apis), check=False)
+    # the current code, both without dropping a request (a push process's streams end after
+    # PUSH_GRACEFUL_TIMEOUT_S; their clients resume on the new worker or another process).
+    names = [api.name for api in stack.apis] + [push.name for push in stack.pushes]
+    ctl(stack, "signal", "HUP", "nginx", *names, check=False)
     # The other Python programs restart to run the current code: the heartbeat, and the queue's
     # relays (one gives its lease up as it stops) and workers (an unacked message is redelivered).
     ctl(stack, "restart", "heartbeat", *stack.relays, *stack.workers, check=False)

@@ -24,6 +24,8 @@ def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tup
     host, database = stack.host, stack.env["MYSQL_DATABASE"]
     rows = [("service", "address", "try")]
     rows.append(("nginx (entry)", stack.base_url, f"curl {stack.internal_url}/readyz"))
+    live = f"curl -N {stack.base_url}/api/stream/posts"
+    rows.append(("live page", f"{stack.base_url}/live", live))
     rows += api_rows
     rows += [
         (

@@ -6,7 +6,7 @@ JetStream message id. An event is JSON:
 
     {"id": "9f0c…", "type": "post.created", "aggregate": "post", "aggregate_id": 42,
      "version": 1, "occurred_at": "2026-12-05T04:30:00.123456Z", "request_id": "…",
-     "data": {"user_id": 7, "created_at": "…"}}
+     "data": {"user_id": 7, "created_at": "…", "body": "…"}}
 
 ``version`` is the version of the event's schema: a consumer meeting a version it does not know
 stops on it (dead-lettered) instead of guessing.

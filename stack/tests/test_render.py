@@ -182,3 +182,32 @@ def test_relays_and_workers_each_get_a_name_a_metrics_port_and_a_pid_file() -> N
         'NATS_SERVERS="nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"'
         in (sections["worker-1"])
     )
+
+
+def test_push_processes_run_an_asyncio_worker_with_the_broker_and_no_database_secret() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack", PUSH_REPLICAS="3")
+    sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
+    push = sections["push-3"]
+    assert "'app.push.app:create_app()'" in push
+    assert 'GUNICORN_WORKER_CLASS="uvicorn_worker.UvicornWorker"' in push
+    assert 'GUNICORN_WORKERS="1"' in push
+    assert 'API_BIND="127.0.0.1:8103"' in push
+    assert 'PUSH_NAME="push-3"' in push
+    assert 'API_PID_FILE="/srv/stack/run/push-3.pid"' in push
+    assert "NATS_SERVERS=" in push
+    for secret in ("MYSQL_APP_PASSWORD", "REDIS_PASSWORD", "APP_SECRET_KEY", "MYSQL_ROOT"):
+        assert secret not in push
+
+
+def test_nginx_routes_streams_to_every_push_process_and_serves_the_live_page() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack", PUSH_REPLICAS="2")
+    config = render_template(
+        (REPO / "nginx" / "nginx.conf.template").read_text(), nginx_values(stack)
+    )
+    upstream = config[config.index("upstream push {") :]
+    upstream = upstream[: upstream.index("}")]
+    assert "server 127.0.0.1:8101" in upstream
+    assert "server 127.0.0.1:8102" in upstream
+    assert f"alias {REPO}/nginx/web/live.html;" in config
+    assert "limit_conn streams 20;" in config
+    assert (REPO / "nginx" / "web" / "live.html").is_file()

@@ -16,6 +16,7 @@ from loadtest.compose_chaos import containers, inspect, run
 from stack.compose import Project, compose
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.streams import Listener
 
 pytestmark = pytest.mark.compose
 
@@ -63,7 +64,17 @@ def test_each_image_runs_the_same_server_version_as_the_native_stack(
 
 @pytest.mark.parametrize(
     "service",
-    ["mysql-primary", "mysql-replica", "redis", "nginx", "api", "nats-1", "relay", "worker"],
+    [
+        "mysql-primary",
+        "mysql-replica",
+        "redis",
+        "nginx",
+        "api",
+        "nats-1",
+        "relay",
+        "worker",
+        "push-1",
+    ],
 )
 def test_no_server_runs_as_root(project: Project, service: str) -> None:
     uid = compose(project, "exec", "-T", service, "id", "-u", capture=True).stdout.strip()
@@ -90,6 +101,24 @@ def test_the_queue_workers_count_posts_through_the_broker(api: Api) -> None:
         assert api.post(f"/api/users/{user['id']}/posts", json={"body": f"q{i}"}).status_code == 201
     # The outbox row goes through the relay, the 3-node stream and a worker back to the user.
     eventually(lambda: api.get(f"/api/users/{user['id']}").json()["post_count"] == 3, 30)
+
+
+def test_a_new_post_arrives_on_the_live_stream_and_the_live_page_is_served(api: Api) -> None:
+    page = requests.get(f"{api.base_url}/live", timeout=5)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "new EventSource(" in page.text
+    user = api.create_user("Live", "Compose")
+    listener = Listener(f"{api.base_url}/api/stream/posts").start()
+    try:
+        assert listener.connected.wait(10), listener.refused
+        assert listener.served_by[0] in {"push-1", "push-2"}
+        answer = api.post(f"/api/users/{user['id']}/posts", json={"body": "pushed"})
+        assert answer.status_code == 201
+        # The outbox row goes through the relay and the stream to a push process, then here.
+        eventually(lambda: [e.data["id"] for e in listener.posts] == [answer.json()["id"]], 30)
+    finally:
+        listener.close()
 
 
 def test_a_second_read_is_a_cache_hit(api: Api) -> None:

@@ -33,6 +33,13 @@ TEST_STACK_ENV = {
     "NATS_MONITOR_PORTS": "18222,18223,18224",
     "RELAY_METRICS_BASE_PORT": "19101",
     "WORKER_METRICS_BASE_PORT": "19111",
+    "PUSH_BASE_PORT": "18101",
+    # Push: a heartbeat each second (tests wait for one), room for the 50 clients of the kill
+    # test on one survivor, a small per-address cap and a small slow-client buffer to reach.
+    "PUSH_HEARTBEAT_S": "1",
+    "PUSH_MAX_STREAMS": "60",
+    "PUSH_STREAMS_PER_ADDRESS": "8",
+    "PUSH_CLIENT_BUFFER": "32",
     "REPLICAS": "2",
     "API_REPLICAS": "3",
     "APP_ENV": "test",
