@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-queue bench-semisync loadtest loadtest-queue chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-queue bench-push screenshots bench-semisync loadtest loadtest-queue chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -87,6 +87,12 @@ bench: install ## The staircase: stage 1 (one server) to 4 (full stack), floors,
 
 bench-queue: install ## NATS ack levels (core, R1, R3): throughput, publish latency, acked messages lost with the leader killed -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.bench_queue
+
+bench-push: install ## Live push: streams one push process holds, commit-to-client p50/p99, memory per stream -> docs/benchmarks.md
+	$(VENV)/bin/python -m loadtest.bench_push
+
+screenshots: install ## The live page in headless chromium, against the running stack -> imgs/live-page.png
+	$(VENV)/bin/python -m loadtest.live_screenshot
 
 bench-semisync: install ## Writes only, semi-sync off and on in interleaved rounds: what a commit pays -> docs/benchmarks.md
 	$(VENV)/bin/python -m loadtest.semisync

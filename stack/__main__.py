@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -35,6 +36,27 @@ def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
             last = str(error)
         time.sleep(0.3)
     raise SystemExit(f"{url} not ready after {timeout:.0f}s (last: {last}); see {stack.state}/logs")
+
+
+def wait_for_push(stack: Stack, timeout: float = 90) -> None:
+    """Poll each push process's /healthz until its feed follows the stream, with a deadline."""
+    deadline = time.monotonic() + timeout
+    for push in stack.pushes:
+        url = f"http://{stack.host}:{push.port}/healthz"
+        last = "no answer"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    state = json.load(response)
+                    if state.get("status") == "ok":
+                        break
+                    last = state.get("problem") or state.get("status")
+            except (OSError, ValueError) as error:
+                last = str(error)
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{push.name} does not follow the stream ({last}); see its log")
+            time.sleep(0.3)
+    step("push", f"{', '.join(p.name for p in stack.pushes)} follow the events stream")
 
 
 def api_address(stack: Stack, api: Node) -> str:
@@ -85,6 +107,7 @@ def up(stack: Stack) -> None:
     mysql.migrate(stack)
     queue.wait_for_broker(stack)
     wait_until_ready(stack)
+    wait_for_push(stack)
     supervisor.verify_supervised(stack)
     step("supervised", "every program RUNNING, every port held by it")
     print_summary(stack)

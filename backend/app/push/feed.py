@@ -58,6 +58,14 @@ class Feed:
     async def start(self) -> None:
         """Connect (retrying in the background until the broker answers) and follow the stream."""
         self.task = asyncio.create_task(self._run())
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The feed never ends but on stop: anything else is a bug, made loud (and unready)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.ready.clear()
+            self.problem = f"the feed stopped: {task.exception()!r}"
+            log.error("the feed stopped", exc_info=task.exception())
 
     async def stop(self) -> None:
         if self.task:
@@ -86,7 +94,14 @@ class Feed:
         # that were on a process that just died resume from memory here.
         start = max(first, last - self.settings.push_replay_events + 1, 1)
         self.log.start_at(start)
-        await self._subscribe(start)
+        while True:  # the cluster may answer before JetStream takes consumers (a restart)
+            try:
+                await self._subscribe(start)
+                break
+            except Exception as error:
+                self.problem = f"cannot follow the stream yet: {error!r}"
+                log.warning("%s", self.problem)
+                await asyncio.sleep(1)
         self.ready.set()
         self.problem = ""
         await self._watch()
@@ -120,28 +135,35 @@ class Feed:
 
     async def _watch(self) -> None:
         """Make a new consumer from the next sequence when the current one is gone for good."""
-        missing = 0
+        missing, lost = 0, False
         while True:
             await asyncio.sleep(self.settings.push_feed_check_s)
             assert self.sub is not None
-            try:
-                await self.sub.consumer_info()
-                missing, self.problem = 0, ""
-            except NotFoundError:
-                missing += 1
-            except Exception as error:  # no answer (no leader for now): look again
-                self.problem = f"consumer not reachable: {error!r}"
-                continue
-            if missing >= 2:
-                self.problem = "consumer lost: following again"
+            if not lost:
+                try:
+                    await self.sub.consumer_info()
+                    missing, self.problem = 0, ""
+                    continue
+                except NotFoundError:
+                    missing += 1
+                except Exception as error:  # no answer (no leader for now): look again
+                    self.problem = f"consumer not reachable: {error!r}"
+                    continue
+                if missing < 2:
+                    continue
+                lost = True
                 log.warning("ordered consumer gone; following again from %d", self.log.head + 1)
                 try:
                     await self.sub.unsubscribe()
                 except Exception:  # already gone with its connection
                     log.debug("unsubscribe failed", exc_info=True)
+            try:
                 await self._subscribe(self.log.head + 1)
-                metrics.FEED_RESTARTS.inc()
-                missing = 0
+            except Exception as error:  # no answer yet: the next check tries again
+                self.problem = f"consumer lost, cannot follow again yet: {error!r}"
+                continue
+            metrics.FEED_RESTARTS.inc()
+            missing, lost, self.problem = 0, False, ""
 
     async def _on_message(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream

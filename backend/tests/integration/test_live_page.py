@@ -12,31 +12,14 @@ from collections.abc import Iterator
 import pytest
 import requests
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from loadtest.browser import headless_chromium
 from stack.settings import Stack
 from tests.integration.helpers import Api, eventually
 from tests.integration.test_push import Writer, push_pids, push_url
 
 pytestmark = pytest.mark.integration
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def headless_chromium() -> webdriver.Chrome:
-    """Debian's chromium, headless, through Debian's chromedriver (no driver download)."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--no-proxy-server",
-    ):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1000,900")
-    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
 
 
 @pytest.fixture
