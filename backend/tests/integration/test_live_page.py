@@ -10,14 +10,13 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from loadtest.browser import headless_chromium
 from stack.settings import Stack
 from tests.integration.helpers import Api, eventually
-from tests.integration.test_push import Writer, push_pids, push_url
+from tests.integration.test_push import Writer, push_pids, wait_following
 
 pytestmark = pytest.mark.integration
 
@@ -63,4 +62,4 @@ def test_the_live_page_shows_new_posts_and_the_missed_ones_after_its_push_proces
     eventually(lambda: shown_post_ids(browser) == before + during + after, timeout=15)
     assert text_of(browser, "count") == str(len(before + during + after))
     # supervisord restarts the killed process; the next tests want it back.
-    eventually(lambda: requests.get(f"{push_url(stack, serving)}/healthz", timeout=1).ok, 30)
+    wait_following(stack, serving)

@@ -5,6 +5,7 @@ exact resume with Last-Event-ID (also on another process), the bounds, and the f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -20,7 +21,13 @@ from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, eventually
 from tests.integration.streams import Listener
-from tests.integration.test_queue import kill_and_keep_down, stream_leader
+from tests.integration.test_queue import (
+    consumer_numbers,
+    kill_and_keep_down,
+    stream_last_seq,
+    stream_leader,
+    with_broker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -197,6 +204,31 @@ def test_a_position_the_stream_does_not_have_gets_a_reload_event(stack: Stack) -
     assert int(reload.id) < 10**15
 
 
+def test_a_position_older_than_the_stream_keeps_gets_a_reload_event(
+    stack: Stack, api: Api, author: int
+) -> None:
+    Writer(api, author).post("before the purge")
+    stream = stack.env["EVENTS_STREAM"]
+    # Let the workers apply what they hold, then drop the stream's older messages, as its age
+    # limit (EVENTS_MAX_AGE_S) would, and start push-1 again: its memory starts at the new first.
+    eventually(lambda: consumer_numbers(stack) == {"pending": 0, "ack_pending": 0}, timeout=30)
+    last = stream_last_seq(stack, stream)
+    asyncio.run(with_broker(stack, lambda js: js.purge_stream(stream, seq=last)))
+    name = stack.pushes[0].name
+    supervisorctl("restart", name)
+    wait_following(stack, name)
+    old = Listener(f"{push_url(stack, name)}/api/stream/posts", last_id="1", reconnect=False)
+    with listening(old):
+        new_post = Writer(api, author).post("after the reload")
+        eventually(lambda: received_all(old, [new_post]), timeout=10)
+    reload = old.events[0]
+    assert reload.name == "reload"
+    assert f"older than the stream keeps (it starts at {last})" in reload.data["reason"]
+    assert reload.id is not None
+    assert int(reload.id) >= last - 1
+    assert post_ids(old) == [new_post]  # the stream from now on, nothing older
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [
@@ -279,6 +311,19 @@ def test_streams_from_one_address_are_capped_with_a_429_problem(stack: Stack) ->
             sock.close()
 
 
+def wait_following(stack: Stack, name: str) -> None:
+    """Wait until push process NAME is up and its feed follows the stream."""
+
+    def following() -> bool:
+        try:
+            health = requests.get(f"{push_url(stack, name)}/healthz", timeout=1)
+        except requests.RequestException:
+            return False
+        return bool(health.json()["status"] == "ok")
+
+    eventually(following, timeout=30)
+
+
 def push_pids(stack: Stack, name: str) -> list[int]:
     """The gunicorn master of push process NAME and its worker (the one holding the streams)."""
     master = int((stack.state / "run" / f"{name}.pid").read_text().split()[0])
@@ -325,7 +370,7 @@ def test_a_push_process_killed_under_50_clients_loses_no_post_for_any_of_them(
         f"({moved} to a survivor), {len(created)} posts, each received once in order by all 50"
     )
     # supervisord restarts the killed process by itself; the next tests want it back.
-    eventually(lambda: requests.get(f"{push_url(stack, victim)}/healthz", timeout=1).ok, 30)
+    wait_following(stack, victim)
 
 
 def test_streams_pause_and_resume_without_gaps_when_the_stream_leader_is_killed(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tools import request_path
+
 APP = Path(__file__).resolve().parents[2] / "app"
 
 # Layer (a package or module of app) -> what no module in it may import.
@@ -39,7 +41,7 @@ def module_name(path: Path) -> str:
 def imports(path: Path) -> set[str]:
     """Every module PATH imports, by absolute name."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(request_path.parse(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
