@@ -116,11 +116,7 @@ def up(stack: Stack) -> None:
 def clean(stack: Stack) -> None:
     """Stop the stack and delete all of its state: never while one of its servers still runs."""
     supervisor.shutdown(stack)
-    # supervisord removes its pid file before its last moments: give it those, with a deadline.
-    deadline = time.monotonic() + 10
-    while (running := processes.stack_processes(stack)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if running:
+    if running := processes.stack_processes(stack):
         raise SystemExit(
             f"refusing to delete {stack.state}: {processes.describe(running)} still run"
         )

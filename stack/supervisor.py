@@ -102,7 +102,8 @@ def shutdown(stack: Stack, timeout: float = 90) -> None:
     step("down", "stopping all processes (data kept)")
     ctl(stack, "shutdown", check=False)
     deadline = time.monotonic() + timeout
-    while supervisord_pid(stack) is not None:
+    # supervisord removes its pid file before its last moments: wait for the process itself.
+    while processes.alive(pid) and "supervisord" in processes.cmdline(pid):
         if time.monotonic() > deadline:
             raise SystemExit(f"supervisord (pid {pid}) did not stop within {timeout:.0f}s")
         time.sleep(0.2)
