@@ -102,6 +102,15 @@ class Load:
     def failed_reads(self) -> list[tuple[float, int]]:
         return [(t, status) for t, status in self.reads if status != 200]
 
+    def timeline(self, start: float, end: float) -> str:
+        """The writes sent between START and END: when each was sent and answered, and how,
+        in seconds from START (what a failed bound needs to be explained)."""
+        return "".join(
+            f"\nwrite sent {sent - start:+.3f}s, answered {done - start:+.3f}s: {status}"
+            for sent, done, status, _ in sorted(self.writes)
+            if start <= sent <= end
+        )
+
     def first_write_after(self, moment: float) -> float:
         """When the first write sent after MOMENT was acknowledged."""
         return min(
@@ -194,7 +203,9 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
         f" it, {back - killed:.2f}s after the kill; failed reads {len(load.failed_reads())}"
         f" of {len(load.reads)}"
     )
-    assert back - promoted <= WRITES_BACK_AFTER_FAILOVER_S, failover.stdout
+    assert back - promoted <= WRITES_BACK_AFTER_FAILOVER_S, failover.stdout + load.timeline(
+        promoted - 1, back
+    )
     failed = load.failed_reads()
     assert not failed, f"{len(failed)} failed reads, first {failed[:5]}"
     acknowledged = load.acknowledged()
