@@ -50,6 +50,8 @@ def listening(*listeners: Listener) -> Iterator[list[Listener]]:
             assert listener.connected.wait(10), f"{listener.url}: no stream ({listener.refused})"
         yield list(listeners)
     finally:
+        for listener in listeners:  # all told first: each ends at its next line (a heartbeat)
+            listener.stop.set()
         for listener in listeners:
             listener.close()
 
