@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from stack.account import Account
-from stack.settings import REPO, NatsNode, Node, Stack
+from stack.settings import NGINX_SETTINGS, REPO, NatsNode, Node, Stack
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
@@ -39,20 +39,6 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-# Rate-limit and edge-cache settings passed to the nginx template as they are (.env.example).
-NGINX_RATE_SETTINGS = (
-    "NGINX_ANON_RATE",
-    "NGINX_ANON_BURST",
-    "NGINX_ADDR_RATE",
-    "NGINX_ADDR_BURST",
-    "NGINX_RATE_LIMIT_EXEMPT",
-    "EDGE_CACHE",
-    "EDGE_CACHE_TTL_S",
-    "EDGE_CACHE_MIN_USES",
-    "EDGE_CACHE_MAX_SIZE",
-    "PUSH_STREAMS_PER_ADDRESS",
-    "NGINX_STREAM_TIMEOUT_S",
-)
 # The live page and anything else nginx serves from the repo by itself.
 NGINX_WEB_DIR = REPO / "nginx" / "web"
 
@@ -84,7 +70,7 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_MAX_BODY_SIZE": stack.env["NGINX_MAX_BODY_SIZE"],
         "NGINX_HEADER_BUFFERS": stack.env["NGINX_HEADER_BUFFERS"],
         "NGINX_HEADER_BUFFER": stack.env["NGINX_HEADER_BUFFER"],
-        **{name: stack.env[name] for name in NGINX_RATE_SETTINGS},
+        **{name: stack.env[name] for name in NGINX_SETTINGS},
         "NGINX_UPSTREAM_SERVERS": servers,
         "NGINX_PUSH_UPSTREAM_SERVERS": "\n".join(
             f"        server {stack.host}:{push.port} max_fails=1 fail_timeout=2s;"

@@ -10,10 +10,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # Settings an API process never gets.
 ADMIN_SECRETS = frozenset({"MYSQL_ROOT_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"})
-# Settings of the database servers that no API process reads (it asks the primary instead): kept
-# out of the API's environment, so that changing one does not make supervisord restart every API
-# replica at once (which nginx would answer with 502s meanwhile).
-SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS"})
+# nginx's own settings (rates, the edge cache, the stream caps), passed to its template as they are.
+NGINX_SETTINGS = (
+    "NGINX_ANON_RATE",
+    "NGINX_ANON_BURST",
+    "NGINX_ADDR_RATE",
+    "NGINX_ADDR_BURST",
+    "NGINX_RATE_LIMIT_EXEMPT",
+    "EDGE_CACHE",
+    "EDGE_CACHE_TTL_S",
+    "EDGE_CACHE_MIN_USES",
+    "EDGE_CACHE_MAX_SIZE",
+    "PUSH_STREAMS_PER_ADDRESS",
+    "NGINX_STREAM_TIMEOUT_S",
+)
+# Settings of the servers that no Python process reads: the database servers' (an API asks the
+# primary instead) and nginx's. They are kept out of the programs' environment, so that changing
+# one does not make supervisord restart every API replica at once (which nginx would answer with
+# 502s meanwhile): nginx re-reads its config instead.
+SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS", *NGINX_SETTINGS})
 # Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
 MAX_SOCKET_PATH = 107
 

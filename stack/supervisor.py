@@ -76,7 +76,38 @@ def ensure_running(stack: Stack) -> None:
     ctl(stack, "signal", "HUP", "nginx", *names, check=False)
     # The other Python programs restart to run the current code: the heartbeat, and the queue's
     # relays (one gives its lease up as it stops) and workers (an unacked message is redelivered).
-    ctl(stack, "restart", "heartbeat", *stack.relays, *stack.workers, check=False)
+    restart(stack, ["heartbeat", *stack.relays, *stack.workers])
+
+
+def running_pids(stack: Stack, names: list[str]) -> dict[str, int]:
+    """Program -> its pid, for those of NAMES that are RUNNING."""
+    pids = {}
+    for line in ctl(stack, "status", *names, check=False).stdout.splitlines():
+        fields = line.replace(",", " ").split()
+        if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
+            pids[fields[0]] = int(fields[3])
+    return pids
+
+
+def restart(stack: Stack, names: list[str], timeout: float = 60) -> None:
+    """Restart the programs NAMES all at once, and wait until each runs again in a new process.
+
+    `supervisorctl restart` stops and starts them one after another, each start waiting its
+    startsecs; instead each gets its stop signal (TERM, on which it finishes what it holds) and
+    supervisord's autorestart starts it again at once.
+    """
+    before = running_pids(stack, names)
+    if before:
+        ctl(stack, "signal", "TERM", *before, check=False)
+    deadline = time.monotonic() + timeout
+    while True:
+        now = running_pids(stack, names)
+        late = [name for name in names if now.get(name, before.get(name)) == before.get(name)]
+        if not late:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not running again within {timeout:.0f}s: {', '.join(late)}")
+        time.sleep(0.1)
 
 
 def wait_for_socket(stack: Stack, timeout: float = 20) -> None:

@@ -140,6 +140,13 @@ def test_a_server_only_setting_never_reaches_the_api_so_changing_it_restarts_no_
     assert on == off
 
 
+def test_nginx_settings_never_reach_the_api_so_turning_the_edge_cache_on_restarts_no_api() -> None:
+    on = Stack(stack_env(EDGE_CACHE="on", NGINX_ANON_RATE="5r/s")).api_env()
+    off = Stack(stack_env(EDGE_CACHE="off", NGINX_ANON_RATE="50r/s")).api_env()
+    assert "EDGE_CACHE" not in on
+    assert on == off
+
+
 def test_the_signing_key_has_no_default() -> None:
     without_key = {k: v for k, v in BASE.items() if k != "app_secret_key"}
     with pytest.raises(ValidationError, match="app_secret_key"):
