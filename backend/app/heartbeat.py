@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-import time
+import signal
+import threading
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,8 +24,19 @@ BEAT = text("UPDATE heartbeat SET ts = UTC_TIMESTAMP(6) WHERE id = 1")
 log = logging.getLogger("heartbeat")
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT. Installed explicitly: as a container's PID 1 the
+    process would otherwise ignore SIGTERM (the kernel drops default-action signals there), and
+    `docker compose stop` would wait its whole grace period and then SIGKILL it."""
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    return stopping
+
+
 def main() -> None:
-    """Beat forever; a failed beat (primary down) is logged once per outage and retried."""
+    """Beat until SIGTERM; a failed beat (primary down) is logged once per outage and retried."""
+    stopping = stop_on_signals()
     settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
     logs.configure(settings.log_level, "heartbeat")
     engines = Engines(settings)
@@ -34,7 +46,7 @@ def main() -> None:
     if settings.heartbeat_pid_file:  # how the native launcher finds this process
         Path(settings.heartbeat_pid_file).write_text(f"{os.getpid()}\n")
     failing = False
-    while True:
+    while not stopping.is_set():
         try:
             with engine.begin() as conn:
                 conn.execute(BEAT)
@@ -53,7 +65,9 @@ def main() -> None:
                 engine.dispose()
                 primary = moved
                 engine = make_engine(settings, primary, pool_size=1, max_overflow=0)
-        time.sleep(settings.heartbeat_interval_s)
+        stopping.wait(settings.heartbeat_interval_s)
+    engine.dispose()
+    log.info("heartbeat stopped")
 
 
 if __name__ == "__main__":
