@@ -152,9 +152,11 @@ class Settings(BaseSettings):
     dead_letter_stream: str = "DEADLETTER"
     # How long /readyz reuses what it read of the broker (its monitoring port costs a round trip).
     broker_check_interval_s: float = Field(2.0, ge=0)
-    # A relay's or worker's own name, metrics port (0: none) and pid file (set by the launcher).
+    # A relay's or worker's own name, metrics port (0: none) and address, and pid file (set by
+    # the launcher; in compose the metrics listen on every address, for Prometheus).
     process_name: str = Field(default_factory=socket.gethostname)
     metrics_port: int = Field(0, ge=0)
+    metrics_host: str = "127.0.0.1"
     pid_file: str = ""
 
     @field_validator("db_replicas", "nats_servers", "nats_monitor_urls", mode="before")

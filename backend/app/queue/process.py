@@ -31,7 +31,7 @@ def start() -> Settings:
         settings.refuse_example("nats_password")
     if settings.pid_file:  # how the native launcher finds this process
         Path(settings.pid_file).write_text(f"{os.getpid()}\n")
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     return settings
 
 
