@@ -178,7 +178,7 @@ def alive(pid: int) -> bool:
 
 # The order a stop follows, as supervisord's priorities do: the entry first, so that no request
 # arrives at a server already gone; the queue's processes before the broker; the databases last.
-# nginx's graceful stop is QUIT.
+# nginx's graceful stop is QUIT; nats-server's is INT (TERM stops it as cleanly, but exits 1).
 STOP_ORDER = (
     "nginx",
     "api-",
@@ -191,7 +191,7 @@ STOP_ORDER = (
     "mysql-",
     "",
 )
-STOP_SIGNALS = {"nginx": signal.SIGQUIT}
+STOP_SIGNALS = {"nginx": signal.SIGQUIT, "nats-": signal.SIGINT}
 
 
 def stop(processes: list[Process], timeout: float = 60) -> list[Process]:

@@ -323,7 +323,8 @@ def queue_programs(stack: Stack, account: Account | None) -> list[str]:
             account,
             environment=supervisor_env(nats_env(stack, node)),
             priority="10",
-            stopsignal="TERM",
+            # INT and TERM both shut nats-server down cleanly; after TERM it exits with status 1.
+            stopsignal="INT",
             stopwaitsecs="30",
         )
         for node in stack.nats_nodes

@@ -1,4 +1,5 @@
-"""`docker compose stop` on the compose way to run: every service ends on its own stop signal.
+"""`docker compose stop` on the compose way to run: every service ends on its own stop signal,
+cleanly (exit status 0).
 
 Runs last (it stops the project; the session's teardown then removes it). A container that ignores
 its stop signal -- a process that is PID 1 without a handler of its own, to which the kernel does
@@ -38,4 +39,6 @@ def test_every_service_ends_on_its_own_stop_signal(project: Project) -> None:
     assert all(c["State"] == "exited" for c in after), after
     killed = sorted(c["Name"] for c in after if c["ExitCode"] == KILLED)
     assert not killed, f"killed after their grace period: {killed}"
+    unclean = {c["Name"]: c["ExitCode"] for c in after if c["ExitCode"] != 0}
+    assert not unclean, f"ended with an error status: {unclean}"
     print(f"\ncompose stop: {len(running)} containers ended by their stop signal in {took:.1f}s")
