@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from stack import account, compose, mysql, processes, queue, render, seed, supervisor
 from stack.install import ensure_installed
@@ -19,43 +20,45 @@ from stack.settings import Node, Stack, load_stack
 from stack.ui import address_rows, step, table
 
 
-def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
-    """Poll /readyz through nginx's internal listener until it answers 200, with a deadline."""
-    url = f"{stack.internal_url}/readyz"
+def wait_for_url(stack: Stack, url: str, done: Callable[[int, bytes], str], timeout: float) -> None:
+    """Poll URL until DONE(status, body) finds nothing missing (''), or exit with what was."""
     deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
+    while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
-                if response.status == 200:
-                    step("ready", f"{url} answered 200")
-                    return
+                missing = done(response.status, response.read())
         except urllib.error.HTTPError as error:
-            last = f"HTTP {error.code}"
+            missing = done(error.code, error.read())
         except OSError as error:
-            last = str(error)
+            missing = str(error)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            logs = stack.state / "logs"
+            raise SystemExit(f"{url} not ready after {timeout:.0f}s ({missing}); see {logs}")
         time.sleep(0.3)
-    raise SystemExit(f"{url} not ready after {timeout:.0f}s (last: {last}); see {stack.state}/logs")
+
+
+def wait_until_ready(stack: Stack, timeout: float = 90) -> None:
+    """Poll /readyz through nginx's internal listener until it answers 200."""
+    url = f"{stack.internal_url}/readyz"
+    wait_for_url(stack, url, lambda status, _: "" if status == 200 else f"HTTP {status}", timeout)
+    step("ready", f"{url} answered 200")
+
+
+def following(status: int, body: bytes) -> str:
+    """What a push process's /healthz says is missing before it follows the stream ('': none)."""
+    try:
+        state = json.loads(body)
+    except ValueError:
+        return f"HTTP {status}"
+    return "" if state.get("status") == "ok" else str(state.get("problem") or state.get("status"))
 
 
 def wait_for_push(stack: Stack, timeout: float = 90) -> None:
-    """Poll each push process's /healthz until its feed follows the stream, with a deadline."""
-    deadline = time.monotonic() + timeout
+    """Poll each push process's /healthz until its feed follows the stream."""
     for push in stack.pushes:
-        url = f"http://{stack.host}:{push.port}/healthz"
-        last = "no answer"
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    state = json.load(response)
-                    if state.get("status") == "ok":
-                        break
-                    last = state.get("problem") or state.get("status")
-            except (OSError, ValueError) as error:
-                last = str(error)
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{push.name} does not follow the stream ({last}); see its log")
-            time.sleep(0.3)
+        wait_for_url(stack, f"http://{stack.host}:{push.port}/healthz", following, timeout)
     step("push", f"{', '.join(p.name for p in stack.pushes)} follow the events stream")
 
 

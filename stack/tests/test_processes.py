@@ -89,3 +89,28 @@ def test_clean_stops_orphans_before_it_deletes(
     launcher.clean(stack)
     assert fake_redis.wait(timeout=5) is not None
     assert not stack.state.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "missing"),
+    [
+        (200, b'{"status": "ok"}', ""),
+        (
+            503,
+            b'{"status": "starting", "problem": "cannot follow the stream yet"}',
+            "cannot follow the stream yet",
+        ),
+        (503, b'{"status": "starting"}', "starting"),
+        (502, b"<html>bad gateway</html>", "HTTP 502"),
+    ],
+)
+def test_make_up_waits_until_a_push_process_follows_the_stream(
+    status: int, body: bytes, missing: str
+) -> None:
+    assert launcher.following(status, body) == missing
+
+
+def test_a_url_that_never_gets_ready_ends_make_up_with_what_was_missing(tmp_path: Path) -> None:
+    stack = Stack(read_env_file(REPO / ".env.example") | {"STACK_DIR": str(tmp_path)})
+    with pytest.raises(SystemExit, match=r"not ready after 0s \(.*refused.*\); see .*logs"):
+        launcher.wait_for_url(stack, "http://127.0.0.1:9/", lambda *_: "", timeout=0)
