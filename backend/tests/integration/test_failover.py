@@ -9,8 +9,6 @@ it back that way whatever failed.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import requests
 
 from app.gtid import covers
 from stack.settings import Node, Stack, load_stack
-from tests.integration.conftest import launcher, supervisorctl
+from tests.integration.conftest import kill_and_keep_down, launcher, supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
@@ -152,14 +150,7 @@ def kill_primary(stack: Stack) -> None:
     """SIGKILL the primary's mariadbd, and keep it down (supervisord would restart it)."""
     writer = stack.writer.name
     pid = int((stack.state / "mysql" / writer / "mysqld.pid").read_text())
-    # Frozen first (a crash at this instant), then supervisord told to stop it (so that it does not
-    # restart it), then killed: supervisord sees the exit while stopping and leaves it down.
-    os.kill(pid, signal.SIGSTOP)
-    stopping = threading.Thread(target=supervisorctl, args=("stop", f"mysql-{writer}"))
-    stopping.start()
-    time.sleep(0.5)
-    os.kill(pid, signal.SIGKILL)
-    stopping.join()
+    kill_and_keep_down(f"mysql-{writer}", pid)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +181,7 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
         killed = time.monotonic()
         kill_primary(stack)
         time.sleep(1)  # writes fail meanwhile: nobody has promoted anything yet
+        started = time.monotonic()
         failover = launcher("failover")
         promoted = time.monotonic()
         eventually(lambda: load.writes and load.writes[-1][2] == 201, timeout=10)
@@ -199,7 +191,7 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
     assert "takes writes" in failover.stdout
     back = load.first_write_after(promoted)
     print(
-        f"\nfailover: script {promoted - killed - 1:.2f}s; writes back {back - promoted:.2f}s after"
+        f"\nfailover: script {promoted - started:.2f}s; writes back {back - promoted:.2f}s after"
         f" it, {back - killed:.2f}s after the kill; failed reads {len(load.failed_reads())}"
         f" of {len(load.reads)}"
     )
@@ -237,7 +229,8 @@ def test_the_former_primary_returns_fenced_and_ends_a_replica(
         # transaction of its own server_id, which replication would skip. Refused, as documented;
         # make rebuild-node brings it back.
         assert "which replication skips" in up.stderr or "diverged" in up.stderr, up.stderr
-        print(f"\nformer primary refused: {up.stderr.strip().splitlines()[-2]}")
+        refusal = [line for line in up.stderr.splitlines() if f"refused {former}" in line]
+        print(f"\nformer primary refused: {refusal[0]}")
         assert dbs.scalar("primary", "SELECT @@read_only") == 1
         launcher("rebuild-node", {"NODE": former})
     assert dbs.scalar("primary", "SELECT @@read_only") == 1

@@ -25,7 +25,7 @@ import requests
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from stack.settings import Stack
-from tests.integration.conftest import supervisorctl
+from tests.integration.conftest import kill_and_keep_down, supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
@@ -163,15 +163,9 @@ def pid_of(stack: Stack, program: str) -> int:
     return int((stack.state / "run" / f"{program}.pid").read_text().split()[0])
 
 
-def kill_and_keep_down(stack: Stack, program: str) -> None:
-    """SIGKILL PROGRAM and keep it down: frozen, supervisord told to stop it, then killed."""
-    pid = pid_of(stack, program)
-    os.kill(pid, signal.SIGSTOP)
-    stopping = threading.Thread(target=supervisorctl, args=("stop", program))
-    stopping.start()
-    time.sleep(0.3)
-    os.kill(pid, signal.SIGKILL)
-    stopping.join()
+def kill_program(stack: Stack, program: str) -> None:
+    """SIGKILL PROGRAM and keep it down."""
+    kill_and_keep_down(program, pid_of(stack, program))
 
 
 def outbox_since(dbs: Databases, first_id: int, users: list[int]) -> list[tuple[Any, ...]]:
@@ -299,7 +293,7 @@ def test_one_relay_holds_the_lease_and_another_takes_over_when_it_dies(
     since = mark(dbs, stack)
     with Load(stack.base_url, api.api_key or "", users) as load:
         time.sleep(1.0)
-        kill_and_keep_down(stack, relay)  # mid-batch, under load
+        kill_program(stack, relay)  # mid-batch, under load
         time.sleep(float(stack.env["RELAY_LEASE_S"]) + 2.0)
     assert load.failed == []
     rows = verify_nothing_lost(dbs, stack, load, since)
@@ -315,7 +309,7 @@ def test_the_stream_leader_killed_loses_no_acknowledged_event(
     with Load(stack.base_url, api.api_key or "", users) as load:
         time.sleep(1.0)
         leader = stream_leader(stack)
-        kill_and_keep_down(stack, leader)
+        kill_program(stack, leader)
         eventually(lambda: stream_leader(stack) != leader, 30, 0.2)
         time.sleep(2.0)  # writes and publishes go on with two nodes of three
     assert load.failed == []
@@ -361,7 +355,7 @@ def test_a_worker_killed_with_unacked_messages_has_them_redelivered_and_applied_
         os.kill(pid_of(stack, victim), signal.SIGSTOP)
         time.sleep(2.0)
     held = eventually(lambda: consumer_numbers(stack)["ack_pending"], 10, 0.2)
-    kill_and_keep_down(stack, victim)
+    kill_program(stack, victim)
     supervisorctl("start", *stack.workers)
     verify_nothing_lost(dbs, stack, load, since)
     print(f"worker killed holding {held} unacked message(s): all applied once")
