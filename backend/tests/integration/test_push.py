@@ -25,7 +25,7 @@ from tests.integration.helpers import Api, eventually
 from tests.integration.streams import Listener
 from tests.integration.test_queue import (
     consumer_numbers,
-    kill_and_keep_down,
+    kill_program,
     stream_last_seq,
     stream_leader,
     with_broker,
@@ -373,7 +373,7 @@ def test_streams_pause_and_resume_without_gaps_when_the_stream_leader_is_killed(
         with Writer(api, author, pause=0.05) as writer:
             eventually(lambda: len(writer.created) >= 10, timeout=10)
             leader = stream_leader(stack)
-            kill_and_keep_down(stack, leader)
+            kill_program(stack, leader)
             try:
                 eventually(lambda: stream_leader(stack) != leader, 30, 0.2)
                 mark = len(writer.created)
