@@ -200,6 +200,7 @@ def admin(stack: Stack, node: str) -> pymysql.Connection[Any]:
         autocommit=True,
         password=stack.env["MYSQL_ROOT_PASSWORD"],
         connect_timeout=3,
+        ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
     )
 
 

@@ -66,6 +66,7 @@ def outbox_depth(stack: Stack) -> int | None:
             password=stack.env["MYSQL_ROOT_PASSWORD"],
             database=stack.env["MYSQL_DATABASE"],
             connect_timeout=2,
+            ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
         )
     except pymysql.MySQLError:
         return None

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(4, ge=0)
     db_connect_timeout: int = Field(2, ge=1)
     db_read_timeout: int = Field(10, ge=1)
+    # TLS to the database nodes: a CA file makes it required and verified; empty, it is off.
+    db_tls_ca: str = ""
 
     redis_url: str = "redis://127.0.0.1:6380/0"
     # Redis's requirepass (the URL carries no secret: it may sit in a config map).

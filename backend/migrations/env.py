@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from app.config import Settings
-from app.db.engines import find_primary, node_url
+from app.db.engines import find_primary, node_url, tls_args
 from app.models import metadata
 
 settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
@@ -25,7 +25,7 @@ def run_offline() -> None:
 
 def run_online() -> None:
     """Run the migrations against the primary."""
-    engine = create_engine(url)
+    engine = create_engine(url, connect_args=tls_args(settings))
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata)
         with context.begin_transaction():

@@ -105,6 +105,7 @@ def build_apps() -> dict[str, WsgiApp]:
         password=stack.env["MYSQL_APP_PASSWORD"],
         database=stack.env["MYSQL_DATABASE"],
         autocommit=True,
+        ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
     )
 
     def lean_read() -> Response:

@@ -55,6 +55,7 @@ class Databases:
             database=env["MYSQL_DATABASE"],
             autocommit=True,
             connect_timeout=3,
+            ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
         )
 
     def query(self, name: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:

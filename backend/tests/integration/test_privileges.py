@@ -20,6 +20,7 @@ def connect(dbs: Databases, node: str, user: str, password: str) -> pymysql.Conn
         password=password,
         autocommit=True,
         connect_timeout=3,
+        ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
     )
 
 

@@ -1,0 +1,66 @@
+"""What every database connection is opened with: the timeouts, and TLS as DB_TLS_CA says."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import certifi
+import pytest
+from sqlalchemy import Engine, event
+
+from app.config import Settings
+from app.db.engines import make_engine
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        db_primary="127.0.0.1:1",
+        mysql_database="app",
+        mysql_app_user="app",
+        mysql_app_password="secret",
+        app_secret_key="unit-test-secret",
+        **overrides,
+    )
+
+
+class Opened(Exception):
+    """Raised instead of connecting, once the driver's arguments are seen."""
+
+
+def driver_arguments(engine: Engine) -> dict[str, Any]:
+    """The keyword arguments ENGINE hands PyMySQL's connect(), without connecting."""
+    seen: dict[str, Any] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def capture(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        seen.update(params)
+        raise Opened
+
+    with pytest.raises(Opened):
+        engine.connect()
+    return seen
+
+
+def test_without_a_ca_tls_is_off_rather_than_tried_on_every_connection() -> None:
+    arguments = driver_arguments(make_engine(settings(), "127.0.0.1:1"))
+    assert arguments["ssl_disabled"] is True
+    assert "ssl" not in arguments
+    assert (arguments["connect_timeout"], arguments["read_timeout"]) == (2, 10)
+
+
+def test_with_a_ca_tls_is_required_and_verified_with_one_context_per_process() -> None:
+    config = settings(db_tls_ca=certifi.where())
+    first = driver_arguments(make_engine(config, "127.0.0.1:1"))
+    second = driver_arguments(make_engine(config, "127.0.0.2:1", timeout_s=1))
+    context = first["ssl"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert "ssl_disabled" not in first
+    assert second["ssl"] is context
+
+
+def test_a_ca_file_that_does_not_exist_fails_at_once() -> None:
+    with pytest.raises(FileNotFoundError):
+        make_engine(settings(db_tls_ca="/nonexistent/ca.pem"), "127.0.0.1:1")
