@@ -58,7 +58,7 @@ rebuild-node: bootstrap ## Rebuild a node that setup refused (NODE=host:port) fr
 lint: install ## ruff, mypy and shellcheck
 	$(VENV)/bin/ruff check backend stack loadtest
 	$(VENV)/bin/ruff format --check backend stack loadtest
-	$(VENV)/bin/mypy backend/app backend/tools stack loadtest
+	$(VENV)/bin/mypy backend/app backend/tools backend/tests stack loadtest
 	shellcheck -x mysql/*.sh nginx/*.sh redis/*.sh .ci/run
 
 test-unit: install ## Unit tests only: the API's, the launcher's, the load tools' (no servers, seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import pymysql
@@ -24,7 +25,7 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
         try:
             last = check()
             if last:
-                return last
+                return last  # type: ignore[no-any-return]
         except AssertionError as error:
             last = error
         time.sleep(interval)
@@ -86,12 +87,11 @@ class Databases:
         """Wait until every replica has applied everything the primary has written."""
         target = self.primary_gtid()
         for replica in self.stack.replicas:
-            eventually(
-                lambda r=replica.name: covers(
-                    str(self.scalar(r, "SELECT @@gtid_slave_pos")), target
-                ),
-                timeout,
-            )
+            eventually(partial(self.has_applied, replica.name, target), timeout)
+
+    def has_applied(self, name: str, position: str) -> bool:
+        """Node NAME has applied every transaction of POSITION."""
+        return covers(str(self.scalar(name, "SELECT @@gtid_slave_pos")), position)
 
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -113,7 +113,7 @@ class Api(requests.Session):
         """GET /readyz on nginx's internal listener (it is 404 on the public one)."""
         return requests.get(f"{self.internal_url}/readyz", timeout=10)
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         verb = method.decode() if isinstance(method, bytes) else method
         if self.api_key and verb.upper() in WRITES:
             kwargs["headers"] = {"X-API-Key": self.api_key, **(kwargs.get("headers") or {})}

@@ -22,7 +22,7 @@ class Event:
 
 def parse(lines: Any) -> Any:
     """Events from the lines of a stream (comments yield ('comment', text))."""
-    name, event_id, data = "message", None, []
+    name, event_id, data = "message", None, list[str]()
     for line in lines:
         if line == "":
             if data:

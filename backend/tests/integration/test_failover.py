@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import pymysql
 import pytest
@@ -135,15 +136,17 @@ def answering(dbs: Databases, stack: Stack) -> list[Node]:
     return alive
 
 
+def applied(dbs: Databases, name: str, position: str) -> bool:
+    """Node NAME has applied every transaction of POSITION (as a replica or as the writer)."""
+    return covers(str(dbs.scalar(name, "SELECT @@gtid_current_pos")), position)
+
+
 def wait_converged(dbs: Databases, writer: Node, nodes: list[Node], timeout: float = 30) -> None:
     """Every one of NODES has applied all WRITER has."""
     target = str(dbs.scalar(writer.name, "SELECT @@gtid_binlog_pos"))
     for node in nodes:
         if node != writer:
-            eventually(
-                lambda n=node.name: covers(str(dbs.scalar(n, "SELECT @@gtid_current_pos")), target),
-                timeout,
-            )
+            eventually(partial(applied, dbs, node.name, target), timeout)
 
 
 def kill_primary(stack: Stack) -> None:

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.integration
 ACCESS_DENIED = {1044, 1045, 1142, 1227, 1370}
 
 
-def connect(dbs: Databases, node: str, user: str, password: str) -> pymysql.Connection[object]:
+def connect(
+    dbs: Databases, node: str, user: str, password: str
+) -> pymysql.Connection[pymysql.cursors.Cursor]:
     port = dbs.node(node).port
     return pymysql.connect(
         host=dbs.stack.host,
@@ -24,7 +26,7 @@ def connect(dbs: Databases, node: str, user: str, password: str) -> pymysql.Conn
     )
 
 
-def denied(conn: pymysql.Connection[object], statement: str) -> bool:
+def denied(conn: pymysql.Connection[pymysql.cursors.Cursor], statement: str) -> bool:
     try:
         with conn.cursor() as cursor:
             cursor.execute(statement)

@@ -216,10 +216,14 @@ def verify_nothing_lost(
     marks = ",".join(["%s"] * len(posts))
     stored = dbs.scalar("primary", f"SELECT COUNT(*) FROM posts WHERE id IN ({marks})", *posts)  # noqa: S608
     assert stored == len(posts), "an acknowledged post is missing"
+
+    def published() -> list[tuple[Any, ...]]:
+        """The outbox rows of the load's posts once every one is published, else none."""
+        rows = outbox_since(dbs, since.outbox_id, load.users)
+        return rows if rows and all(p for _, p, _ in rows) else []
+
     rows = eventually(
-        lambda: (
-            (r := outbox_since(dbs, since.outbox_id, load.users)) and all(p for _, p, _ in r) and r
-        ),
+        published,
         DRAIN_S,
         0.2,
     )

@@ -53,7 +53,7 @@ def seconds_until_only(stack: Stack, nodes: set[str], timeout: float = 5) -> Swi
     still routed there, and when.
     """
     started = time.monotonic()
-    streak_started, streak, strays = started, 0, []
+    streak_started, streak, strays = started, 0, list[tuple[float, str, str]]()
     while time.monotonic() - started < timeout:
         sent = time.monotonic()
         response = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)

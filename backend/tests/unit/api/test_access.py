@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from app.services.api_keys import InvalidKey, split_key
+from app.errors import InvalidKey
+from app.services.api_keys import split_key
 from tests.unit.conftest import make_app
 
 

@@ -17,7 +17,8 @@ class Loads:
     """A loader that records the tombstone GTID each load was told, and answers BODY."""
 
     def __init__(self, status: int = 200, body: bytes = b'{"id":7}') -> None:
-        self.status, self.body, self.told = status, body, []
+        self.status, self.body = status, body
+        self.told: list[str | None] = []
 
     def __call__(self, tombstone: str | None) -> tuple[int, bytes]:
         self.told.append(tombstone)
@@ -53,7 +54,9 @@ def test_a_tombstone_tells_the_loader_which_write_it_must_see(
     load = Loads()
     assert Cache(redis, breaker, CachePolicy()).read(KEY, load).outcome is Outcome.MISS
     assert load.told == ["0-1-42"]
-    assert parse(redis.get(KEY)).body == b'{"id":7}'  # type: ignore[union-attr]
+    stored = redis.get(KEY)
+    assert isinstance(stored, bytes)
+    assert parse(stored).body == b'{"id":7}'  # type: ignore[union-attr]
 
 
 def test_a_fill_is_dropped_when_a_write_landed_during_the_load(

@@ -7,6 +7,7 @@ from typing import Any
 
 import certifi
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, event
 
 from app.config import Settings
@@ -14,12 +15,12 @@ from app.db.engines import make_engine
 
 
 def settings(**overrides: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         db_primary="127.0.0.1:1",
         mysql_database="app",
         mysql_app_user="app",
-        mysql_app_password="secret",
-        app_secret_key="unit-test-secret",
+        mysql_app_password=SecretStr("secret"),
+        app_secret_key=SecretStr("unit-test-secret"),
         **overrides,
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pymysql
 import pytest
+from sqlalchemy import Engine
 
 from app.db.lag import Observation, next_state
 from app.db.monitor import ReplicaMonitor
@@ -18,7 +19,8 @@ class ScriptedEngine:
 
     def __init__(self, rows: dict[str, dict[str, Any]], *, up: bool = True, stale: int = 0) -> None:
         """STALE pooled connections fail as connections the server has closed."""
-        self.rows, self.up, self.stale, self.asked, self.disposed = rows, up, stale, [], 0
+        self.rows, self.up, self.stale, self.disposed = rows, up, stale, 0
+        self.asked: list[str] = []
 
     def raw_connection(self) -> ScriptedEngine:
         if not self.up:
@@ -63,10 +65,10 @@ def opinion(
     primary_engine: ScriptedEngine, replica_engine: ScriptedEngine, seen: Observation
 ) -> Observation:
     monitor = ReplicaMonitor(
-        {"replica-1": replica_engine},
+        {"replica-1": cast(Engine, replica_engine)},
         POLICY,
         0,
-        primary=primary_engine,
+        primary=cast(Engine, primary_engine),
     )
     return monitor.second_opinion("replica-1", seen)
 

@@ -12,9 +12,8 @@ from sqlalchemy.exc import OperationalError
 from app.db.lag import LagPolicy
 from app.db.monitor import ReplicaMonitor
 from app.db.routing import PRIMARY, Nodes, Router
-from app.errors import NoNodeAvailable
-from app.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, State
-from app.resilience.bulkhead import Saturated
+from app.errors import BreakerOpen, NoNodeAvailable, Saturated
+from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 
 REPLICAS = ["replica-1", "replica-2"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.resilience.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker, State
+from app.errors import BreakerOpen
+from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 
 POLICY = BreakerPolicy(
     window=10,

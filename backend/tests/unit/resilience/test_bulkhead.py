@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import fakeredis
 import pytest
 
@@ -38,7 +40,8 @@ def test_a_slot_whose_lease_ran_out_is_taken_back(breaker: CircuitBreaker) -> No
     redis = fakeredis.FakeRedis()
     bulkhead = Bulkhead(redis, breaker, limit=1, lease_s=10)
     bulkhead.acquire()  # and never released: its process died
-    redis.zadd(KEY, {m: 0 for m in redis.zrange(KEY, 0, -1)})  # taken long ago
+    held = cast(list[bytes], redis.zrange(KEY, 0, -1))
+    redis.zadd(KEY, dict.fromkeys(held, 0))  # taken long ago
     bulkhead.acquire()
 
 

@@ -16,7 +16,8 @@ class StoredKeys:
     """A DBAPI connection (and its cursor) over a dict of key rows."""
 
     def __init__(self, rows: dict[str, dict[str, Any]]) -> None:
-        self.rows, self.found, self.description = rows, None, [(c,) for c in COLUMNS]
+        self.rows, self.description = rows, [(c,) for c in COLUMNS]
+        self.found: dict[str, Any] | None = None
 
     def cursor(self) -> StoredKeys:
         return self

@@ -25,7 +25,8 @@ class FakeRouter:
     """Commits writes at GTID; serves reads from NODE, recording the floor each was given."""
 
     def __init__(self, gtid: str = "0-1-10", node: str = "replica-1") -> None:
-        self.gtid, self.node, self.floors, self.fail_reads = gtid, node, [], 0
+        self.gtid, self.node, self.fail_reads = gtid, node, 0
+        self.floors: list[str | None] = []
 
     @contextmanager
     def writer(self) -> Iterator[UnitOfWork]:

@@ -32,7 +32,7 @@ class NoDatabase(FakeRouter):
         lambda units: users.update_user(units, Call(), BIGINT_MAX + 1, {"name": "x"}),
         lambda units: users.delete_user(units, Call(), BIGINT_MAX + 1),
         lambda units: users.create_post(units, Call(), BIGINT_MAX + 1, "hi", None),
-        lambda units: users.list_posts(units, Call(), BIGINT_MAX + 1, PostPage()),
+        lambda units: users.list_posts(units, Call(), BIGINT_MAX + 1, PostPage.model_validate({})),
     ],
 )
 def test_an_id_no_bigint_can_hold_is_not_found_without_asking_the_database(use_case: Any) -> None:
