@@ -35,7 +35,7 @@ import pymysql
 import requests
 
 from loadtest.docs import replace_section
-from stack import processes, queue
+from stack import processes, queue, supervisor
 from stack.keys import ensure_key
 from stack.settings import REPO, Stack, load_stack
 
@@ -260,13 +260,7 @@ def lose_primary(stack: Stack) -> None:
     later."""
     writer = stack.writer
     pid = int((stack.state / "mysql" / writer.name / "mysqld.pid").read_text())
-    # Frozen (a crash at this instant), supervisord told to stop it (no restart), then killed.
-    os.kill(pid, signal.SIGSTOP)
-    stopping = threading.Thread(target=supervise, args=(stack, "stop", f"mysql-{writer.name}"))
-    stopping.start()
-    time.sleep(0.5)
-    os.kill(pid, signal.SIGKILL)
-    stopping.join()
+    supervisor.crash(stack, f"mysql-{writer.name}", pid)
     time.sleep(1.0)
     launcher("failover")
 

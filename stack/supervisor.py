@@ -3,7 +3,10 @@ and with it every process of the stack, orphans included (processes.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 import time
 
 from stack import processes
@@ -87,6 +90,34 @@ def running_pids(stack: Stack, names: list[str]) -> dict[str, int]:
         if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
             pids[fields[0]] = int(fields[3])
     return pids
+
+
+def state_of(stack: Stack, name: str) -> str:
+    """Program NAME's state as supervisord reports it (RUNNING, STOPPING, STOPPED, ...)."""
+    fields = ctl(stack, "status", name, check=False).stdout.split()
+    return fields[1] if len(fields) > 1 else ""
+
+
+def crash(stack: Stack, name: str, pid: int, timeout: float = 30) -> None:
+    """kill -9 program NAME's process PID and keep it down, as if its machine were lost (the
+    fault `make chaos` and the tests inject).
+
+    Frozen first (the crash happens at this instant), then supervisord is told to stop it, and
+    killed only once supervisord is stopping it: killed before, supervisord would restart it at
+    once (autorestart) and the stop would then end that new process, a different fault.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    stopping = threading.Thread(target=ctl, args=(stack, "stop", name), kwargs={"check": False})
+    stopping.start()
+    deadline = time.monotonic() + timeout
+    while state_of(stack, name) != "STOPPING":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"supervisord did not start stopping {name} within {timeout:.0f}s")
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    stopping.join()
+    if (state := state_of(stack, name)) != "STOPPED":
+        raise SystemExit(f"{name} is {state or 'unknown'} after the kill, not STOPPED")
 
 
 def restart(stack: Stack, names: list[str], timeout: float = 60) -> None:

@@ -7,17 +7,15 @@ It is torn down (and its state removed) at the end, unless KEEP_TEST_STACK=1.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from stack.keys import create_key, ensure_key
 from stack.settings import REPO, Stack, load_stack
-from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.helpers import Api, Databases
 
 TEST_STACK_ENV = {
     "STACK_DIR": ".stack-test",
@@ -88,24 +86,6 @@ def supervisorctl(*args: str) -> str:
         timeout=120,
     )
     return result.stdout
-
-
-def kill_and_keep_down(program: str, pid: int) -> None:
-    """SIGKILL PROGRAM (whose process is PID) and keep it down: a crash, which supervisord must
-    not answer with a restart (autorestart).
-
-    Frozen first (a crash at this instant), then supervisord told to stop it, and killed only
-    once supervisord is stopping it: killed before, it would be restarted at once, and the
-    stop would then end that new process, which is not the fault under test.
-    """
-    os.kill(pid, signal.SIGSTOP)
-    stopping = threading.Thread(target=supervisorctl, args=("stop", program))
-    stopping.start()
-    eventually(lambda: "STOPPING" in supervisorctl("status", program), timeout=30, interval=0.1)
-    os.kill(pid, signal.SIGKILL)
-    stopping.join()
-    status = supervisorctl("status", program)
-    assert "STOPPED" in status, status
 
 
 @pytest.fixture(scope="session")

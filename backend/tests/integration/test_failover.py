@@ -20,8 +20,9 @@ import pytest
 import requests
 
 from app.gtid import covers
+from stack import supervisor
 from stack.settings import Node, Stack, load_stack
-from tests.integration.conftest import kill_and_keep_down, launcher, supervisorctl
+from tests.integration.conftest import launcher, supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
@@ -153,7 +154,7 @@ def kill_primary(stack: Stack) -> None:
     """SIGKILL the primary's mariadbd, and keep it down (supervisord would restart it)."""
     writer = stack.writer.name
     pid = int((stack.state / "mysql" / writer / "mysqld.pid").read_text())
-    kill_and_keep_down(f"mysql-{writer}", pid)
+    supervisor.crash(stack, f"mysql-{writer}", pid)
 
 
 @pytest.fixture(scope="module")

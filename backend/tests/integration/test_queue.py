@@ -24,8 +24,9 @@ import pytest
 import requests
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from stack import supervisor
 from stack.settings import Stack
-from tests.integration.conftest import kill_and_keep_down, supervisorctl
+from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
@@ -165,7 +166,7 @@ def pid_of(stack: Stack, program: str) -> int:
 
 def kill_program(stack: Stack, program: str) -> None:
     """SIGKILL PROGRAM and keep it down."""
-    kill_and_keep_down(program, pid_of(stack, program))
+    supervisor.crash(stack, program, pid_of(stack, program))
 
 
 def outbox_since(dbs: Databases, first_id: int, users: list[int]) -> list[tuple[Any, ...]]:
