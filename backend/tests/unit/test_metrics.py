@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,51 @@ def test_a_process_importing_the_app_creates_a_missing_metrics_dir(
     )
     assert result.returncode == 0, result.stderr
     assert metrics_dir.is_dir()
+
+
+DASHBOARD = REPO / "observability" / "grafana" / "dashboards" / "zero-to-million.json"
+SERIES_OF = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count"),
+}
+
+
+def series_defined() -> set[str]:
+    """Every series name the API, the relays and workers, and the push processes can export."""
+    from prometheus_client import REGISTRY
+
+    import app.metrics
+    import app.push.metrics
+    import app.queue.metrics  # noqa: F401 (each registers its metrics on import)
+
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        for suffix in SERIES_OF.get(family.type, ())
+    }
+
+
+def series_queried(expr: str) -> set[str]:
+    """The series names a PromQL expression reads (label matchers, groupings, ranges and
+    function names left out)."""
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|without)\s*\([^)]*\)|\"[^\"]*\"", " ", expr)
+    names = {
+        found.group()
+        for found in re.finditer(r"(?<![\w.])[a-zA-Z_:][\w:]*", expr)
+        if not expr[found.end() :].lstrip().startswith("(")  # a function
+    }
+    return names - {"and", "or", "unless", "on", "ignoring"}
+
+
+def test_every_series_the_dashboard_plots_is_one_the_code_exports() -> None:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    queried = {
+        (panel["title"], name)
+        for panel in panels
+        for target in panel["targets"]
+        for name in series_queried(target["expr"])
+    }
+    assert len({name for _, name in queried}) >= 20, "the parser lost the expressions"
+    unknown = sorted((title, name) for title, name in queried if name not in series_defined())
+    assert not unknown, f"plotted but never exported: {unknown}"
