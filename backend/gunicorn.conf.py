@@ -1,5 +1,6 @@
 """gunicorn settings of one API replica, all from the environment (see .env.example)."""
 
+import contextlib
 import os
 import sys
 
@@ -97,9 +98,42 @@ def when_ready(server: object) -> None:
             listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
+# WORKERS_READY_DIR (set by the native launcher): a file per worker that has loaded the app,
+# named by its pid, and CONFIG_READ, touched whenever this file is read. `make up` adds new
+# workers and retires the old ones only once the new ones are ready (stack/rolling.py).
+ready_dir = os.environ.get("WORKERS_READY_DIR", "")
+
+
+def on_starting(server: object) -> None:
+    """A new master: no worker is ready yet."""
+    if ready_dir:
+        os.makedirs(ready_dir, exist_ok=True)
+        for name in os.listdir(ready_dir):
+            os.remove(os.path.join(ready_dir, name))
+        on_reload(server)
+
+
+def on_reload(server: object) -> None:
+    """This file was read again (a start or a HUP)."""
+    if ready_dir:
+        with open(os.path.join(ready_dir, "CONFIG_READ"), "w"):
+            pass
+
+
+def post_worker_init(worker: object) -> None:
+    """This worker has loaded the app and is about to take requests."""
+    if ready_dir:
+        with open(os.path.join(ready_dir, str(os.getpid())), "w"):
+            pass
+
+
 def child_exit(server: object, worker: object) -> None:
     """Tell prometheus_client that a worker is gone (its live gauges stop counting)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    if ready_dir:
+        # (absent when it died before it was ready)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(ready_dir, str(worker.pid)))  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+from stack import rolling
 from stack.account import Account
 from stack.settings import NGINX_SETTINGS, REPO, NatsNode, Node, Stack
 
@@ -246,6 +247,7 @@ serverurl=unix://{own / "supervisor.sock"}
             "API_UNIX_SOCKET": str(stack.api_socket(api) or ""),
             "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / api.name),
             "API_PID_FILE": str(state / "run" / f"{api.name}.pid"),
+            "WORKERS_READY_DIR": str(rolling.ready_dir(stack, api.name)),
             # nginx's workers run as STACK_USER, or as nobody when the servers run as root.
             "API_SOCKET_UMASK": stack.env["API_SOCKET_UMASK"] if not root_run(account) else "0",
         }

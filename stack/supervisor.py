@@ -3,13 +3,14 @@ and with it every process of the stack, orphans included (processes.py)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import subprocess
 import threading
 import time
 
-from stack import processes
+from stack import processes, rolling
 from stack.install import venv_bin
 from stack.settings import Stack
 from stack.ui import step
@@ -69,17 +70,23 @@ def ensure_running(stack: Stack) -> None:
         wait_for_socket(stack)
         return
     step("supervisord", "running: applying config changes")
+    since = time.time()
     ctl(stack, "reread")
     ctl(stack, "update")
     ctl(stack, "start", "all", check=False)
-    # nginx re-reads its rendered config, and gunicorn replaces its workers with ones running
-    # the current code, both without dropping a request (a push process's streams end after
-    # PUSH_GRACEFUL_TIMEOUT_S; their clients resume on the new worker or another process).
-    names = [api.name for api in stack.apis] + [push.name for push in stack.pushes]
-    ctl(stack, "signal", "HUP", "nginx", *names, check=False)
-    # The other Python programs restart to run the current code: the heartbeat, and the queue's
+    # nginx re-reads its rendered config, and each push process's gunicorn replaces its worker
+    # with one running the current code, both without dropping a request (a push process's
+    # streams end after PUSH_GRACEFUL_TIMEOUT_S; their clients resume on the new worker or
+    # another process).
+    ctl(stack, "signal", "HUP", "nginx", *(push.name for push in stack.pushes), check=False)
+    # Each API replica's old workers serve until new ones running the current code are ready;
+    # meanwhile the other Python programs restart to run it: the heartbeat, and the queue's
     # relays (one gives its lease up as it stops) and workers (an unacked message is redelivered).
-    restart(stack, ["heartbeat", *stack.relays, *stack.workers])
+    masters = running_pids(stack, [api.name for api in stack.apis])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        rolled = pool.submit(rolling.reload, stack, masters, since)
+        restart(stack, ["heartbeat", *stack.relays, *stack.workers])
+        rolled.result()
 
 
 def running_pids(stack: Stack, names: list[str]) -> dict[str, int]:

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from stack import logrotate, processes
+from stack import logrotate, processes, rolling
 from stack.settings import Stack
 from tests.integration.conftest import launcher
 from tests.integration.helpers import Api, Databases, eventually
@@ -34,6 +34,46 @@ def test_up_twice_leaves_the_same_data(api: Api, dbs: Databases) -> None:
     assert "datadir exists, kept" in output
     assert snapshot(dbs) == before
     assert api.get(f"/api/users/{user['id']}").json() == user
+
+
+# `make up` on a running stack: no request waits longer than this while every API replica's
+# workers are replaced (gunicorn's own reload, HUP, held requests up to 4.7 s: docs/operations.md).
+UP_REQUEST_BOUND_S = 1.5
+
+
+def test_up_on_a_running_stack_replaces_every_api_worker_and_holds_no_request(
+    stack: Stack,
+) -> None:
+    before = {api.name: rolling.ready(rolling.ready_dir(stack, api.name)) for api in stack.apis}
+    assert all(before.values()), before
+    stop, answers = threading.Event(), list[tuple[float, float, int]]()
+
+    def read() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            started = time.monotonic()
+            status = session.get(f"{stack.base_url}/api/users?limit=1", timeout=15).status_code
+            answers.append((started, time.monotonic() - started, status))
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        time.sleep(1)
+        launcher("up")
+        time.sleep(1)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    after = {api.name: rolling.ready(rolling.ready_dir(stack, api.name)) for api in stack.apis}
+    for name, old in before.items():
+        assert len(after[name]) == len(old), (name, old, after)
+        assert old.isdisjoint(after[name]), (name, old, after)
+    assert {status for *_, status in answers} == {200}
+    slowest = max(took for _, took, _ in answers)
+    print(f"\nup on a running stack: {len(answers)} reads, the slowest {slowest:.2f}s")
+    assert slowest <= UP_REQUEST_BOUND_S
 
 
 def test_up_on_a_stopped_stack_keeps_the_data(api: Api, dbs: Databases) -> None:
