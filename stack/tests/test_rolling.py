@@ -33,6 +33,10 @@ def test_each_replica_is_rolled_hupped_or_left_as_it_needs(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now, up_began = time.time(), time.time() - 5
+    config = stack.state.parent / "gunicorn.conf.py"  # edited long before any of this
+    config.touch()
+    os.utime(config, (up_began - 120, up_began - 120))
+    monkeypatch.setattr(rolling, "CONFIG", config)
     workers = {1: {11, 12}, 2: {21, 22}, 3: {31, 32}, 4: {41, 42}}
     said_ready(stack, "api-1", {11, 12}, up_began - 60)  # ready, config read before: rolled
     said_ready(stack, "api-2", {21}, up_began - 60)  # a worker not ready (restarting): HUP
