@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 from stack import processes
 from stack.settings import REPO, Stack
+from stack.waiting import until
 
-T = TypeVar("T")
 CONFIG = REPO / "backend" / "gunicorn.conf.py"
 CONFIG_READ = "CONFIG_READ"
 
@@ -51,21 +48,19 @@ def ready(ready_dir: Path) -> set[int]:
         return set()
 
 
-def until(check: Callable[[], T], timeout: float, what: str) -> T:
-    """CHECK's first truthy value, polled until TIMEOUT; SystemExit naming WHAT after it."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what}: not within {timeout:.0f}s")
-        time.sleep(0.05)
-    return value
+def config_read_at(ready_dir: Path) -> float | None:
+    """When the master last read gunicorn.conf.py (None: it never said)."""
+    try:
+        return (ready_dir / CONFIG_READ).stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 def can_roll(master: int, ready_dir: Path) -> bool:
     """Whether MASTER's workers can be replaced one by one: each has said it is ready, and the
     master has read gunicorn.conf.py as it is now."""
-    read = ready_dir / CONFIG_READ
-    if not read.exists() or read.stat().st_mtime < CONFIG.stat().st_mtime:
+    read_at = config_read_at(ready_dir)
+    if read_at is None or read_at < CONFIG.stat().st_mtime:
         return False
     current = workers_of(master)
     return bool(current) and current <= ready(ready_dir)
@@ -105,24 +100,16 @@ def reload(stack: Stack, masters: dict[str, int], since: float, timeout: float =
     todo = {
         name: master
         for name, master in masters.items()
-        if not (ready_dir(stack, name) / CONFIG_READ).exists()
-        or (ready_dir(stack, name) / CONFIG_READ).stat().st_mtime < since
+        if (config_read_at(ready_dir(stack, name)) or 0) < since
     }
-    hup = [name for name, master in todo.items() if not can_roll(master, ready_dir(stack, name))]
+    hup = {name for name, master in todo.items() if not can_roll(master, ready_dir(stack, name))}
     for name in hup:
         processes.signal_pid(todo[name], signal.SIGHUP)
-    errors: list[BaseException] = []
-
-    def one(name: str) -> None:
-        try:
-            roll(name, todo[name], ready_dir(stack, name), timeout)
-        except BaseException as error:  # reported below, once the others are done
-            errors.append(error)
-
-    threads = [threading.Thread(target=one, args=(name,)) for name in todo if name not in hup]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit("; ".join(str(error) for error in errors))
+    with ThreadPoolExecutor(max_workers=max(len(todo), 1)) as pool:
+        rolls = [
+            pool.submit(roll, name, master, ready_dir(stack, name), timeout)
+            for name, master in todo.items()
+            if name not in hup
+        ]
+    for done in rolls:
+        done.result()  # the first failure, once every roll has ended

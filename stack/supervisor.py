@@ -14,6 +14,7 @@ from stack import processes, rolling
 from stack.install import venv_bin
 from stack.settings import Stack
 from stack.ui import step
+from stack.waiting import until
 
 
 def supervisord_pid(stack: Stack) -> int | None:
@@ -116,11 +117,12 @@ def crash(stack: Stack, name: str, pid: int, timeout: float = 30) -> None:
     os.kill(pid, signal.SIGSTOP)
     stopping = threading.Thread(target=ctl, args=(stack, "stop", name), kwargs={"check": False})
     stopping.start()
-    deadline = time.monotonic() + timeout
-    while state_of(stack, name) != "STOPPING":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"supervisord did not start stopping {name} within {timeout:.0f}s")
-        time.sleep(0.1)
+    until(
+        lambda: state_of(stack, name) == "STOPPING",
+        timeout,
+        f"supervisord starting to stop {name}",
+        interval=0.1,
+    )
     os.kill(pid, signal.SIGKILL)
     stopping.join()
     if (state := state_of(stack, name)) != "STOPPED":

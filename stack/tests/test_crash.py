@@ -80,6 +80,6 @@ def test_a_stop_that_never_begins_fails_at_the_deadline(
     fake.polls_until_stopping = 10**9
     clock = iter(range(0, 10**6, 10))
     monkeypatch.setattr(supervisor.time, "monotonic", lambda: float(next(clock)))
-    with pytest.raises(SystemExit, match="did not start stopping mysql-primary"):
+    with pytest.raises(SystemExit, match="supervisord starting to stop mysql-primary: not within"):
         crash_with(monkeypatch, fake, stack)
     fake.killed.set()  # let the stop thread end
