@@ -89,9 +89,10 @@ class Databases:
         for replica in self.stack.replicas:
             eventually(partial(self.has_applied, replica.name, target), timeout)
 
-    def has_applied(self, name: str, position: str) -> bool:
-        """Node NAME has applied every transaction of POSITION."""
-        return covers(str(self.scalar(name, "SELECT @@gtid_slave_pos")), position)
+    def has_applied(self, name: str, position: str, variable: str = "gtid_slave_pos") -> bool:
+        """Node NAME has applied every transaction of POSITION, by its VARIABLE
+        (gtid_current_pos also counts what it wrote itself, as a primary)."""
+        return covers(str(self.scalar(name, f"SELECT @@{variable}")), position)
 
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}

@@ -19,7 +19,6 @@ import pymysql
 import pytest
 import requests
 
-from app.gtid import covers
 from stack import supervisor
 from stack.settings import Node, Stack, load_stack
 from tests.integration.conftest import launcher, supervisorctl
@@ -137,17 +136,12 @@ def answering(dbs: Databases, stack: Stack) -> list[Node]:
     return alive
 
 
-def applied(dbs: Databases, name: str, position: str) -> bool:
-    """Node NAME has applied every transaction of POSITION (as a replica or as the writer)."""
-    return covers(str(dbs.scalar(name, "SELECT @@gtid_current_pos")), position)
-
-
 def wait_converged(dbs: Databases, writer: Node, nodes: list[Node], timeout: float = 30) -> None:
     """Every one of NODES has applied all WRITER has."""
     target = str(dbs.scalar(writer.name, "SELECT @@gtid_binlog_pos"))
     for node in nodes:
         if node != writer:
-            eventually(partial(applied, dbs, node.name, target), timeout)
+            eventually(partial(dbs.has_applied, node.name, target, "gtid_current_pos"), timeout)
 
 
 def kill_primary(stack: Stack) -> None:
