@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from stack import account, compose, mysql, processes, queue, render, seed, supervisor
+from stack import account, compose, mysql, processes, queue, render, secrets, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -89,7 +89,7 @@ def print_summary(stack: Stack) -> None:
     print("\n" + table(address_rows(stack, apis) + brokers))
     print(
         "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "
-        f"{stack.env['MYSQL_APP_USER']}) from .env or .env.example.\n"
+        f"{stack.env['MYSQL_APP_USER']}) in .env (random, written by the first make up).\n"
         "DBeaver: new connection, driver MariaDB, host and port from the table, database "
         f"{database}.\nReplication: make repl-status    Logs: {stack.state / 'logs'}\n"
     )
@@ -174,6 +174,8 @@ def main(argv: list[str]) -> None:
     if len(argv) != 1 or argv[0] not in COMMANDS:
         names = ",".join([*COMMANDS, *compose.COMMANDS])
         raise SystemExit(f"usage: python3 -m stack {{{names},app ...}}")
+    if argv[0] == "up":  # before the settings are read: no stack runs on the example secrets
+        secrets.ensure_env_file()
     COMMANDS[argv[0]](load_stack())
 
 

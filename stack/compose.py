@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack import engine
+from stack import engine, secrets
 from stack.install import ensure_venv
 from stack.settings import REPO, Stack, load_env
 from stack.ui import address_rows, step, table
@@ -78,7 +78,9 @@ def compose(
 
 
 def prepare(project: Project) -> bool:
-    """Engine, compose CLI, base image and build CAs; True when the engine was started here."""
+    """Secrets, engine, compose CLI, base image and build CAs; True when the engine was started
+    here."""
+    secrets.ensure_env_file()
     ensure_venv(project.stack())
     started = engine.ensure_engine(project.state)
     engine.ensure_compose_cli(project.stack().venv)

@@ -56,22 +56,63 @@ def wait_for_databases(stack: Stack, timeout: float = 60) -> None:
     step("mysql", f"{len(stack.databases)} node(s) answering")
 
 
+def sql_string(value: str) -> str:
+    """VALUE as a quoted SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def ensure_admin_accounts(stack: Stack) -> None:
-    """root@'%' with the configured password on each node, kept out of the binlog.
+    """root@'%' on each node, and every account's password as the settings say now, kept out
+    of the binlog.
 
     Each node gets its own local admin account (as the MariaDB image does in docker), so the
-    replication script can reach a replica before it replicates anything.
+    replication script can reach a replica before it replicates anything. Passwords are set on
+    every `make up`: a rotated secret in .env, or a stack made with the example secrets before
+    they were generated, is brought to .env's values (replicas re-pointed, see below).
     """
-    password = stack.env["MYSQL_ROOT_PASSWORD"].replace("\\", "\\\\").replace("'", "''")
-    statement = (
-        "SET SESSION sql_log_bin = 0;"
-        f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{password}';"
-        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+    env = stack.env
+    accounts = [
+        (env["MYSQL_APP_USER"], env["MYSQL_APP_PASSWORD"]),
+        (env["MYSQL_REPL_USER"], env["MYSQL_REPL_PASSWORD"]),
+    ]
+    root = sql_string(env["MYSQL_ROOT_PASSWORD"])
+    statement = "".join(
+        [
+            "SET SESSION sql_log_bin = 0;",
+            f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY {root};",
+            f"ALTER USER 'root'@'%' IDENTIFIED BY {root};",
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;",
+            *(
+                f"ALTER USER IF EXISTS {sql_string(user)}@'%' IDENTIFIED BY {sql_string(pw)};"
+                for user, pw in accounts
+            ),
+        ]
     )
     for db in stack.databases:
         result = socket_sql(stack, db, statement)
         if result.returncode != 0:
             raise SystemExit(f"mysql {db.name}: admin account: {result.stderr.strip()}")
+        follow_replication_password(stack, db)
+
+
+def follow_replication_password(stack: Stack, db: Node) -> None:
+    """A replica that connects to its primary with another password than MYSQL_REPL_PASSWORD
+    (the one in its master.info) is re-pointed with the current one."""
+    info = stack.state / "mysql" / db.name / "data" / "master.info"
+    lines = info.read_text().splitlines() if info.is_file() else []
+    password = stack.env["MYSQL_REPL_PASSWORD"]
+    if len(lines) < 6 or lines[5] == password:
+        return
+    result = socket_sql(
+        stack,
+        db,
+        "STOP REPLICA;"
+        f"CHANGE MASTER TO MASTER_PASSWORD = {sql_string(password)};"
+        "START REPLICA;",
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"mysql {db.name}: new replication password: {result.stderr.strip()}")
+    step(f"mysql {db.name}", "replication password changed to .env's")
 
 
 def setup_replication(stack: Stack) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -19,7 +20,14 @@ REDIS_CONF = REPO / "redis" / "redis.conf"
 REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
 NATS_CONF = REPO / "nats" / "nats-server.conf"
 # Settings every broker node reads as they are (.env.example).
-NATS_SETTINGS = ("NATS_CLUSTER_NAME", "NATS_MAX_FILE_STORE", "NATS_USER", "NATS_PASSWORD")
+NATS_SETTINGS = (
+    "NATS_CLUSTER_NAME",
+    "NATS_MAX_FILE_STORE",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_ROUTE_USER",
+    "NATS_ROUTE_PASSWORD",
+)
 # The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
 SHARED_SOURCES = (
     NGINX_TEMPLATE,
@@ -129,6 +137,11 @@ def semi_sync_lines(env: dict[str, str]) -> list[str]:
     ]
 
 
+def digest(text: str) -> str:
+    """A short fingerprint of TEXT (no secret can be read back from it)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def redis_config(stack: Stack) -> str:
     """The shared redis/redis.conf, plus this instance's address and dir."""
     return "\n".join(
@@ -221,7 +234,14 @@ serverurl=unix://{own / "supervisor.sock"}
     ]
     programs.append(
         supervisor_program(
-            stack, "redis", f"/usr/bin/redis-server {state / 'redis.conf'}", account, priority="10"
+            stack,
+            "redis",
+            f"/usr/bin/redis-server {state / 'redis.conf'}",
+            account,
+            priority="10",
+            # The config's digest in Redis's environment: a changed config (a new password)
+            # changes the program, and supervisord restarts Redis with it on `make up`.
+            environment=supervisor_env({"REDIS_CONFIG_DIGEST": digest(redis_config(stack))}),
         )
     )
     programs.append(
@@ -298,7 +318,10 @@ serverurl=unix://{own / "supervisor.sock"}
 
 def nats_env(stack: Stack, node: NatsNode) -> dict[str, str]:
     """The environment nats/nats-server.conf reads for NODE (NATS resolves $NAME from it)."""
-    routes = ", ".join(f"nats-route://{stack.host}:{n.cluster_port}" for n in stack.nats_nodes)
+    login = f"{stack.env['NATS_ROUTE_USER']}:{stack.env['NATS_ROUTE_PASSWORD']}"
+    routes = ", ".join(
+        f"nats-route://{login}@{stack.host}:{n.cluster_port}" for n in stack.nats_nodes
+    )
     return {
         "NATS_SERVER_NAME": node.name,
         "NATS_HOST": stack.host,

@@ -17,6 +17,7 @@ DEVELOPMENT_SECRETS = frozenset(
         "dev-repl-password",
         "dev-redis-password",
         "dev-nats-password",
+        "dev-nats-route-password",
         "dev-secret-key-change-me",
         "replace-me",
     }

@@ -152,8 +152,8 @@ def test_mariadb_is_told_the_user_it_runs_as() -> None:
     assert "\nuser = zerotomillion\n" in mysql_config(stack, stack.primary, 1, "zerotomillion")
 
 
-def test_each_broker_node_gets_its_own_ports_and_every_route() -> None:
-    stack = default_stack(STACK_DIR="/srv/stack")
+def test_each_broker_node_gets_its_own_ports_and_every_route_with_its_account() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack", NATS_ROUTE_PASSWORD="r0ute")
     sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
     assert [name for name in sections if name.startswith("nats-")] == ["nats-1", "nats-2", "nats-3"]
     node = sections["nats-2"]
@@ -164,8 +164,10 @@ def test_each_broker_node_gets_its_own_ports_and_every_route() -> None:
         'NATS_CLUSTER_PORT="6223"',
         'NATS_MONITOR_ADDRESS="127.0.0.1:8223"',
         'NATS_STORE_DIR="/srv/stack/nats/nats-2"',
-        'NATS_ROUTES="[nats-route://127.0.0.1:6222, nats-route://127.0.0.1:6223, '
-        'nats-route://127.0.0.1:6224]"',
+        'NATS_ROUTE_USER="route"',
+        'NATS_ROUTE_PASSWORD="r0ute"',
+        'NATS_ROUTES="[nats-route://route:r0ute@127.0.0.1:6222, '
+        'nats-route://route:r0ute@127.0.0.1:6223, nats-route://route:r0ute@127.0.0.1:6224]"',
     ):
         assert setting in node
 

@@ -1,0 +1,101 @@
+"""Other accounts on the same host: they can neither join the broker's cluster nor log in with
+the public example secrets of .env.example, nor forge a consistency token (docs/security.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import nats
+import pymysql
+import pytest
+import redis
+from itsdangerous import URLSafeTimedSerializer
+
+from stack.settings import REPO, Stack, read_env_file
+from tests.integration.helpers import Api
+
+pytestmark = pytest.mark.integration
+EXAMPLE = read_env_file(REPO / ".env.example")
+
+
+def meta_group_size(stack: Stack) -> int:
+    """The size of JetStream's meta group as the first node reports it."""
+    url = f"http://{stack.host}:{stack.nats_nodes[0].monitor_port}/jsz"
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL)
+        return int(json.load(response)["meta_cluster"]["cluster_size"])
+
+
+def rogue_node(stack: Stack, attempt: int, store: Path) -> str:
+    """A nats-server run as `nobody` that asks to join the cluster with JetStream on; its log."""
+    command = (
+        f"timeout 2 nats-server -a 127.0.0.1 -p {24990 + attempt} -n rogue-{attempt} "
+        f"--cluster_name {stack.env['NATS_CLUSTER_NAME']} "
+        f"--cluster nats://127.0.0.1:{25990 + attempt} "
+        f"--routes nats://127.0.0.1:{stack.nats_nodes[0].cluster_port} -js -sd {store}"
+    )
+    result = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    return result.stdout + result.stderr
+
+
+def test_a_rogue_broker_node_of_another_account_cannot_join_the_cluster(stack: Stack) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o777)
+        for attempt in range(3):
+            log = rogue_node(stack, attempt, Path(folder) / str(attempt))
+            assert "Authorization Violation" in log, log[-2000:]
+    assert meta_group_size(stack) == 3
+
+
+def test_no_server_accepts_the_example_passwords(stack: Stack) -> None:
+    for name in ("MYSQL_ROOT_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD"):
+        assert stack.env[name] != EXAMPLE[name]
+    accounts = [
+        ("root", EXAMPLE["MYSQL_ROOT_PASSWORD"]),
+        (stack.env["MYSQL_APP_USER"], EXAMPLE["MYSQL_APP_PASSWORD"]),
+        (stack.env["MYSQL_REPL_USER"], EXAMPLE["MYSQL_REPL_PASSWORD"]),
+    ]
+    for node in stack.databases:
+        for user, password in accounts:
+            with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+                pymysql.connect(
+                    host=stack.host, port=node.port, user=user, password=password, ssl_disabled=True
+                )
+    example_redis = redis.Redis(
+        host=stack.host, port=stack.redis_port, password=EXAMPLE["REDIS_PASSWORD"]
+    )
+    with pytest.raises(redis.AuthenticationError):
+        example_redis.ping()
+
+    async def broker_login() -> None:
+        await nats.connect(
+            f"nats://{stack.host}:{stack.nats_nodes[0].client_port}",
+            user=stack.env["NATS_USER"],
+            password=EXAMPLE["NATS_PASSWORD"],
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+        )
+
+    with pytest.raises(Exception, match="[Aa]uthorization"):
+        asyncio.run(broker_login())
+
+
+def test_a_token_signed_with_the_example_key_is_refused(stack: Stack, api: Api) -> None:
+    user = api.create_user()
+    forged = URLSafeTimedSerializer(EXAMPLE["APP_SECRET_KEY"], salt="consistency-token").dumps(
+        ["0-1-1", 1]
+    )
+    response = api.get(f"/api/users/{user['id']}", headers={"X-Consistency-Token": forged})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "not a valid token" in response.json()["detail"]
