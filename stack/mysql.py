@@ -106,9 +106,7 @@ def follow_replication_password(stack: Stack, db: Node) -> None:
     result = socket_sql(
         stack,
         db,
-        "STOP REPLICA;"
-        f"CHANGE MASTER TO MASTER_PASSWORD = {sql_string(password)};"
-        "START REPLICA;",
+        f"STOP REPLICA;CHANGE MASTER TO MASTER_PASSWORD = {sql_string(password)};START REPLICA;",
     )
     if result.returncode != 0:
         raise SystemExit(f"mysql {db.name}: new replication password: {result.stderr.strip()}")

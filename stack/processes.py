@@ -34,6 +34,7 @@ EXECUTABLES = {
     "mysql-": ("mariadbd", "mysqld"),
     "redis": ("redis-server",),
     "heartbeat": ("python", "python3"),
+    "edge-purger": ("python", "python3"),
     "nats-": ("nats-server",),
     "relay-": ("python", "python3"),
     "worker-": ("python", "python3"),
@@ -64,6 +65,7 @@ def pid_files(stack: Stack) -> dict[str, Path]:
     mysql = stack.state / "mysql"
     files |= {f"mysql-{db.name}": mysql / db.name / "mysqld.pid" for db in stack.databases}
     files |= {"heartbeat": run / "heartbeat.pid", "nginx": run / "nginx.pid"}
+    files["edge-purger"] = run / "edge-purger.pid"
     files |= {node.name: run / f"{node.name}.pid" for node in stack.nats_nodes}
     files |= {name: run / f"{name}.pid" for name in [*stack.relays, *stack.workers]}
     files |= {api.name: run / f"{api.name}.pid" for api in stack.apis}
@@ -185,6 +187,7 @@ STOP_ORDER = (
     "push-",
     "relay-",
     "worker-",
+    "edge-purger",
     "heartbeat",
     "nats-",
     "redis",

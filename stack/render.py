@@ -89,7 +89,41 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
         "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{stack.nginx_internal_port}",
         "NGINX_INTERNAL_PORT": str(stack.nginx_internal_port),
+        "EDGE_FOLLOWING_FILE": str(edge_following_file(stack)),
     }
+
+
+def edge_following_file(stack: Stack) -> Path:
+    """The purger's switch (app/edge/nginx.py), beside the copies: where nginx's workers can
+    reach, whatever account they run as."""
+    return stack.state / "nginx" / "edge-following"
+
+
+def purger_program(stack: Stack, account: Account | None) -> str:
+    """The edge purger of the one nginx (docs/caching.md): the broker and nginx's cache only."""
+    names = ("APP_ENV", "LOG_LEVEL", "NATS_USER", "NATS_PASSWORD", "EVENTS_STREAM", "CONSUMER_NAME")
+    env = {
+        **{name: stack.env[name] for name in names},
+        **{k: v for k, v in stack.env.items() if k.startswith("EDGE_PURGE")},
+        "EDGE_CACHE_TTL_S": stack.env["EDGE_CACHE_TTL_S"],
+        "EDGE_ID": stack.env["EDGE_ID"],
+        "NATS_SERVERS": stack.nats_servers,
+        "PROCESS_NAME": "edge-purger",
+        "EDGE_CACHE_DIR": str(stack.state / "nginx" / "edge"),
+        "EDGE_FOLLOWING_FILE": str(edge_following_file(stack)),
+        "METRICS_PORT": stack.env["EDGE_PURGER_METRICS_PORT"],
+        "PID_FILE": str(stack.state / "run" / "edge-purger.pid"),
+    }
+    return supervisor_program(
+        stack,
+        "edge-purger",
+        f"{stack.venv / 'bin' / 'python'} -m app.edge.purger",
+        account,
+        directory=str(REPO / "backend"),
+        environment=supervisor_env(env),
+        priority="25",
+        stopwaitsecs="10",
+    )
 
 
 def run_as(account: Account | None) -> str:
@@ -259,6 +293,7 @@ serverurl=unix://{own / "supervisor.sock"}
     )
     programs += queue_programs(stack, account)
     programs += push_programs(stack, account)
+    programs.append(purger_program(stack, account))
     for api in stack.apis:
         env = {
             **stack.api_env(),

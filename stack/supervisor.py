@@ -81,12 +81,13 @@ def ensure_running(stack: Stack) -> None:
     # another process).
     ctl(stack, "signal", "HUP", "nginx", *(push.name for push in stack.pushes), check=False)
     # Each API replica's old workers serve until new ones running the current code are ready;
-    # meanwhile the other Python programs restart to run it: the heartbeat, and the queue's
-    # relays (one gives its lease up as it stops) and workers (an unacked message is redelivered).
+    # meanwhile the other Python programs restart to run it: the heartbeat, the edge purger (its
+    # position is durable), and the queue's relays (one gives its lease up as it stops) and
+    # workers (an unacked message is redelivered).
     masters = running_pids(stack, [api.name for api in stack.apis])
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         rolled = pool.submit(rolling.reload, stack, masters, since)
-        restart(stack, ["heartbeat", *stack.relays, *stack.workers])
+        restart(stack, ["heartbeat", "edge-purger", *stack.relays, *stack.workers])
         rolled.result()
 
 

@@ -81,6 +81,18 @@ class Received:
     type: str
     aggregate_id: int
     data: dict[str, Any]
+    # When the write that recorded it happened (None: not said in a form this code reads).
+    occurred_at: datetime | None = None
+
+
+def written_at(value: object) -> datetime | None:
+    """An event's occurred_at (ISO 8601 with a Z) as a datetime; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def parse(payload: bytes) -> Received:
@@ -101,4 +113,6 @@ def parse(payload: bytes) -> Received:
             raise BadEvent("bad aggregate id or data")
     except (ValueError, KeyError, TypeError) as error:
         raise BadEvent(str(error)) from error
-    return Received(event_id, document["type"], aggregate_id, data)
+    return Received(
+        event_id, document["type"], aggregate_id, data, written_at(document.get("occurred_at"))
+    )

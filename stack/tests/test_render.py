@@ -51,12 +51,30 @@ def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
     assert "non_idempotent" not in retry_rule.group(1)
 
 
-def test_the_edge_cache_is_on_by_default_and_keeps_answers_its_ttl_in_seconds() -> None:
+def test_the_edge_cache_is_on_by_default_serves_only_while_its_purger_follows() -> None:
     template = (REPO / "nginx" / "nginx.conf.template").read_text()
-    text = render_template(template, nginx_values(default_stack(EDGE_CACHE_TTL_S="2")))
-    assert '"on:GET::::" 0;' in text
-    assert 'map "on:$request_method:' in text
-    assert "proxy_cache_valid 200 404 2s;" in text
+    stack = default_stack(EDGE_CACHE_TTL_S="600", STACK_DIR="/srv/stack")
+    text = render_template(template, nginx_values(stack))
+    assert '"on:1:GET::::" 0;' in text
+    assert 'map "on:$edge_following:$request_method:' in text
+    assert "if (-f /srv/stack/nginx/edge-following) {" in text
+    assert "proxy_cache_valid 200 404 600s;" in text
+    assert "keys_zone=edge:128m max_size=4g inactive=600s" in text
+
+
+def test_the_purger_deletes_copies_where_nginx_keeps_them() -> None:
+    stack = default_stack(STACK_DIR="/srv/stack")
+    section = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))["edge-purger"]
+    assert "-m app.edge.purger" in section
+    for setting in (
+        'EDGE_CACHE_DIR="/srv/stack/nginx/edge"',
+        'EDGE_FOLLOWING_FILE="/srv/stack/nginx/edge-following"',
+        'METRICS_PORT="9121"',
+    ):
+        assert setting in section
+    assert "proxy_cache_path /srv/stack/nginx/edge " in render_template(
+        (REPO / "nginx" / "nginx.conf.template").read_text(), nginx_values(stack)
+    )
 
 
 @pytest.mark.parametrize(

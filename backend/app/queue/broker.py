@@ -7,27 +7,47 @@ both ways to run need no setup step of their own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from nats.js.errors import Error as JetStreamError
+from pydantic import SecretStr
 
 from app.config import Settings
 from app.events import SUBJECT_PREFIX
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PREFIX = "deadletter."
+# What a lost or failing broker raises: the caller backs off and connects again.
+BROKER_ERRORS = (NatsError, JetStreamError, OSError, asyncio.TimeoutError)
 # A worker's pull waits this long for messages before it looks again (and reports its lag).
 FETCH_WAIT_S = 1.0
 
 
-async def connect(settings: Settings, name: str) -> Client:
-    """A connection to any node of the cluster that answers, reconnecting for ever once made."""
+class BrokerLogin(Protocol):
+    """What a connection needs of a process's settings (the API's, a purger's, ...)."""
+
+    @property
+    def nats_servers(self) -> tuple[str, ...]: ...
+    @property
+    def nats_user(self) -> str: ...
+    @property
+    def nats_password(self) -> SecretStr: ...
+
+
+async def connect(settings: BrokerLogin, name: str, **callbacks: Any) -> Client:
+    """A connection to any node of the cluster that answers, reconnecting for ever once made;
+    CALLBACKS are nats-py's (disconnected_cb, ...)."""
     return await nats.connect(
+        **callbacks,
         servers=list(settings.nats_servers),
         user=settings.nats_user,
         password=settings.nats_password.get_secret_value(),

@@ -27,8 +27,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
-from nats.errors import Error as NatsError
-from nats.js.errors import Error as JetStreamError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -38,10 +36,10 @@ from app.db.engines import Engines, find_primary, make_engine
 from app.db.queries import outbox
 from app.ids import unique_hex
 from app.queue import broker, metrics, process
+from app.queue.broker import BROKER_ERRORS
 
 log = logging.getLogger("relay")
 T = TypeVar("T")
-BROKER_ERRORS = (NatsError, JetStreamError, OSError, asyncio.TimeoutError)
 PUBLISH_TIMEOUT_S = 2.0
 PURGE_EVERY_S = 10.0
 DEPTH_EVERY_S = 1.0

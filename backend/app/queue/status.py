@@ -77,7 +77,32 @@ def summarize(reports: list[Report | None], stream: str, consumer: str, dead: st
             "redelivered": freshest.get("num_redelivered", 0) if freshest else None,
         },
         "dead_letters": dead_letters,
+        "edge": edge_purgers(events),
     }
+
+
+# The edge purgers' durable consumers are purger-<EDGE_ID> (app/edge/config.py).
+PURGER_PREFIX = "purger-"
+# A purger this far behind the stream has put its edge aside (it serves no copy until caught up).
+PURGER_BEHIND = 100
+
+
+def edge_purgers(events: list[Report]) -> Report:
+    """Each edge purger's position: how many events it has not yet seen or finished. While one is
+    behind, its nginx serves no edge copy (every read goes to the API): degraded, not down."""
+    freshest: dict[str, Report] = {}
+    for detail in (c for e in events for c in e.get("consumer_detail") or []):
+        name = detail.get("name", "")
+        seen = freshest.get(name, {}).get("delivered", {}).get("stream_seq", -1)
+        if name.startswith(PURGER_PREFIX) and detail["delivered"]["stream_seq"] >= seen:
+            freshest[name] = detail
+    purgers = {
+        name: {"pending": d.get("num_pending", 0), "unfinished": d.get("num_ack_pending", 0)}
+        for name, d in sorted(freshest.items())
+    }
+    behind = sorted(n for n, p in purgers.items() if p["pending"] > PURGER_BEHIND)
+    status = "no_purger" if not purgers else ("behind" if behind else "ok")
+    return {"status": status, "purgers": purgers}
 
 
 class BrokerStatus:

@@ -34,7 +34,7 @@ from app.config import Settings
 from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
 from app.events import SUBJECT_PREFIX
 from app.queue import broker, metrics, process
-from app.queue.relay import BROKER_ERRORS
+from app.queue.broker import BROKER_ERRORS
 from app.services.counters import apply_event, forget_applied
 from app.services.units import Units
 from app.wiring import make_units

@@ -30,7 +30,7 @@ SEMI_SYNC = (
 OPEN_STATES = {State.OPEN.value, f"forced_{State.OPEN.value}"}  # half-open lets probes through
 # Database states in which a node still serves reads.
 READABLE = {"ok", "ejected", "stopped", "read_only"}
-NOT_DATABASES = {"redis", "heartbeat", "broker"}
+NOT_DATABASES = {"redis", "heartbeat", "broker", "edge"}
 Check = dict[str, Any]
 
 
@@ -73,7 +73,11 @@ class Health:
             # Writes never wait for the broker (the outbox holds their events): a broker down
             # is degraded, never unready.
             started = time.perf_counter()
-            checks["broker"] = timed(self.broker.check(), started)
+            broker = self.broker.check()
+            checks["broker"] = timed({k: v for k, v in broker.items() if k != "edge"}, started)
+            # The edge purgers' positions, from the same look (no edge purger: none reported).
+            if (edge := broker.get("edge")) and edge["status"] != "no_purger":
+                checks["edge"] = edge
         degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
         if checks["primary"].get("semi_sync") == "fallen_back":
             # Writes go on, but an acknowledged one may now exist on the primary alone.

@@ -33,6 +33,7 @@ TEST_STACK_ENV = {
     "NATS_MONITOR_PORTS": "18222,18223,18224",
     "RELAY_METRICS_BASE_PORT": "19101",
     "WORKER_METRICS_BASE_PORT": "19111",
+    "EDGE_PURGER_METRICS_PORT": "19121",
     "PUSH_BASE_PORT": "18101",
     # Push: a heartbeat each second (tests wait for one), room for the 50 clients of the kill
     # test on one survivor, a small per-address cap and a small slow-client buffer to reach.

@@ -49,3 +49,30 @@ def test_a_node_down_is_partial_all_down_is_down_no_leader_is_named() -> None:
     assert summary([report(), None, report()])["status"] == "partial"
     assert summary([None, None, None]) == {"status": "down", "nodes": 3, "answering": 0}
     assert summary([report(leader=""), report(leader="")])["status"] == "no_leader"
+
+
+def with_purger(base: dict[str, Any], delivered: int, pending: int) -> dict[str, Any]:
+    """BASE with an edge purger's consumer beside the workers'."""
+    events = base["account_details"][0]["stream_detail"][0]
+    purger = {
+        "name": "purger-edge-1",
+        "delivered": {"stream_seq": delivered},
+        "num_pending": pending,
+        "num_ack_pending": 3,
+    }
+    events["consumer_detail"] = [*events["consumer_detail"], purger]
+    return base
+
+
+def test_each_edge_purger_is_shown_from_its_freshest_report_and_far_behind_is_behind() -> None:
+    found = summary([with_purger(report(), 2, 500), with_purger(report(), 12, 0)])
+    assert found["edge"] == {
+        "status": "ok",
+        "purgers": {"purger-edge-1": {"pending": 0, "unfinished": 3}},
+    }
+    behind = summary([with_purger(report(), 2, 500)])["edge"]
+    assert behind["status"] == "behind"
+
+
+def test_no_purger_is_said_so() -> None:
+    assert summary([report()])["edge"] == {"status": "no_purger", "purgers": {}}

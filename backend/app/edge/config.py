@@ -1,0 +1,57 @@
+"""Settings of the edge purger, from its environment (.env.example, "Edge cache"). It needs the
+broker and its nginx's cache folder only: no database, no Redis."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class PurgerSettings(BaseSettings):
+    """Everything an edge purger reads from its environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    app_env: str = "development"
+    log_level: str = "INFO"
+    process_name: str = "edge-purger"
+    pid_file: str = ""
+    nats_servers: Annotated[tuple[str, ...], NoDecode] = ("nats://127.0.0.1:4222",)
+    nats_user: str = "app"
+    nats_password: SecretStr = SecretStr("")
+    events_stream: str = "EVENTS"
+    # The workers' consumer: a derived field's purge waits until it has acknowledged the event.
+    consumer_name: str = "counters"
+    # Which edge (nginx instance) this purger serves: its durable consumer is purger-<EDGE_ID>.
+    edge_id: str = Field(default_factory=socket.gethostname)
+    # nginx's edge cache folder (proxy_cache_path): a copy is purged by deleting its file.
+    edge_cache_dir: str
+    # The file whose presence lets nginx serve its copies (while the purger follows).
+    edge_following_file: str
+    # Copies live this long without a purge; events older than this need no purge.
+    edge_cache_ttl_s: int = Field(600, ge=1)
+    # Every purge is done again this long after the first: a refill that read the old version
+    # before the write and reached nginx after the first purge is dropped too (docs/caching.md).
+    edge_purge_repeat_s: float = Field(3.0, gt=0)
+    # Behind more than this (commit to purge), the edge stops serving copies until caught up.
+    edge_purge_max_lag_s: float = Field(2.0, gt=0)
+    # Idle, the purger asks the broker this often whether it is still there.
+    edge_purge_check_s: float = Field(0.5, gt=0)
+    metrics_port: int = Field(0, ge=0)
+    metrics_host: str = "127.0.0.1"
+
+    @field_validator("nats_servers", mode="before")
+    @classmethod
+    def split_addresses(cls, value: object) -> object:
+        """NATS_SERVERS is comma-separated."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def durable(self) -> str:
+        """The purger's own durable consumer (its position survives a restart)."""
+        return "purger-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in self.edge_id)

@@ -1,0 +1,306 @@
+"""The edge purger: one per nginx instance. It follows the events stream with a durable consumer
+of its own and drops every edge copy an event makes wrong (docs/caching.md, "The edge cache").
+Run it as ``python -m app.edge.purger``.
+
+* **Exact purges, from the events.** A write's event names the paths it changed (paths.py);
+  each copy is purged at once (its file deleted: nginx.py). A user's derived fields
+  (post_count, last_post_at) change when a queue worker applies the event, so that path is
+  purged once the workers' consumer has acknowledged it (its ack floor passed the event's
+  sequence): after the worker's commit.
+* **Every purge twice.** A refill that read the old version before the write, and reached nginx
+  after the first purge, would otherwise be kept for the long TTL. Each path is purged again
+  EDGE_PURGE_REPEAT_S later, longer than nginx lets a refill take (the edge location's timeouts).
+* **A position that survives.** A message is acknowledged only after its last purge, so a
+  restarted purger replays every purge it had not finished (it follows again only once the
+  broker gave it back every message the previous process held). A new consumer starts from the
+  events of the last EDGE_CACHE_TTL_S: older copies have expired anyway.
+* **Behind, the edge steps aside.** nginx serves copies only while the purger says it follows
+  (nginx.py's switch): it stops at once when the broker connection drops or a call to it fails,
+  when a purge fails, or when a write took longer than EDGE_PURGE_MAX_LAG_S to be purged. Reads
+  then go to the API (Redis still caches them). It serves again once nothing waits in the stream
+  and every message a previous process held came back, after **every copy was dropped**: what
+  changed while the purger could not follow is not known here, and may not be in the stream yet
+  (a relay still publishing a backlog), so nothing stored before is trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import start_http_server
+
+from app import events
+from app.edge import metrics
+from app.edge.config import PurgerSettings
+from app.edge.nginx import Edge, PurgeFailed
+from app.edge.paths import stale_paths
+from app.events import SUBJECT_PREFIX
+from app.queue import broker
+from app.queue.broker import BROKER_ERRORS
+from jsonlog import JsonFormatter
+
+log = logging.getLogger("edge-purger")
+BATCH = 256
+# The broker's answer about this purger's position: a broker that takes longer is not followed.
+CHECK_TIMEOUT_S = 1.0
+# While a derived field's purge waits for the workers, the loop looks this often; while only
+# repeats are due, this often.
+APPLIED_WAIT_S = 0.005
+REPEAT_WAIT_S = 0.25
+
+
+@dataclass
+class Held:
+    """A message whose purges are not all done: acknowledged once they are."""
+
+    message: Msg
+    seq: int
+    purged: tuple[str, ...]
+    after_applied: tuple[str, ...]
+    occurred_at: datetime | None = None
+    due: float = 0.0  # when the repeat is due (monotonic), once after_applied is empty
+    touched: float = field(default_factory=time.monotonic)
+
+
+def observe_lag(occurred_at: datetime | None, kind: str) -> float | None:
+    """Count the time from a write (its event's occurred_at) to its purge of KIND (write: what
+    the write changed; derived: what a worker derived from it); the lag, when known."""
+    if occurred_at is None:
+        return None
+    lag = max((datetime.now(UTC) - occurred_at).total_seconds(), 0.0)
+    metrics.PURGE_LAG.labels(kind).observe(lag)
+    return lag
+
+
+class Purger:
+    """One purger process (see the module docstring)."""
+
+    def __init__(self, settings: PurgerSettings, edge: Edge) -> None:
+        self.settings, self.edge = settings, edge
+        self.stopping = asyncio.Event()
+        self.nc: Client | None = None
+        self.subscription: Any = None
+        self.held: list[Held] = []
+        self.behind = True
+        self.failures = 0
+        self.last_check = 0.0
+
+    async def run(self) -> None:
+        """Follow the stream until SIGTERM; on any failure, step the edge aside and retry."""
+        self.step_aside("starting")
+        while not self.stopping.is_set():
+            try:
+                subscription = await self.connect()
+                for message in await self.fetch(subscription):
+                    await asyncio.to_thread(self.handle, message)
+                await self.settle()
+                await self.check()
+                self.failures = 0
+            except (*BROKER_ERRORS, PurgeFailed) as error:
+                self.step_aside(repr(error)[:200])
+                self.failures += 1
+                self.subscription = None
+                await self.pause(broker.backoff(self.failures, 1.0))
+        self.step_aside("stopping")
+        if self.nc is not None and not self.nc.is_closed:
+            # What this process still held goes back to the broker at once: the next process
+            # gets it now instead of after the ack wait, and follows sooner.
+            for held in self.held:
+                with contextlib.suppress(*BROKER_ERRORS):
+                    await held.message.nak()
+            await self.nc.close()
+
+    async def connect(self) -> Any:
+        """The pull subscription bound to this edge's durable consumer (made if missing)."""
+        if self.nc is None or self.nc.is_closed:
+            self.nc = await broker.connect(
+                self.settings, self.settings.process_name, disconnected_cb=self.disconnected
+            )
+            self.subscription = None
+            self.held.clear()  # unacknowledged on a closed connection: delivered again
+        if self.subscription is None:
+            js = self.nc.jetstream()
+            stream, durable = self.settings.events_stream, self.settings.durable
+            try:
+                await js.consumer_info(stream, durable)
+            except NotFoundError:
+                await js.add_consumer(stream, self.consumer_config())
+                log.info("new consumer %s: events of the last TTL replayed", durable)
+            self.subscription = await js.pull_subscribe_bind(durable, stream)
+        return self.subscription
+
+    @property
+    def ack_wait_s(self) -> float:
+        """How long a message may stay unacknowledged before the broker delivers it again: a
+        few repeats' time (a held message is told "in progress" twice as often)."""
+        return max(10.0, 3 * self.settings.edge_purge_repeat_s)
+
+    def consumer_config(self) -> ConsumerConfig:
+        """Explicit acks; from the events of the last TTL; removed an hour after its edge left."""
+        ttl = self.settings.edge_cache_ttl_s
+        return ConsumerConfig(
+            durable_name=self.settings.durable,
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=datetime.now(UTC) - timedelta(seconds=ttl + 60),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_s,
+            max_ack_pending=20000,
+            filter_subject=SUBJECT_PREFIX + ">",
+            inactive_threshold=max(3600.0, ttl * 2.0),
+        )
+
+    async def fetch(self, subscription: Any) -> list[Msg]:
+        """The next messages, waiting briefly while purges are due, longer when idle (a message
+        that arrives meanwhile is returned at once)."""
+        if any(held.after_applied for held in self.held):
+            wait = APPLIED_WAIT_S  # a derived field's purge waits on the workers: look often
+        elif self.held:
+            wait = REPEAT_WAIT_S
+        else:
+            wait = self.settings.edge_purge_check_s
+        try:
+            return list(await subscription.fetch(BATCH, timeout=wait))
+        except (TimeoutError, NatsTimeout):  # nothing came: a broker that is gone is
+            return []  # told by check()'s question, which does raise
+
+    def handle(self, message: Msg) -> None:
+        """Purge what MESSAGE's event changed now; hold it for the rest (runs in a thread)."""
+        try:
+            event = events.parse(message.data)
+        except events.BadEvent:
+            self.held.append(Held(message, message.metadata.sequence.stream, (), ()))
+            return
+        stale = stale_paths(event)
+        for path in stale.now:
+            self.purge(path, "first")
+        lag = observe_lag(event.occurred_at, "write") if stale.now else None
+        if lag is not None and lag > self.settings.edge_purge_max_lag_s and not self.behind:
+            self.step_aside(f"a write waited {lag:.1f} s for its purge")
+        seq = message.metadata.sequence.stream
+        due = time.monotonic() + self.settings.edge_purge_repeat_s
+        held = Held(message, seq, stale.now, stale.after_applied, event.occurred_at, due)
+        self.held.append(held)
+        metrics.POSITION.set(seq)
+
+    def purge(self, path: str, kind: str) -> None:
+        """Drop nginx's copy of PATH (KIND: first or repeat), counted."""
+        try:
+            dropped = self.edge.purge(path)
+        except PurgeFailed:
+            metrics.PURGES.labels("failed").inc()
+            raise
+        outcome = "repeat" if kind == "repeat" else ("dropped" if dropped else "absent")
+        metrics.PURGES.labels(outcome).inc()
+
+    async def settle(self) -> None:
+        """Purge the derived paths the workers have applied, repeat the purges that are due,
+        acknowledge what is done; keep the rest from being redelivered."""
+        if not self.held:
+            return
+        floor = await self.workers_floor() if any(h.after_applied for h in self.held) else 0
+        now = time.monotonic()
+        for held in list(self.held):
+            if held.after_applied and floor >= held.seq:
+                for path in held.after_applied:
+                    await asyncio.to_thread(self.purge, path, "first")
+                observe_lag(held.occurred_at, "derived")
+                held.purged, held.after_applied = held.purged + held.after_applied, ()
+                held.due = now + self.settings.edge_purge_repeat_s
+            elif not held.after_applied and now >= held.due:
+                for path in held.purged:
+                    await asyncio.to_thread(self.purge, path, "repeat")
+                await held.message.ack()
+                self.held.remove(held)
+            elif now - held.touched > self.ack_wait_s / 2:
+                await held.message.in_progress()
+                held.touched = now
+
+    async def workers_floor(self) -> int:
+        """The last stream sequence up to which the workers acknowledged every event (0: none
+        yet, or no workers' consumer)."""
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        try:
+            info = await js.consumer_info(self.settings.events_stream, self.settings.consumer_name)
+        except NotFoundError:
+            return 0
+        return int(info.ack_floor.stream_seq) if info.ack_floor else 0
+
+    async def check(self) -> None:
+        """Now and then: ask the broker how far behind this purger is; follow once caught up."""
+        now = time.monotonic()
+        if now - self.last_check < self.settings.edge_purge_check_s:
+            return
+        self.last_check = now
+        assert self.nc is not None
+        info = await self.nc.jetstream().consumer_info(
+            self.settings.events_stream, self.settings.durable, timeout=CHECK_TIMEOUT_S
+        )
+        pending = info.num_pending or 0
+        metrics.PENDING.set(pending)
+        # Messages delivered and not held here were a previous process's, unfinished: caught up
+        # only once they came back (after the ack wait) and were purged again.
+        orphaned = (info.num_ack_pending or 0) > len(self.held)
+        if pending == 0 and not orphaned and self.behind:
+            dropped = await asyncio.to_thread(self.edge.purge_all)
+            self.behind = False
+            self.edge.serve(True)
+            metrics.FOLLOWING.set(1)
+            log.info("following the stream: the edge serves again", extra={"dropped": dropped})
+
+    async def disconnected(self) -> None:
+        """nats-py's word that the connection dropped (it reconnects by itself meanwhile)."""
+        self.step_aside("the broker connection dropped")
+
+    def step_aside(self, why: str) -> None:
+        """Make nginx send every read to the API until this purger is caught up again."""
+        if not self.behind:
+            log.warning("behind the stream: the edge serves no copy", extra={"why": why})
+        self.behind = True
+        self.edge.serve(False)
+        metrics.FOLLOWING.set(0)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep SECONDS, or less when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+
+def main() -> None:
+    """Run one purger until SIGTERM or SIGINT."""
+    settings = PurgerSettings()  # type: ignore[call-arg]  # every field comes from the environment
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(settings.process_name))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    if settings.pid_file:
+        Path(settings.pid_file).write_text(f"{os.getpid()}\n")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    edge = Edge(settings.edge_cache_dir, settings.edge_following_file)
+
+    async def run() -> None:
+        purger = Purger(settings, edge)
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, purger.stopping.set)
+        await purger.run()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
