@@ -138,7 +138,8 @@ def edge_read(url: str, **headers: str) -> requests.Response:
         response = requests.get(url, headers=headers, timeout=10)
         return response if response.headers.get("X-Cache") == "EDGE" else None
 
-    found: requests.Response = until(edge, 15, f"an edge answer for {url}", interval=0.02)
+    found = until(edge, 15, f"an edge answer for {url}", interval=0.02)
+    assert found is not None
     return found
 
 

@@ -41,7 +41,8 @@ def edge_answer(stack: Stack, path: str, **headers: str) -> requests.Response:
         response = anonymous(stack, path, **headers)
         return response if response.headers.get("X-Cache") == "EDGE" else None
 
-    found: requests.Response = until(edge, 10, f"an edge answer for {path}", interval=0.01)
+    found = until(edge, 10, f"an edge answer for {path}", interval=0.01)
+    assert found is not None
     return found
 
 
