@@ -66,3 +66,7 @@ def ensure_env_file(
     env_file.write_text("\n".join([*kept, *fresh]) + "\n")
     step("secrets", f"random {', '.join(missing)} written to {env_file} (0600)")
     return missing
+
+
+if __name__ == "__main__":  # python3 -m stack.secrets: .env for a `docker compose up` by hand
+    ensure_env_file()

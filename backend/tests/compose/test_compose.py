@@ -32,6 +32,7 @@ def test_the_stack_is_ready_through_nginx(api: Api) -> None:
         "heartbeat": "ok",
         "redis": "ok",
         "broker": "ok",
+        "edge": "ok",
     }
 
 
