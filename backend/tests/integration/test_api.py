@@ -126,7 +126,15 @@ def test_readyz_reports_each_dependency(api: Api) -> None:
     response = api.readyz()
     assert response.status_code == 200
     checks = response.json()["checks"]
-    assert set(checks) == {"primary", "replica-1", "replica-2", "heartbeat", "redis", "broker", "edge"}
+    assert set(checks) == {
+        "primary",
+        "replica-1",
+        "replica-2",
+        "heartbeat",
+        "redis",
+        "broker",
+        "edge",
+    }
     assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values())
     assert checks["replica-1"]["lag_s"] is not None
     broker = checks["broker"]
