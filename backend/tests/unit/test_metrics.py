@@ -44,9 +44,11 @@ SERIES_OF = {
 
 
 def series_defined() -> set[str]:
-    """Every series name the API, the relays and workers, and the push processes can export."""
+    """Every series name the API, the relays and workers, the push processes and the edge purger
+    can export."""
     from prometheus_client import REGISTRY
 
+    import app.edge.metrics
     import app.metrics
     import app.push.metrics
     import app.queue.metrics  # noqa: F401 (each registers its metrics on import)

@@ -1,0 +1,147 @@
+"""The purger's bookkeeping, with a fake nginx and fake messages: what is purged when, what is
+acknowledged when, and when nginx may serve its copies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from app.edge.config import PurgerSettings
+from app.edge.nginx import PurgeFailed
+from app.edge.purger import Purger
+
+
+@dataclass
+class FakeEdge:
+    """Records purges; serving says whether nginx may serve copies."""
+
+    purged: list[str] = field(default_factory=list)
+    serving: bool = False
+    dropped_all: int = 0
+    broken: bool = False
+
+    def purge(self, path: str) -> bool:
+        if self.broken:
+            raise PurgeFailed(path)
+        self.purged.append(path)
+        return True
+
+    def purge_all(self) -> int:
+        self.dropped_all += 1
+        return 0
+
+    def serve(self, on: bool) -> None:
+        self.serving = on
+
+
+class FakeMessage:
+    """A delivered message: its event, its stream sequence, and what the purger told the broker."""
+
+    def __init__(self, seq: int, kind: str, aggregate_id: int, **data: Any) -> None:
+        event = {
+            "id": f"{seq:032x}",
+            "type": kind,
+            "aggregate_id": aggregate_id,
+            "version": 1,
+            "occurred_at": "2026-12-06T00:00:00.000000Z",
+            "data": data,
+        }
+        self.data = json.dumps(event).encode()
+        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
+        self.acked = False
+
+    async def ack(self) -> None:
+        self.acked = True
+
+    async def in_progress(self) -> None:
+        pass
+
+
+def purger(edge: FakeEdge, floor: int = 0) -> Purger:
+    settings = PurgerSettings(  # type: ignore[call-arg]  # the rest: their defaults
+        edge_cache_dir="/nowhere",
+        edge_following_file="/nowhere/following",
+        edge_purge_repeat_s=60,
+        edge_purge_max_lag_s=10**9,
+    )
+    made = Purger(settings, edge)  # type: ignore[arg-type]
+    made.behind = False
+
+    async def workers_floor() -> int:
+        return floor
+
+    made.workers_floor = workers_floor  # type: ignore[method-assign]
+    return made
+
+
+def repeats_due(process: Purger) -> None:
+    """Move the clock of every held repeat to now."""
+    for held in process.held:
+        held.due = 0.0
+
+
+def test_a_patch_is_purged_at_once_again_after_the_repeat_and_acknowledged_then() -> None:
+    edge = FakeEdge()
+    process, message = purger(edge), FakeMessage(5, "user.updated", 7)
+    process.handle(message)  # type: ignore[arg-type]
+    assert edge.purged == ["/api/users/7"]
+    asyncio.run(process.settle())
+    assert not message.acked  # the repeat is not due yet
+    repeats_due(process)
+    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7", "/api/users/7"]
+    assert message.acked
+    assert process.held == []
+
+
+def test_a_post_purges_its_posts_page_at_once_and_its_user_once_the_workers_applied_it() -> None:
+    edge = FakeEdge()
+    process, message = purger(edge, floor=4), FakeMessage(5, "post.created", 42, user_id=7)
+    process.handle(message)  # type: ignore[arg-type]
+    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7/posts"]  # the workers are at 4: post_count unchanged yet
+    process.workers_floor = purger(edge, floor=5).workers_floor  # type: ignore[method-assign]
+    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7/posts", "/api/users/7"]
+    assert not message.acked
+    repeats_due(process)
+    asyncio.run(process.settle())
+    assert edge.purged[2:] == ["/api/users/7/posts", "/api/users/7"]
+    assert message.acked
+
+
+def test_a_failed_purge_raises_and_the_loop_puts_the_edge_aside() -> None:
+    edge = FakeEdge(serving=True, broken=True)
+    process = purger(edge)
+    with pytest.raises(PurgeFailed):
+        process.handle(FakeMessage(5, "user.updated", 7))  # type: ignore[arg-type]
+    process.step_aside("a purge failed")
+    assert (edge.serving, process.behind) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("pending", "unacknowledged", "serves"),
+    [(0, 0, True), (3, 0, False), (0, 2, False)],  # 2 delivered to a previous process
+)
+def test_the_edge_serves_again_only_caught_up_and_after_every_copy_was_dropped(
+    pending: int, unacknowledged: int, serves: bool
+) -> None:
+    edge = FakeEdge()
+    process = purger(edge)
+    process.behind = True
+    info = SimpleNamespace(num_pending=pending, num_ack_pending=unacknowledged)
+
+    async def consumer_info(*_: Any, **__: Any) -> SimpleNamespace:
+        return info
+
+    process.nc = SimpleNamespace(  # type: ignore[assignment]
+        jetstream=lambda: SimpleNamespace(consumer_info=consumer_info)
+    )
+    asyncio.run(process.check())
+    assert edge.serving is serves
+    assert edge.dropped_all == (1 if serves else 0)
