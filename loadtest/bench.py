@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -43,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import capacity
+from loadtest.cpu import busy_cpu_s, children_cpu_s
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
 from stack.keys import ensure_key
@@ -80,26 +80,6 @@ class Result:
     connections: int
     cores: float  # cores busy during the run, wrk's own CPU left out (NaN without /proc/stat)
     cpu_us: float  # that CPU time per request
-
-
-def busy_cpu_s(stat: Path = Path("/proc/stat")) -> float:
-    """CPU seconds every core of the machine has spent busy since boot; NaN without STAT.
-
-    Busy is user, nice, system, irq and softirq time: not idle or iowait, and not steal (time
-    the hypervisor gave to other guests).
-    """
-    try:
-        fields = stat.read_text().split("\n", 1)[0].split()
-    except OSError:
-        return math.nan
-    user, nice, system, _idle, _iowait, irq, softirq = (int(n) for n in fields[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_s() -> float:
-    """CPU seconds of this process's finished children (wrk, once it has exited)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def to_ms(text: str) -> float:

@@ -188,7 +188,10 @@ def enforce_thresholds(environment, **_kwargs) -> None:  # type: ignore[no-untyp
         print("THRESHOLDS MISSED: " + "; ".join(problems))
         environment.process_exit_code = 1
     else:
+        # The dau-peak shape's rate is judged after the run, from the history (loadtest/run.py):
+        # a run that did not reach it is not "met", whatever its latency.
+        held = "p99 and failures within thresholds" if SHAPE == "dau-peak" else "thresholds met"
         print(
-            f"thresholds met: p99 {p99:.0f} ms <= {max_p99:.0f} ms, "
+            f"{held}: p99 {p99:.0f} ms <= {max_p99:.0f} ms, "
             f"failures {total.fail_ratio:.3%} <= {max_failures:.3%}"
         )

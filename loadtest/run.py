@@ -15,10 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import capacity
+from loadtest.cpu import busy_cpu_s, children_cpu_s
 from loadtest.docs import replace_section
 from stack.exempt import loopback_exempt
 from stack.keys import ensure_key
@@ -109,8 +112,41 @@ def charts(report: Path) -> list[Path]:
     return [report / "requests.png", report / "latency.png"]
 
 
-def dau_peak_section(report: Path, code: int) -> str:
-    """docs/capacity.md's Locust part: did the stack hold the model's peak rate?"""
+# The share of the model's peak a run must hold to have reached it.
+REACHED_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """The cores the machine was busy during a run: Locust's own processes, and the rest (the
+    stack, and anything else running), out of how many."""
+
+    generator: float
+    stack: float
+    cores: int
+
+    def limit(self, processes: int) -> str:
+        """Which side ran out of CPU: each Locust process is one Python thread of work."""
+        if self.generator >= 0.85 * processes:
+            return f"the load generator ({processes} Locust process(es), each a core at most)"
+        if self.generator + self.stack >= 0.9 * self.cores:
+            return "the machine's CPU, mostly the stack's"
+        return "neither side's CPU (latency or pacing)"
+
+
+def measured_run(report: Path, host: str) -> tuple[int, Cpu]:
+    """Run Locust; its exit code and the CPU each side spent, as average busy cores."""
+    busy, generator, started = busy_cpu_s(), children_cpu_s(), time.monotonic()
+    code = run_locust(report, host)
+    wall = max(time.monotonic() - started, 1e-9)
+    spent = children_cpu_s() - generator
+    return code, Cpu(spent / wall, (busy_cpu_s() - busy - spent) / wall, os.cpu_count() or 1)
+
+
+def dau_peak_section(report: Path, code: int, cpu: Cpu) -> tuple[str, bool]:
+    """docs/capacity.md's Locust part: did the stack hold the model's peak rate, within the
+    thresholds? A run that did not reach the rate is never "met"; the section says which side
+    ran out of CPU."""
     rows = history(report)
     most = max((int(r["User Count"]) for r in rows), default=0)
     held = sorted(float(r["Requests/s"]) for r in rows if int(r["User Count"]) == most)
@@ -119,14 +155,23 @@ def dau_peak_section(report: Path, code: int) -> str:
         total = next(r for r in csv.DictReader(stats) if r["Name"] == "Aggregated")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     target = capacity.model().peak_rps
+    rate_ok = reached >= REACHED_SHARE * target
+    met = code == 0 and rate_ok
+    verdict = "met" if met else ("missed" if rate_ok else "**not reached**")
+    processes = int(os.environ.get("LOADTEST_PROCESSES", "1"))
     return (
         f"### Held by Locust: `LOAD_SHAPE=dau-peak make loadtest`, {stamp}\n\n"
         "| target (model peak) | reached (median req/s at full users) | p99 ms (whole run) "
-        "| failures | thresholds |\n|---|---|---|---|---|\n"
+        "| failures | verdict | cores busy: Locust / the rest (of "
+        f"{cpu.cores}) |\n|---|---|---|---|---|---|\n"
         f"| {target:,.0f} req/s | {reached:,.0f} req/s | {total['99%']} | "
         f"{total['Failure Count']} of {total['Request Count']} | "
-        f"{'met' if code == 0 else 'missed'} (p99 <= {os.environ.get('MAX_P99_MS', '500')} ms, "
-        f"failures <= {os.environ.get('MAX_FAILURE_RATIO', '0.01')}) |"
+        f"{verdict} (rate >= {REACHED_SHARE:.0%} of the target, p99 <= "
+        f"{os.environ.get('MAX_P99_MS', '500')} ms, failures <= "
+        f"{os.environ.get('MAX_FAILURE_RATIO', '0.01')}) | {cpu.generator:.2f} / "
+        f"{cpu.stack:.2f} |\n\n"
+        f"Out of CPU: {cpu.limit(processes)}.",
+        met,
     )
 
 
@@ -140,18 +185,23 @@ def main() -> int:
     if "LOADTEST_API_KEY" not in os.environ:  # writers need a key: one of the stack's own
         os.environ["LOADTEST_API_KEY"] = ensure_key(stack, "loadtest", "critical")
     print(f"Locust against {host}, report in {report}", flush=True)
+    if os.environ.get("LOAD_SHAPE") == "dau-peak":
+        os.environ.setdefault("MAX_P99_MS", "50")  # the model's peak is held within 50 ms p99
     if host == stack.base_url:
         with loopback_exempt(stack):
-            code = run_locust(report, host)
+            code, cpu = measured_run(report, host)
     else:
-        code = run_locust(report, host)
+        code, cpu = measured_run(report, host)
+    print(f"cores busy: Locust {cpu.generator:.2f}, the rest {cpu.stack:.2f} (of {cpu.cores})")
     for chart in charts(report):
         if COPY_CHARTS:
             shutil.copy(chart, REPO / "imgs" / f"loadtest-{chart.name}")
-    if COPY_CHARTS and os.environ.get("LOAD_SHAPE") == "dau-peak":
-        section = dau_peak_section(report, code)
-        replace_section(REPO / "docs" / "capacity.md", "loadtest-dau-peak", section)
+    if os.environ.get("LOAD_SHAPE") == "dau-peak":
+        section, met = dau_peak_section(report, code, cpu)
+        if COPY_CHARTS:
+            replace_section(REPO / "docs" / "capacity.md", "loadtest-dau-peak", section)
         print(section)
+        code = code or (0 if met else 1)  # a rate not reached is a missed run
     print(f"report: {report / 'report.html'}; charts: {report}/*.png")
     return code
 
