@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     rate_limit_critical_burst: int = Field(400, ge=1)
     rate_limit_standard_per_s: float = Field(20.0, gt=0)
     rate_limit_standard_burst: int = Field(40, ge=1)
+    # Per address, for requests whose key the API refused (unknown, revoked): as nginx's
+    # anonymous limit, so a flood of made-up keys is no way around it.
+    rate_limit_refused_per_s: float = Field(50.0, gt=0)
+    rate_limit_refused_burst: int = Field(100, ge=1)
     # While Redis is down: "local" (a per-worker limit, the tier's rate / RATE_LIMIT_LOCAL_SHARE)
     # or "closed" (503 + Retry-After).
     rate_limit_critical_redis_down: Literal["local", "closed"] = "local"

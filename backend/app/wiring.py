@@ -3,6 +3,8 @@ the application layer over them (app.services.container.Services)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Flask
 from redis import Redis
 
@@ -146,10 +148,12 @@ def make_rate_limiter(settings: Settings, redis: Redis, breaker: CircuitBreaker)
     rates = {
         "critical": Rate(settings.rate_limit_critical_per_s, settings.rate_limit_critical_burst),
         "standard": Rate(settings.rate_limit_standard_per_s, settings.rate_limit_standard_burst),
+        "refused": Rate(settings.rate_limit_refused_per_s, settings.rate_limit_refused_burst),
     }
-    redis_down = {
+    redis_down: dict[str, Literal["local", "closed"]] = {
         "critical": settings.rate_limit_critical_redis_down,
         "standard": settings.rate_limit_standard_redis_down,
+        "refused": "local",
     }
     return RateLimiter(redis, breaker, rates, redis_down, settings.rate_limit_local_share)
 

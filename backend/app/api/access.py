@@ -16,11 +16,14 @@ from flask import Flask, Response, g, request
 from app import metrics
 from app.api.context import services
 from app.api.problems import CHALLENGE, KEY_HEADER, Problem
+from app.errors import InvalidKey, RevokedKey
 from app.resilience.ratelimit import Decision
 from app.services.api_keys import Client
 
 HEADER = KEY_HEADER
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The rate-limit tier of the addresses that send keys the API refuses.
+REFUSED = "refused"
 
 
 def identify() -> Client | None:
@@ -41,6 +44,16 @@ def limit_headers(decision: Decision, tier: str) -> dict[str, str]:
     if not decision.allowed:
         headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after_s)))
     return headers
+
+
+def limit_refused_key() -> None:
+    """A key the API refused (unknown, revoked) spends one request of its address's bucket,
+    at the anonymous rate: made-up keys cost Python a lookup each, never an unlimited flood."""
+    decision = services().limiter.check(f"refused:{request.remote_addr}", REFUSED)
+    if not decision.allowed and not decision.limiter_down:
+        metrics.RATE_LIMITED.labels(REFUSED, "over_limit").inc()
+        detail = "Too many requests with a refused API key from this address; slow down."
+        raise Problem(429, detail, headers=limit_headers(decision, REFUSED))
 
 
 def enforce(client: Client) -> None:
@@ -64,7 +77,12 @@ def init_app(app: Flask, writes_need_key: bool, limits_enabled: bool) -> None:
     def admit() -> None:
         if not request.path.startswith("/api/") or request.routing_exception is not None:
             return  # a 404 or 405 says more than a 401 would
-        g.client = client = identify()
+        try:
+            g.client = client = identify()
+        except (InvalidKey, RevokedKey):
+            if limits_enabled:
+                limit_refused_key()
+            raise
         if client is None:
             if writes_need_key and request.method in WRITES:
                 metrics.AUTH_FAILURES.labels("missing").inc()

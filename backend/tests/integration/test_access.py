@@ -271,3 +271,39 @@ def test_a_breaker_forced_open_by_the_cli_takes_a_replica_out_until_released(
         )
 
     eventually(replica_1_back, timeout=10)
+
+
+def flood(stack: Stack, source: str, key: str) -> list[tuple[int, dict[str, str], bytes]]:
+    """GET /api/users/1 from SOURCE with KEY until something refuses it with 429 (30 s at most)."""
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    deadline = time.monotonic() + 30
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while not any(a[0] == 429 for a in answers) and time.monotonic() < deadline:
+            answers += pool.map(
+                lambda _: from_address(stack, source, "/api/users/1", {"X-API-Key": key}),
+                range(50),
+            )
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "limiter"),
+    [
+        # Not even shaped like a key: nginx limits it as if there were none.
+        ("127.0.0.5", "junk", "nginx"),
+        # Shaped like a key, but no such key: the API limits its address at the same rate.
+        ("127.0.0.6", "zk_0123456789ab_" + "A" * 43, "api"),
+    ],
+)
+def test_made_up_keys_are_limited_per_address_like_no_key(
+    stack: Stack, source: str, key: str, limiter: str
+) -> None:
+    answers = flood(stack, source, key)
+    statuses = Counter(status for status, _, _ in answers)
+    assert statuses[429] > 0, statuses
+    assert set(statuses) <= {401, 429}, statuses
+    limited = next(a for a in answers if a[0] == 429)
+    assert limited[1]["Content-Type"] == "application/problem+json"
+    detail = json.loads(limited[2])["detail"]
+    assert ("refused API key" in detail) is (limiter == "api"), detail
+    assert from_address(stack, "127.0.0.7", "/api/users/1", {})[0] in (200, 404)
