@@ -48,8 +48,28 @@ Name = Annotated[
         {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
     ),
 ]
+# Characters no post may hold: as for names, but line breaks and tabs are text here.
+BODY_FORBIDDEN = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+BODY_PATTERN = f"^[^{BODY_FORBIDDEN}]*$"
+_BODY = re.compile(BODY_PATTERN)
+
+
+def plain_body(value: str) -> str:
+    """VALUE as it is, or a clear error: no NUL, other control or bidirectional override."""
+    if not _BODY.fullmatch(value):
+        raise ValueError(
+            "must not hold control (but line breaks and tabs) or bidirectional-override characters"
+        )
+    return value
+
+
 PostBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_BODY_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_BODY_MAX),
+    AfterValidator(plain_body),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": POST_BODY_MAX, "pattern": BODY_PATTERN}
+    ),
 ]
 STRICT = ConfigDict(extra="forbid", strict=True)
 

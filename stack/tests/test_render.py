@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -231,3 +233,20 @@ def test_nginx_routes_streams_to_every_push_process_and_serves_the_live_page() -
     assert f"alias {REPO}/nginx/web/live.html;" in config
     assert "limit_conn streams 20;" in config
     assert (REPO / "nginx" / "web" / "live.html").is_file()
+
+
+def test_the_live_page_s_policy_allows_exactly_its_own_inline_script_and_style() -> None:
+    """nginx's Content-Security-Policy for /live names the SHA-256 of the page's one <script>
+    and one <style>: a change to either without the policy's is a blank page in browsers."""
+    html = (REPO / "nginx" / "web" / "live.html").read_text()
+    policy = re.search(
+        r'add_header Content-Security-Policy "([^"]+)"',
+        (REPO / "nginx" / "nginx.conf.template").read_text(),
+    )
+    assert policy is not None
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+        assert len(blocks) == 1, tag
+        digest = base64.b64encode(hashlib.sha256(blocks[0].encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in policy.group(1), tag
+    assert "frame-ancestors 'none'" in policy.group(1)

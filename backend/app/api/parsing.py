@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -17,9 +18,11 @@ BIGINT_DIGITS = len(str(BIGINT_MAX))
 
 class AsciiIntConverter(IntegerConverter):
     """Werkzeug's <int:...> with ASCII digits only: its \\d also matches other scripts' digits
-    (Arabic-Indic or fullwidth 805 in /api/users/... were user 805)."""
+    (Arabic-Indic or fullwidth 805 in /api/users/... were user 805). And in one spelling only, no
+    leading zero: /api/users/007 is not user 7 (it would be another key at the edge, which no
+    purge of /api/users/7 reaches)."""
 
-    regex = r"[0-9]+"
+    regex = r"0|[1-9][0-9]*"
 
     def to_python(self, value: str) -> int:
         """VALUE as a number; any run of more digits than a BIGINT has stands for one past the
@@ -51,6 +54,21 @@ def nesting_depth(raw: bytes) -> int:
     return deepest
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice: which one wins is the parser's choice, never the
+    client's intent (and two parsers may choose differently)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; DuplicateKey when a key comes twice."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
+
+
 def json_body(model: type[Model]) -> Model:
     """The request body as MODEL: 415 if not JSON, 400 if malformed or nested too deeply, 422
     naming bad fields."""
@@ -58,9 +76,12 @@ def json_body(model: type[Model]) -> Model:
         raise Problem(415, "Send the body as application/json.")
     if nesting_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
         raise Problem(400, f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels.")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise Problem(400, "The body is not valid JSON.")
+    try:
+        data = json.loads(request.get_data(cache=True), object_pairs_hook=unique_keys)
+    except DuplicateKey as error:
+        raise Problem(400, f"The body names {str(error)[:64]!r} twice.") from error
+    except ValueError as error:
+        raise Problem(400, "The body is not valid JSON.") from error
     if not isinstance(data, dict):
         raise Problem(
             422, "The body must be a JSON object.", problem_type="/problems/validation-error"

@@ -32,6 +32,9 @@ class PushSettings(BaseSettings):
     push_heartbeat_s: float = Field(15.0, gt=0)
     # The posts a process keeps in memory to resume clients from (older ones: from the stream).
     push_replay_events: int = Field(10000, ge=1)
+    # The furthest back a client may resume (a reload past it): no anonymous client replays the
+    # whole retained stream (7 days) by sending Last-Event-ID: 0.
+    push_max_resume_events: int = Field(100_000, ge=1)
     # The browser's wait before it reconnects (the SSE retry field).
     push_retry_ms: int = Field(1000, ge=0)
     # How often the feed checks that its consumer still exists (and makes a new one if not).

@@ -221,4 +221,7 @@ class Feed:
             return f"position {cursor} is past the end of the stream ({last})"
         if cursor + 1 < first and not self.log.covers(cursor):
             return f"position {cursor} is older than the stream keeps (it starts at {first})"
+        if last - cursor > self.settings.push_max_resume_events:  # Last-Event-ID: 0, say
+            bound = self.settings.push_max_resume_events
+            return f"position {cursor} is more than {bound} events behind the stream ({last})"
         return ""

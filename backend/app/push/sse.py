@@ -27,7 +27,8 @@ def last_event_id(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     if not LAST_EVENT_ID.match(value) or int(value) > MAX_SEQUENCE:
-        raise BadLastEventId(f"Last-Event-ID must be a stream sequence (digits), not {value!r}")
+        shown = value if len(value) <= 32 else value[:32] + "..."  # never echo kilobytes back
+        raise BadLastEventId(f"Last-Event-ID must be a stream sequence (digits), not {shown!r}")
     return int(value)
 
 

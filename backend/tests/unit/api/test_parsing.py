@@ -54,6 +54,17 @@ BAD_REQUESTS = [
     ("GET", "/api/users?after=\u0668", None, 422, "after"),
     ("GET", "/api/users/1/posts?before=1_0", None, 422, "before"),
     ("GET", "/api/users/99999999999999999999", None, 404, None),
+    # One spelling of an id: a leading zero names no user (and no edge copy a purge misses).
+    ("GET", "/api/users/007", None, 404, None),
+    ("GET", "/api/users/01000160/posts", None, 404, None),
+    ("PATCH", "/api/users/01", {"name": "A"}, 404, None),
+    # A post holds no NUL, other control or bidirectional override (line breaks are text).
+    ("POST", "/api/users/1/posts", {"body": "a\u0000b"}, 422, "body"),
+    ("POST", "/api/users/1/posts", {"body": "evil\u202etxt.exe"}, 422, "body"),
+    ("POST", "/api/users/1/posts", {"body": "bell\u0007"}, 422, "body"),
+    # A key named twice: which one wins is no client's intent.
+    ("PATCH", "/api/users/1", b'{"name": "A", "name": "B"}', 400, None),
+    ("POST", "/api/users", b'{"name": "A", "second_name": "B", "name": "C"}', 400, None),
     ("GET", "/api/nothing-here", None, 404, None),
 ]
 

@@ -60,3 +60,10 @@ def test_a_replay_reads_the_stream_up_to_the_log_then_the_log() -> None:
     assert asyncio.run(replay(12)) == [18, 21, 25]
     assert asyncio.run(replay(19)) == [21, 25]
     assert asyncio.run(replay(25)) == []
+
+
+def test_a_position_further_back_than_the_resume_bound_asks_for_a_reload() -> None:
+    feed = StoredStream({}, first=1, last=500_000)
+    feed.log.start_at(499_990)
+    assert "more than 100000 events behind" in asyncio.run(feed.too_old_or_unknown(0))
+    assert asyncio.run(feed.too_old_or_unknown(450_000)) == ""

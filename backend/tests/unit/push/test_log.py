@@ -151,3 +151,9 @@ def test_a_client_ahead_of_this_process_is_not_queued_what_it_has() -> None:
         assert [client.queue.get_nowait().seq for _ in range(1)] == [51]
 
     asyncio.run(run())
+
+
+def test_a_refused_last_event_id_is_not_echoed_whole() -> None:
+    with pytest.raises(sse.BadLastEventId) as refused:
+        sse.last_event_id("x" * 4096)
+    assert len(str(refused.value)) < 120
