@@ -642,12 +642,30 @@ def main() -> int:
             print(table(rows[-1:]).splitlines()[-1], flush=True)
             for line in rows[-1]["evidence"]:
                 print(f"    {line}", file=sys.stderr, flush=True)
+        from loadtest import edge_chaos  # it uses this module's helpers
+
+        edge_rows = edge_chaos.rows(stack, ensure_key(stack, "chaos", "critical"), only)
     finally:
         launcher("clean")
-    print("\n" + table(rows))
+    print("\n" + table(rows) + "\n\n" + edge_chaos.table(edge_rows))
     if os.environ.get("CHAOS_REPORT", "1") == "1":
-        write_report(rows, "make chaos")
-    return 0 if all(verdict(r) for r in rows) else 1
+        if rows:
+            write_report(rows, "make chaos")
+        if edge_rows:
+            edge_report(edge_chaos.table(edge_rows))
+    edge_ok = all(edge_chaos.met(r["scenario"], r["result"]) for r in edge_rows)
+    return 0 if all(verdict(r) for r in rows) and edge_ok else 1
+
+
+def edge_report(body: str) -> None:
+    """Replace the edge rows' section of docs/reliability.md."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        f"## Latest run: the edge's freshness\n\n`make chaos`, {stamp} "
+        "(loadtest/edge_chaos.py: 4 hot users changed while 4 anonymous readers poll them "
+        f"through nginx).\n\n{body}\n"
+    )
+    replace_section(REPO / "docs" / "reliability.md", "chaos-edge", text)
 
 
 if __name__ == "__main__":

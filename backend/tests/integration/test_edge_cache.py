@@ -21,7 +21,6 @@ from tests.integration.edge import (
     anonymous,
     edge_answer,
     freshness,
-    hot_users,
     serving,
 )
 from tests.integration.helpers import Api
@@ -164,7 +163,7 @@ def test_a_purge_cannot_be_forged_from_the_public_port(stack: Stack) -> None:
 def test_patches_of_hot_users_are_seen_through_the_edge_within_100_ms(
     api: Api, stack: Stack
 ) -> None:
-    result = freshness(stack, api, hot_users(api, 4), writes=200)
+    result = freshness(stack, api, writes=200)
     print(result.summary)
     assert result.edge_share > 0.5, result.summary
     assert result.p99 <= BOUND_S, result.summary
@@ -172,7 +171,7 @@ def test_patches_of_hot_users_are_seen_through_the_edge_within_100_ms(
 
 
 def test_new_posts_are_counted_through_the_edge_within_100_ms(api: Api, stack: Stack) -> None:
-    result = freshness(stack, api, hot_users(api, 4), writes=120, posts=True)
+    result = freshness(stack, api, writes=120, posts=True)
     print(result.summary)
     assert result.edge_share > 0.5, result.summary
     assert result.p99 <= BOUND_S, result.summary

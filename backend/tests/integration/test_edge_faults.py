@@ -13,7 +13,7 @@ import pytest
 
 from stack.settings import Stack
 from tests.integration.conftest import launcher, supervisorctl
-from tests.integration.edge import BOUND_S, freshness, hot_users, serving
+from tests.integration.edge import BOUND_S, freshness, serving
 from tests.integration.helpers import Api, Databases
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def test_a_lagging_replica_never_puts_an_old_version_back_at_the_edge(
 ) -> None:
     delay_replicas(dbs, stack, DELAY_S)
     try:
-        result = freshness(stack, api, hot_users(api, 4), writes=100)
+        result = freshness(stack, api, writes=100)
     finally:
         delay_replicas(dbs, stack, 0)
     print(result.summary)
@@ -73,7 +73,7 @@ def test_with_the_purger_killed_no_version_older_than_its_restart_is_read(
         time.sleep(1.0)
         os.kill(pid, signal.SIGKILL)  # supervisord starts it again (autorestart)
 
-    result = freshness(stack, api, hot_users(api, 4), writes=150, during=kill)
+    result = freshness(stack, api, writes=150, during=kill)
     print(result.summary)
     assert max(result.lags) <= RESTART_BOUND_S, result.summary
     assert result.final_fresh, result.summary
@@ -89,7 +89,7 @@ def test_with_the_broker_stopped_for_10_s_no_old_version_is_read(api: Api, stack
         time.sleep(10.0)
         supervisorctl("start", *nodes)
 
-    result = freshness(stack, api, hot_users(api, 4), writes=300, pace_s=0.04, during=outage)
+    result = freshness(stack, api, writes=300, pace_s=0.04, during=outage)
     print(result.summary)
     assert max(result.lags) <= BROKER_BOUND_S, result.summary
     serving(stack)  # the purger follows again once the broker is back and it caught up

@@ -1,0 +1,167 @@
+"""How fresh the edge is: a writer changes hot users while anonymous readers poll them through
+nginx; for each write, the last read that began after its 2xx yet showed an older version.
+
+Shared by the integration tests (backend/tests/integration/test_edge_*.py) and `make chaos`'s
+edge rows (loadtest/edge_chaos.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+MIN_USES = 2  # EDGE_CACHE_MIN_USES as .env.example has it: stored from a key's 2nd request
+# The freshness bound of the steady state (p99 of a write's 2xx -> the last old version read).
+BOUND_S = 0.1
+
+
+def anonymous(base_url: str, path: str, **headers: str) -> requests.Response:
+    """A read from a client with no key, no token and no cookie."""
+    return requests.get(f"{base_url}{path}", headers=headers, timeout=10)
+
+
+def admit(base_url: str, path: str) -> list[requests.Response]:
+    """The MIN_USES anonymous reads after which the edge keeps PATH's answer (all from the API)."""
+    return [anonymous(base_url, path, **{"X-Request-ID": f"admit-{n}"}) for n in range(MIN_USES)]
+
+
+def hot_users(writer: requests.Session, base_url: str, count: int) -> list[int]:
+    """COUNT new users (their ids), each named v0; WRITER sends the API key."""
+    ids = []
+    for _ in range(count):
+        response = writer.post(
+            f"{base_url}/api/users", json={"name": "v0", "second_name": "Hot"}, timeout=10
+        )
+        assert response.status_code == 201, response.text
+        ids.append(int(response.json()["id"]))
+    return ids
+
+
+@dataclass
+class Freshness:
+    """What the readers saw: per write, how long after its 2xx an older version was still read."""
+
+    lags: list[float]
+    reads: int
+    edge_reads: int
+    final_fresh: bool
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+    @property
+    def worst(self) -> float:
+        return max(self.lags, default=0.0)
+
+    @property
+    def edge_share(self) -> float:
+        return self.edge_reads / max(self.reads, 1)
+
+    @property
+    def summary(self) -> str:
+        worst = sorted(self.lags)[-5:]
+        return (
+            f"{len(self.lags)} writes, {self.reads} reads ({self.edge_share:.0%} EDGE); "
+            f"2xx -> last old version seen: p99 {self.p99 * 1000:.0f} ms, worst "
+            f"{[round(w * 1000) for w in worst]} ms; final versions fresh: {self.final_fresh}"
+        )
+
+
+def version_of(body: dict[str, Any], posts: bool) -> int:
+    """The version a read shows: the name's number, or the post count."""
+    return int(body["post_count"]) if posts else int(body["name"][1:])
+
+
+@dataclass(frozen=True)
+class Load:
+    """Who writes and reads: nginx's URL, a session that sends the API key, the hot users."""
+
+    base_url: str
+    writer: requests.Session
+    users: list[int]
+
+
+def freshness(
+    load: Load,
+    writes: int,
+    *,
+    posts: bool = False,
+    readers: int = 4,
+    pace_s: float = 0.02,
+    during: Callable[[], None] | None = None,
+) -> Freshness:
+    """WRITES writes spread over the hot users (renames v1, v2, ...; or, with POSTS, new posts)
+    while READERS poll them anonymously; DURING runs in its own thread meanwhile (a fault)."""
+    for user in load.users:  # every user's copy at the edge before the first write
+        admit(load.base_url, f"/api/users/{user}")
+    acked: list[tuple[int, int, float]] = []  # (user, version, 2xx time)
+    seen: list[tuple[int, int, float, str]] = []  # (user, version, read start, X-Cache)
+    done = threading.Event()
+
+    def write() -> None:
+        counts = dict.fromkeys(load.users, 0)
+        for n in range(writes):
+            user = load.users[n % len(load.users)]
+            counts[user] += 1
+            url = f"{load.base_url}/api/users/{user}"
+            if posts:
+                response = load.writer.post(f"{url}/posts", json={"body": f"p{n}"}, timeout=10)
+            else:
+                response = load.writer.patch(url, json={"name": f"v{counts[user]}"}, timeout=10)
+            assert response.status_code in (200, 201), response.text
+            acked.append((user, counts[user], time.monotonic()))
+            time.sleep(pace_s)
+
+    def read(offset: int) -> list[tuple[int, int, float, str]]:
+        found = []
+        with requests.Session() as session:
+            n = offset
+            while not done.is_set():
+                user = load.users[n % len(load.users)]
+                n += 1
+                started = time.monotonic()
+                response = session.get(f"{load.base_url}/api/users/{user}", timeout=10)
+                assert response.status_code == 200, response.text
+                version = version_of(response.json(), posts)
+                found.append((user, version, started, response.headers["X-Cache"]))
+        return found
+
+    with ThreadPoolExecutor(readers + 2) as pool:
+        polling = [pool.submit(read, r) for r in range(readers)]
+        fault = pool.submit(during) if during else None
+        try:
+            pool.submit(write).result()
+            if fault:
+                fault.result()
+        finally:
+            time.sleep(0.5)
+            done.set()
+            for future in polling:
+                seen += future.result()
+    return measure(load, acked, seen, posts)
+
+
+def measure(
+    load: Load,
+    acked: list[tuple[int, int, float]],
+    seen: list[tuple[int, int, float, str]],
+    posts: bool,
+) -> Freshness:
+    """Per write: the last read that began after its 2xx yet showed an older version."""
+    lags = []
+    for user, version, at in acked:
+        late = [start - at for u, v, start, _ in seen if u == user and v < version and start > at]
+        lags.append(max(late, default=0.0))
+    finals = {user: max((v for u, v, _ in acked if u == user), default=0) for user in load.users}
+    answers = {user: anonymous(load.base_url, f"/api/users/{user}") for user in load.users}
+    final_fresh = all(version_of(a.json(), posts) == finals[u] for u, a in answers.items())
+    edge_reads = sum(1 for *_, cache in seen if cache == "EDGE")
+    return Freshness(lags, len(seen), edge_reads, final_fresh)
