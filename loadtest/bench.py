@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import capacity
-from loadtest.cpu import busy_cpu_s, children_cpu_s
+from loadtest.cpu import busy_cpu_s, children_cpu_s, cpu_by_group, per_request_us
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
 from stack.keys import ensure_key
@@ -80,6 +80,8 @@ class Result:
     connections: int
     cores: float  # cores busy during the run, wrk's own CPU left out (NaN without /proc/stat)
     cpu_us: float  # that CPU time per request
+    # That CPU per request by process group (loadtest/cpu.py GROUPS): where it went.
+    groups: tuple[tuple[str, float], ...] = ()
 
 
 def to_ms(text: str) -> float:
@@ -104,6 +106,7 @@ def wrk(
     if script:
         command[1:1] = ["-s", str(WRK_DIR / script)]
     busy, generator, started = busy_cpu_s(), children_cpu_s(), time.monotonic()
+    by_group = cpu_by_group()
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     wall = time.monotonic() - started
     stack_cpu = busy_cpu_s() - busy - (children_cpu_s() - generator)
@@ -117,7 +120,8 @@ def wrk(
         sum(int(n) for n in socket.groups()) if socket else 0
     )
     cpu_us = stack_cpu / requests * 1e6 if requests else math.nan
-    return Result(name, rps, p50, p99, errors, connections, stack_cpu / wall, cpu_us)
+    groups = tuple(per_request_us(by_group, cpu_by_group(), requests).items())
+    return Result(name, rps, p50, p99, errors, connections, stack_cpu / wall, cpu_us, groups)
 
 
 def best_within_p99(
@@ -509,7 +513,26 @@ def markdown(stairs: list[Row], hot: list[Row], ratios: list[Target], command: s
         "![staircase](../imgs/staircase.png)\n\n"
         f"### Floors and the hot path (through nginx; median of {ROUNDS} interleaved rounds)"
         f"\n\n{head}\n{rows(hot, ' (over the bound)')}\n\n"
-        f"### Targets\n\n| ratio | value | target | status |\n|---|---|---|---|\n{ratio_rows}\n"
+        f"### Targets\n\n| ratio | value | target | status |\n|---|---|---|---|\n{ratio_rows}\n\n"
+        f"{breakdown([*stairs, *hot])}"
+    )
+
+
+def breakdown(rows: list[Row]) -> str:
+    """Where the CPU of each run (and its peer's) went, by process group: µs per request."""
+    runs = {r.name: r for row in rows for r in (row.result, row.peer) if r is not None}
+    groups = sorted({g for r in runs.values() for g, _ in r.groups})
+    if not groups:
+        return ""
+    head = f"| run | {' | '.join(groups)} | all (machine) |\n|" + "---|" * (len(groups) + 2)
+    lines = []
+    for r in runs.values():
+        spent = dict(r.groups)
+        cells = " | ".join(f"{spent[g]:,.0f}" if g in spent else "–" for g in groups)
+        lines.append(f"| {r.name} | {cells} | {r.cpu_us:,.0f} |")
+    return (
+        "### Where the CPU went (µs per request by process group, the median round's run; "
+        "`all` is the whole machine's, wrk's own left out)\n\n" + head + "\n" + "\n".join(lines)
     )
 
 

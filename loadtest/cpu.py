@@ -27,3 +27,55 @@ def children_cpu_s() -> float:
     """CPU seconds of this process's finished children (wrk, once it has exited)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+# Process groups of a CPU breakdown: the first pattern found in a process's command line names
+# its group (the stack's programs, the bench's own servers, and the naive peer's).
+GROUPS = (
+    ("naive peer", "naive_peer"),
+    ("nginx", "nginx"),
+    ("API (gunicorn)", "app:create_app"),
+    ("push", "app.push.app"),
+    ("Redis", "redis-server"),
+    ("MariaDB", "mariadbd"),
+    ("NATS", "nats-server"),
+    ("relays", "app.queue.relay"),
+    ("workers", "app.queue.worker"),
+    ("heartbeat", "app.heartbeat"),
+    ("edge purger", "app.edge.purger"),
+    ("supervisord", "supervisord"),
+)
+
+
+def group_of(command_line: str) -> str | None:
+    """The group a process belongs to, by its command line (None: none of the stack's)."""
+    return next((name for name, pattern in GROUPS if pattern in command_line), None)
+
+
+def cpu_by_group(proc: Path = Path("/proc")) -> dict[str, float]:
+    """CPU seconds (user + system) each group's live processes have spent since they started."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if (group := group_of(command)) is not None:
+            spent[group] = spent.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return spent
+
+
+def per_request_us(
+    before: dict[str, float], after: dict[str, float], requests: int
+) -> dict[str, float]:
+    """µs of CPU per request by group between two snapshots (a process started meanwhile counts
+    from zero; one that ended meanwhile is lost: keep the runs short of restarts)."""
+    return {
+        group: (after[group] - before.get(group, 0.0)) / max(requests, 1) * 1e6
+        for group in sorted(after)
+        if after[group] - before.get(group, 0.0) > 0
+    }
