@@ -12,6 +12,10 @@ function zipf_id()
   return first + rank - 1
 end
 
+-- EDGE_BYPASS=1: every GET carries a query string (the default page size), which nginx's edge
+-- neither serves nor stores: the running stack without its edge, as stage 4 measures it.
+edge_query = os.getenv("EDGE_BYPASS") == "1" and "?limit=20" or ""
+
 function uniform_id()
   return math.random(first, last)
 end

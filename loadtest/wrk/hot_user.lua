@@ -6,5 +6,5 @@ local first = tonumber(os.getenv("FIRST_ID") or "1")
 local hot = tonumber(os.getenv("HOT_USERS") or "100")
 
 function request()
-  return wrk.format("GET", "/api/users/" .. (first + math.random(0, hot - 1)))
+  return wrk.format("GET", "/api/users/" .. (first + math.random(0, hot - 1)) .. edge_query)
 end

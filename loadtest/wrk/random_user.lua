@@ -6,5 +6,5 @@ require("common")
 local path = os.getenv("USERS_PATH") or "/api/users"
 
 function request()
-  return wrk.format("GET", path .. "/" .. uniform_id())
+  return wrk.format("GET", path .. "/" .. uniform_id() .. edge_query)
 end

@@ -9,9 +9,9 @@ function request()
   local roll = math.random(100)
   local user = zipf_id()
   if roll <= 85 then
-    return wrk.format("GET", "/api/users/" .. user)
+    return wrk.format("GET", "/api/users/" .. user .. edge_query)
   elseif roll <= 95 then
-    return wrk.format("GET", "/api/users/" .. user .. "/posts")
+    return wrk.format("GET", "/api/users/" .. user .. "/posts" .. edge_query)
   end
   return wrk.format("PATCH", "/api/users/" .. user, patch_headers,
                     '{"second_name":"Bench' .. math.random(1000) .. '"}')
