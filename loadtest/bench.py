@@ -47,7 +47,7 @@ from loadtest.cpu import busy_cpu_s, children_cpu_s, cpu_by_group, per_request_u
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
 from stack.keys import ensure_key
-from stack.render import edge_following_file
+from stack.render import edge_serving
 from stack.seed import seed
 from stack.settings import REPO, Stack, load_stack
 from stack.waiting import until
@@ -312,7 +312,7 @@ def edge_on(on: bool) -> None:
     the edge purger follows the stream (nginx serves no copy before)."""
     launcher_up({"NGINX_RATE_LIMIT_EXEMPT": LOOPBACK, "EDGE_CACHE": "on" if on else "off"})
     if on:
-        until(edge_following_file(load_stack()).exists, 60, "the edge purger following")
+        until(lambda: edge_serving(load_stack()), 60, "the edge purger following")
 
 
 def wrk_env(stack: Stack, ids: dict[str, int]) -> dict[str, str]:

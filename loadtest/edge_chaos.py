@@ -20,7 +20,7 @@ import requests
 
 from loadtest.chaos import sql, supervise
 from loadtest.freshness import BOUND_S, Freshness, Load, freshness, hot_users
-from stack.render import edge_following_file
+from stack.render import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 
@@ -56,6 +56,16 @@ def kill_purger(stack: Stack) -> None:
     os.kill(pid, signal.SIGKILL)  # supervisord starts it again
 
 
+def freeze_purger(stack: Stack) -> None:
+    time.sleep(1.0)
+    pid = int((stack.state / "run" / "edge-purger.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGSTOP)  # a paused process: no code of its runs, its lease runs out
+    try:
+        time.sleep(6.0)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def stop_broker(stack: Stack) -> None:
     time.sleep(1.0)
     nodes = [node.name for node in stack.nats_nodes]
@@ -79,6 +89,9 @@ SCENARIOS = [
     ),
     EdgeScenario("edge: kill -9 of the purger (supervisord restarts it)", kill_purger, 4.0),
     EdgeScenario(
+        "edge: the purger frozen 6 s (SIGSTOP), then woken", freeze_purger, 4.0, writes=300
+    ),
+    EdgeScenario(
         "edge: the whole broker stopped for 10 s", stop_broker, 1.0, writes=300, pace_s=0.04
     ),
 ]
@@ -86,7 +99,7 @@ SCENARIOS = [
 
 def run_row(stack: Stack, api_key: str, scenario: EdgeScenario) -> dict[str, Any]:
     """One edge row: the harness, with the scenario's fault in its own thread."""
-    until(edge_following_file(stack).exists, 60, "the edge purger following the stream")
+    until(lambda: edge_serving(stack), 60, "the edge purger following the stream")
     if scenario.replica_delay_s:
         delay_replicas(stack, scenario.replica_delay_s)
     writer = requests.Session()

@@ -95,8 +95,14 @@ def nginx_values(stack: Stack) -> dict[str, str]:
 
 def edge_following_file(stack: Stack) -> Path:
     """The purger's switch (app/edge/nginx.py), beside the copies: where nginx's workers can
-    reach, whatever account they run as."""
+    reach, whatever account they run as. nginx serves copies while <it>-<this second> exists."""
     return stack.state / "nginx" / "edge-following"
+
+
+def edge_serving(stack: Stack) -> bool:
+    """Whether the edge purger holds a lease on the switch (it follows the event stream)."""
+    switch = edge_following_file(stack)
+    return any(switch.parent.glob(switch.name + "-*"))
 
 
 def purger_program(stack: Stack, account: Account | None) -> str:
@@ -106,6 +112,7 @@ def purger_program(stack: Stack, account: Account | None) -> str:
         **{name: stack.env[name] for name in names},
         **{k: v for k, v in stack.env.items() if k.startswith("EDGE_PURGE")},
         "EDGE_CACHE_TTL_S": stack.env["EDGE_CACHE_TTL_S"],
+        "EDGE_LEASE_S": stack.env["EDGE_LEASE_S"],
         "EDGE_ID": stack.env["EDGE_ID"],
         "NATS_SERVERS": stack.nats_servers,
         "PROCESS_NAME": "edge-purger",

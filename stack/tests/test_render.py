@@ -59,7 +59,7 @@ def test_the_edge_cache_is_on_by_default_serves_only_while_its_purger_follows() 
     text = render_template(template, nginx_values(stack))
     assert '"on:1:GET::::" 0;' in text
     assert 'map "on:$edge_following:$request_method:' in text
-    assert "if (-f /srv/stack/nginx/edge-following) {" in text
+    assert "if (-f /srv/stack/nginx/edge-following-$time_iso8601) {" in text
     assert "proxy_cache_valid 200 404 600s;" in text
     assert "keys_zone=edge:128m max_size=4g inactive=600s" in text
 

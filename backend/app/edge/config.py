@@ -29,8 +29,11 @@ class PurgerSettings(BaseSettings):
     edge_id: str = Field(default_factory=socket.gethostname)
     # nginx's edge cache folder (proxy_cache_path): a copy is purged by deleting its file.
     edge_cache_dir: str
-    # The file whose presence lets nginx serve its copies (while the purger follows).
+    # The switch: nginx serves its copies while <file>-<this second> exists (nginx.py).
     edge_following_file: str
+    # How far ahead the purger leases the switch: a killed or frozen purger costs the edge its
+    # copies after this long, by itself.
+    edge_lease_s: int = Field(3, ge=1)
     # Copies live this long without a purge; events older than this need no purge.
     edge_cache_ttl_s: int = Field(600, ge=1)
     # Every purge is done again this long after the first: a refill that read the old version

@@ -7,10 +7,13 @@ So the purger shares nginx's cache folder (natively the state dir; a volume in c
 emptyDir in the k8s pod) and needs no purge endpoint, nor Debian's cache-purge module (whose
 2.3 build crashes nginx 1.22's worker on every purge here: signal 11).
 
-**The switch is a file too.** nginx serves and stores edge copies only while it exists (one stat
-per request, `if (-f ...)` in nginx.conf.template). The purger creates it once it follows the
-event stream and removes it the moment it does not, so a purger that cannot follow costs the edge
-its copies (every read goes to the API, which still caches in Redis), never their freshness.
+**The switch is a lease of files.** nginx serves and stores edge copies only while a file named
+after the current second exists: ``<switch>-<$time_iso8601>`` (one stat per request, `if (-f
+...)` in nginx.conf.template). While the purger follows the event stream it keeps the files of
+the next EDGE_LEASE_S seconds there, renewed at every turn of its loop; it removes them all the
+moment it does not follow. So a purger that cannot follow costs the edge its copies (every read
+goes to the API, which still caches in Redis), never their freshness, and one that is killed or
+frozen (SIGSTOP: no code of its runs) loses the edge within EDGE_LEASE_S by itself.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
+from datetime import datetime
 from pathlib import Path
 
 
@@ -60,9 +65,25 @@ class Edge:
                         dropped += 1
         return dropped
 
-    def serve(self, on: bool) -> None:
-        """Let nginx serve its copies (ON), or make it send every read to the API."""
-        if on and not self.switch.exists():
-            self.switch.write_text(f"{os.getpid()}\n")
-        elif not on:
-            self.switch.unlink(missing_ok=True)
+    def serve(self, on: bool, lease_s: int = 3) -> None:
+        """Let nginx serve its copies for the next LEASE_S seconds (ON; called again to renew),
+        or make it send every read to the API from now on."""
+        now = int(time.time())
+        wanted = {self.lease_file(now + ahead) for ahead in range(lease_s + 1)} if on else set()
+        for path in wanted:
+            if not path.exists():
+                path.touch()
+        for path in self.switch.parent.glob(self.switch.name + "-*"):
+            if path not in wanted:
+                path.unlink(missing_ok=True)
+
+    def lease_file(self, second: int) -> Path:
+        """The file that lets nginx serve copies during SECOND (named as nginx's $time_iso8601
+        writes it: local time, with its offset)."""
+        stamp = datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
+        return self.switch.with_name(f"{self.switch.name}-{stamp}")
+
+    @property
+    def serving(self) -> bool:
+        """Whether nginx may serve copies now (this second's lease file exists)."""
+        return self.lease_file(int(time.time())).exists()

@@ -14,8 +14,9 @@ Run it as ``python -m app.edge.purger``.
   restarted purger replays every purge it had not finished (it follows again only once the
   broker gave it back every message the previous process held). A new consumer starts from the
   events of the last EDGE_CACHE_TTL_S: older copies have expired anyway.
-* **Behind, the edge steps aside.** nginx serves copies only while the purger says it follows
-  (nginx.py's switch): it stops at once when the broker connection drops or a call to it fails,
+* **Behind, the edge steps aside.** nginx serves copies only while the purger's lease lasts
+  (nginx.py's switch, renewed at every turn of the loop, so a killed or frozen purger loses it
+  within EDGE_LEASE_S): it stops at once when the broker connection drops or a call to it fails,
   when a purge fails, or when a write took longer than EDGE_PURGE_MAX_LAG_S to be purged. Reads
   then go to the API (Redis still caches them). It serves again once nothing waits in the stream
   and every message a previous process held came back, after **every copy was dropped**: what
@@ -98,6 +99,7 @@ class Purger:
         self.behind = True
         self.failures = 0
         self.last_check = 0.0
+        self.leased_at = 0.0
 
     async def run(self) -> None:
         """Follow the stream until SIGTERM; on any failure, step the edge aside and retry."""
@@ -109,6 +111,7 @@ class Purger:
                     await asyncio.to_thread(self.handle, message)
                 await self.settle()
                 await self.check()
+                self.renew()
                 self.failures = 0
             except (*BROKER_ERRORS, PurgeFailed) as error:
                 self.step_aside(repr(error)[:200])
@@ -258,9 +261,23 @@ class Purger:
         if pending == 0 and not orphaned and self.behind:
             dropped = await asyncio.to_thread(self.edge.purge_all)
             self.behind = False
-            self.edge.serve(True)
+            self.edge.serve(True, self.settings.edge_lease_s)
+            self.leased_at = time.monotonic()
             metrics.FOLLOWING.set(1)
             log.info("following the stream: the edge serves again", extra={"dropped": dropped})
+
+    def renew(self) -> None:
+        """Renew the lease that lets nginx serve copies, unless it ran out meanwhile (this
+        process was stopped or starved: nginx has sent reads to the API since, and what changed
+        meanwhile is not purged yet): then step aside and catch up first."""
+        if self.behind:
+            return
+        now = time.monotonic()
+        if now - self.leased_at > self.settings.edge_lease_s:
+            self.step_aside(f"the lease ran out ({now - self.leased_at:.1f} s since renewed)")
+            return
+        self.edge.serve(True, self.settings.edge_lease_s)
+        self.leased_at = now
 
     async def disconnected(self) -> None:
         """nats-py's word that the connection dropped (it reconnects by itself meanwhile)."""

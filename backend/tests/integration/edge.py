@@ -9,7 +9,7 @@ import requests
 
 from loadtest import freshness as harness
 from loadtest.freshness import BOUND_S, MIN_USES, Freshness, Load
-from stack.render import edge_following_file
+from stack.render import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 from tests.integration.helpers import Api
@@ -43,7 +43,7 @@ def edge_answer(stack: Stack, path: str, **headers: str) -> requests.Response:
 
 def serving(stack: Stack, timeout: float = 60) -> None:
     """Wait until the edge purger follows the stream (its switch file is there)."""
-    until(edge_following_file(stack).exists, timeout, "the edge purger following the stream")
+    until(lambda: edge_serving(stack), timeout, "the edge purger following the stream")
 
 
 def freshness(

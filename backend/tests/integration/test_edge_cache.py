@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from stack.render import edge_following_file
+from stack.render import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 from tests.integration.conftest import launcher
@@ -179,6 +179,6 @@ def test_new_posts_are_counted_through_the_edge_within_100_ms(api: Api, stack: S
 
 
 def test_the_edge_follows_its_purger_switch(stack: Stack) -> None:
-    assert edge_following_file(stack).exists()
+    assert edge_serving(stack)
     readyz = requests.get(f"{stack.internal_url}/readyz", timeout=10).json()
     assert readyz["checks"]["edge"]["status"] == "ok", readyz["checks"].get("edge")

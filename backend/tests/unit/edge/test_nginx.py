@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,24 @@ def test_a_purge_that_cannot_delete_fails_loudly(tmp_path: Path) -> None:
         edge.purge("/api/users/7")
 
 
-def test_the_switch_file_exists_only_while_the_edge_may_serve(tmp_path: Path) -> None:
+def test_the_switch_is_a_lease_of_the_next_seconds_named_as_nginx_s_clock(tmp_path: Path) -> None:
     edge = Edge(str(tmp_path / "edge"), str(tmp_path / "following"))
-    edge.serve(True)
-    assert (tmp_path / "following").exists()
+    edge.serve(True, lease_s=3)
+    leased = sorted(p.name for p in tmp_path.glob("following-*"))
+    assert len(leased) == 4  # this second and the next three
+    # nginx's $time_iso8601: local time with its offset, as 2026-12-06T21:44:31+00:00 (that
+    # nginx finds them is what the integration tests show: the edge serves)
+    iso = r"following-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+    assert all(re.fullmatch(iso, name) for name in leased), leased
+    assert edge.serving
     edge.serve(False)
-    assert not (tmp_path / "following").exists()
-    edge.serve(False)  # twice: no error
+    assert not list(tmp_path.glob("following-*"))
+    assert not edge.serving
+
+
+def test_a_lease_not_renewed_runs_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    edge = Edge(str(tmp_path / "edge"), str(tmp_path / "following"))
+    edge.serve(True, lease_s=2)
+    later = time.time() + 3
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert not edge.serving  # a frozen purger renews nothing: nginx stops serving copies

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +36,7 @@ class FakeEdge:
         self.dropped_all += 1
         return 0
 
-    def serve(self, on: bool) -> None:
+    def serve(self, on: bool, lease_s: int = 3) -> None:
         self.serving = on
 
 
@@ -145,3 +146,20 @@ def test_the_edge_serves_again_only_caught_up_and_after_every_copy_was_dropped(
     asyncio.run(process.check())
     assert edge.serving is serves
     assert edge.dropped_all == (1 if serves else 0)
+
+
+def test_a_lease_that_ran_out_is_not_renewed_the_purger_catches_up_first() -> None:
+    edge = FakeEdge(serving=True)
+    process = purger(edge)
+    process.leased_at = 0.0  # renewed long ago: the process was stopped (SIGSTOP) meanwhile
+    process.renew()
+    assert (edge.serving, process.behind) == (False, True)
+
+
+def test_a_lease_is_renewed_while_the_purger_keeps_up() -> None:
+    edge = FakeEdge()
+    process = purger(edge)
+    process.leased_at = time.monotonic()
+    process.renew()
+    assert edge.serving
+    assert not process.behind
