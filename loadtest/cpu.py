@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import time
 from pathlib import Path
 
 
@@ -79,3 +80,20 @@ def per_request_us(
         for group in sorted(after)
         if after[group] - before.get(group, 0.0) > 0
     }
+
+
+def idle(seconds: float) -> dict[str, float]:
+    """Cores each group keeps busy over SECONDS of whatever load there is (none: its idle cost)."""
+    before, started = cpu_by_group(), time.monotonic()
+    time.sleep(seconds)
+    after, wall = cpu_by_group(), time.monotonic() - started
+    return {g: (after[g] - before.get(g, 0.0)) / wall for g in sorted(after)}
+
+
+if __name__ == "__main__":  # python -m loadtest.cpu [seconds]: the stack's idle CPU by group
+    import sys
+
+    spent = idle(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0)
+    for group, cores in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"{group:<16} {cores:6.3f} cores")
+    print(f"{'all':<16} {sum(spent.values()):6.3f} cores")

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     events_max_age_s: float = Field(604800.0, gt=0)
     events_duplicate_window_s: float = Field(120.0, gt=0)
     outbox_batch: int = Field(200, ge=1)
-    outbox_poll_interval_s: float = Field(0.05, gt=0)
+    outbox_poll_interval_s: float = Field(0.5, gt=0)
     outbox_retention_s: float = Field(3600.0, ge=0)
     relay_lease_s: float = Field(5.0, gt=0)
     relay_backoff_max_s: float = Field(2.0, gt=0)

@@ -24,6 +24,10 @@ from app.schemas import timestamp
 
 SCHEMA_VERSION = 1
 SUBJECT_PREFIX = "events."
+# The Redis channel a committed write that recorded events publishes on, in the pipeline of its
+# cache invalidation (no round trip of its own): the relays wake at once instead of waiting for
+# their next look at the outbox (OUTBOX_POLL_INTERVAL_S, the backstop when Redis is away).
+OUTBOX_WAKE_CHANNEL = "outbox:wake"
 USER_CREATED, USER_UPDATED, USER_DELETED = "user.created", "user.updated", "user.deleted"
 POST_CREATED = "post.created"
 TYPES = (USER_CREATED, USER_UPDATED, USER_DELETED, POST_CREATED)

@@ -39,14 +39,17 @@ class Invalidations:
         self.redis, self._call = redis, call
         self.tombstone_ttl_s, self.retry_s = tombstone_ttl_s, retry_s
         self._pending: dict[str, str] = {}  # key -> GTID of invalidations Redis has not seen
+        self._notify: set[str] = set()  # channels to publish on with them
         self._lock = threading.Lock()
         self._missed = threading.Event()  # set while invalidations wait for Redis
 
-    def invalidate(self, keys: list[str], gtid: str) -> bool:
-        """After a commit, replace KEYS with tombstones of GTID; False if Redis missed it."""
+    def invalidate(self, keys: list[str], gtid: str, notify: tuple[str, ...] = ()) -> bool:
+        """After a commit, replace KEYS with tombstones of GTID and publish a word on each NOTIFY
+        channel (who listens learns that a write committed); False if Redis missed it."""
         with self._lock:
             for key in keys:
                 self._pending[key] = newest(self._pending.get(key), gtid) or ""
+            self._notify.update(notify)
         try:
             self.flush()
         except CacheUnavailable:
@@ -56,14 +59,14 @@ class Invalidations:
 
     def flush(self) -> None:
         """Write the pending tombstones, if any (CacheUnavailable when Redis cannot take them)."""
-        if self._pending:
+        if self._pending or self._notify:
             self._call(self._write_pending)
 
     def _write_pending(self) -> int:
         """Write the pending tombstones; returns how many keys that took."""
         with self._lock:
-            pending = dict(self._pending)
-        if not pending:
+            pending, notify = dict(self._pending), set(self._notify)
+        if not pending and not notify:
             return 0
         ttl_ms = int(self.tombstone_ttl_s * 1000)
         pipe = self.redis.pipeline(transaction=False)
@@ -72,11 +75,14 @@ class Invalidations:
             # Writes also touch the key's "changed" marker, which near caches watch: fills
             # rewrite cache keys all the time, and must not wake every worker.
             pipe.set(changed_key(key), gtid, px=ttl_ms)
+        for channel in notify:
+            pipe.publish(channel, b"")
         pipe.execute()
         with self._lock:
             for key, gtid in pending.items():
                 if self._pending.get(key) == gtid:
                     del self._pending[key]
+            self._notify -= notify
         return len(pending)
 
     def start_retrying(self) -> None:

@@ -112,9 +112,10 @@ class Cache:
             status, body = load(None)
             return Served(status, body, Outcome.BYPASS)
 
-    def invalidate(self, keys: list[str], gtid: str) -> bool:
-        """After a commit, replace KEYS with tombstones of GTID; False if Redis missed it."""
-        return self.invalidations.invalidate(keys, gtid)
+    def invalidate(self, keys: list[str], gtid: str, notify: tuple[str, ...] = ()) -> bool:
+        """After a commit, replace KEYS with tombstones of GTID and publish on the NOTIFY
+        channels, in one round trip; False if Redis missed it."""
+        return self.invalidations.invalidate(keys, gtid, notify)
 
     def start_retrying(self) -> None:
         """Retry missed invalidations in the background (see invalidation.py)."""

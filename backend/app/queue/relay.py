@@ -37,6 +37,7 @@ from app.db.queries import outbox
 from app.ids import unique_hex
 from app.queue import broker, metrics, process
 from app.queue.broker import BROKER_ERRORS
+from app.queue.wake import Wake
 
 log = logging.getLogger("relay")
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class Relay:
         self.stopping = asyncio.Event()
         self.failures = 0
         self.last_purge = self.last_depth = 0.0
+        self.wake = Wake(settings)
 
     async def db(self, work: Callable[[Any], T]) -> T:
         """WORK(conn) on the primary, in a thread (the event loop keeps the broker's pings)."""
@@ -168,7 +170,9 @@ class Relay:
             await self.db(lambda conn: outbox.purge(conn, retention))
 
     async def run(self) -> None:
-        """Round after round until SIGTERM; failures back off with jitter and are retried."""
+        """Round after round until SIGTERM; failures back off with jitter and are retried. Idle,
+        a relay waits for a write's wake-up word, or its next look (the backstop)."""
+        self.wake.start()
         while not self.stopping.is_set():
             try:
                 busy = await self.once()
@@ -181,8 +185,11 @@ class Relay:
                 self.lease_until = 0.0  # proven again on the (maybe new) primary
                 await asyncio.to_thread(self.primary.follow)
                 continue
-            if not busy:
+            if not busy and self.held:  # the lease holder publishes what a write woke it for
+                await self.wake.wait(self.settings.outbox_poll_interval_s, self.stopping)
+            elif not busy:  # the others only look whether the lease is free, now and then
                 await self.pause(self.settings.outbox_poll_interval_s)
+        await self.wake.stop()
         await self.stop()
 
     async def failed(self, what: str, error: BaseException) -> None:

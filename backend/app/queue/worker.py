@@ -35,7 +35,7 @@ from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
 from app.events import SUBJECT_PREFIX
 from app.queue import broker, metrics, process
 from app.queue.broker import BROKER_ERRORS
-from app.services.counters import apply_event, forget_applied
+from app.services.counters import apply_event, counts, forget_applied
 from app.services.units import Units
 from app.wiring import make_units
 
@@ -109,6 +109,10 @@ class Worker:
         """Apply one message and acknowledge it; refuse it, or dead-letter it at its last try."""
         try:
             event = events.parse(message.data)
+            if not counts(event):  # nothing to count: no transaction, no applied id to keep
+                await message.ack()
+                metrics.APPLIED.labels("not_counted").inc()
+                return
             changed = await self.apply(event, message)
         except (Stopping, *BROKER_ERRORS):
             raise

@@ -5,9 +5,18 @@ declares the cache keys it changes (cache_keys.py)."""
 from __future__ import annotations
 
 from app.db.queries import counters
-from app.events import POST_CREATED, Received
+from app.events import POST_CREATED, USER_CREATED, USER_DELETED, Received
 from app.services import cache_keys
 from app.services.units import Call, Units, Write
+
+# The events that change counters: any other (a user renamed) is acknowledged with no write, so
+# it costs the primary no transaction (and its replicas nothing to apply).
+COUNTED = frozenset({POST_CREATED, USER_CREATED, USER_DELETED})
+
+
+def counts(event: Received) -> bool:
+    """Whether EVENT changes any counter."""
+    return event.type in COUNTED
 
 
 def counted_user(event: Received) -> int | None:

@@ -56,6 +56,7 @@ class Write:
     conn: Connection
     keys: list[str] = field(default_factory=list)
     request_id: str = ""
+    recorded: bool = False  # an event went into the outbox: wake the relays after the commit
 
     def touches(self, *keys: str) -> None:
         """Declare cache keys to invalidate once the write has committed."""
@@ -65,6 +66,7 @@ class Write:
         """Record the domain event KIND in the outbox, in this unit's transaction: it is
         published if and only if the write commits (docs/messaging.md)."""
         outbox.add(self.conn, events.new(kind, aggregate_id, at, self.request_id, **data))
+        self.recorded = True
 
 
 class Units:
@@ -83,7 +85,10 @@ class Units:
             call.node = uow.node
             unit = Write(uow.conn, request_id=call.request_id)
             yield unit
-        invalidated = self.cache.invalidate(unit.keys, uow.gtid) if unit.keys else True
+        notify = (events.OUTBOX_WAKE_CHANNEL,) if unit.recorded else ()
+        invalidated = (
+            self.cache.invalidate(unit.keys, uow.gtid, notify) if unit.keys or notify else True
+        )
         if not invalidated:
             metrics.INVALIDATION_FAILURES.inc()
         call.issued = after_write(uow.gtid, invalidated) or call.issued
