@@ -77,7 +77,7 @@ class Health:
             checks["broker"] = timed({k: v for k, v in broker.items() if k != "edge"}, started)
             # The edge purgers' positions, from the same look (no edge purger: none reported).
             if (edge := broker.get("edge")) and edge["status"] != "no_purger":
-                checks["edge"] = edge
+                checks["edge"] = timed(edge, started)
         degraded = sorted(name for name, check in checks.items() if check["status"] != "ok")
         if checks["primary"].get("semi_sync") == "fallen_back":
             # Writes go on, but an acknowledged one may now exist on the primary alone.

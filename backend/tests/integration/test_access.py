@@ -193,6 +193,7 @@ def test_with_redis_down_critical_keys_keep_writing_and_standard_keys_get_503(
         assert redis_check["rate_limits_without_redis"] == {
             "critical": "local",
             "standard": "closed",
+            "refused": "local",  # refused keys' addresses: a per-worker bound, never a 503
         }
     finally:
         supervisorctl("start", "redis")
