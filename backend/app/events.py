@@ -28,6 +28,10 @@ SUBJECT_PREFIX = "events."
 # cache invalidation (no round trip of its own): the relays wake at once instead of waiting for
 # their next look at the outbox (OUTBOX_POLL_INTERVAL_S, the backstop when Redis is away).
 OUTBOX_WAKE_CHANNEL = "outbox:wake"
+# The core NATS subject (no stream keeps it) a queue worker names an event's stream sequence on
+# once it applied the event: the edge purgers drop a derived field's copies at once. A nudge, at
+# most once: the workers' ack floor, which the purgers also ask, is the truth.
+APPLIED_SUBJECT = "applied.counters"
 USER_CREATED, USER_UPDATED, USER_DELETED = "user.created", "user.updated", "user.deleted"
 POST_CREATED = "post.created"
 TYPES = (USER_CREATED, USER_UPDATED, USER_DELETED, POST_CREATED)

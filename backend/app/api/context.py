@@ -21,6 +21,7 @@ from app.services.units import Call, Units
 REQUEST_ID_MAX = 128
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 (a header name, not a secret)
+EDGE_FILL_HEADER = "X-Edge-Fill"
 TOKEN_COOKIE = "consistency_token"  # noqa: S105 (a cookie name, not a secret)
 TOKEN_ENVIRON = "HTTP_" + TOKEN_HEADER.upper().replace("-", "_")
 
@@ -41,7 +42,9 @@ def read_call() -> Call:
     see the client's last write."""
     this_call: Call | None = g.get("call")
     if this_call is None:
-        this_call = g.call = Call(request_token())
+        # nginx says whether the edge may keep the answer (nginx.conf.template, $edge_fill).
+        edge = request.headers.get(EDGE_FILL_HEADER) == "1"
+        this_call = g.call = Call(request_token(), for_edge=edge)
     return this_call
 
 

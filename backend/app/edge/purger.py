@@ -5,8 +5,9 @@ Run it as ``python -m app.edge.purger``.
 * **Exact purges, from the events.** A write's event names the paths it changed (paths.py);
   each copy is purged at once (its file deleted: nginx.py). A user's derived fields
   (post_count, last_post_at) change when a queue worker applies the event, so that path is
-  purged once the workers' consumer has acknowledged it (its ack floor passed the event's
-  sequence): after the worker's commit.
+  purged after the worker's commit: at once when the worker names the event on
+  events.APPLIED_SUBJECT (a nudge, at most once), else once the workers' consumer's ack floor
+  passed the event's sequence (asked FLOOR_AFTER_S after the event came, and then each turn).
 * **Every purge twice.** A refill that read the old version before the write, and reached nginx
   after the first purge, would otherwise be kept for the long TTL. Each path is purged again
   EDGE_PURGE_REPEAT_S later, longer than nginx lets a refill take (the edge location's timeouts).
@@ -32,6 +33,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +51,7 @@ from app.edge import metrics
 from app.edge.config import PurgerSettings
 from app.edge.nginx import Edge, PurgeFailed
 from app.edge.paths import stale_paths
-from app.events import SUBJECT_PREFIX
+from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
 from app.queue import broker
 from app.queue.broker import BROKER_ERRORS
 from jsonlog import JsonFormatter
@@ -58,10 +60,13 @@ log = logging.getLogger("edge-purger")
 BATCH = 256
 # The broker's answer about this purger's position: a broker that takes longer is not followed.
 CHECK_TIMEOUT_S = 1.0
-# While a derived field's purge waits for the workers, the loop looks this often; while only
-# repeats are due, this often.
-APPLIED_WAIT_S = 0.005
+# While purges are due (repeats, derived fields), the loop turns at least this often.
 REPEAT_WAIT_S = 0.25
+# A derived field's purge that no worker's nudge brought this long after its event came asks the
+# workers' ack floor (the nudge was lost, or no worker said it).
+FLOOR_AFTER_S = 0.5
+# How many applied sequences to remember that came before their own event did.
+APPLIED_KEPT = 10000
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Held:
     occurred_at: datetime | None = None
     due: float = 0.0  # when the repeat is due (monotonic), once after_applied is empty
     touched: float = field(default_factory=time.monotonic)
+    received: float = field(default_factory=time.monotonic)
 
 
 def observe_lag(occurred_at: datetime | None, kind: str) -> float | None:
@@ -100,6 +106,9 @@ class Purger:
         self.failures = 0
         self.last_check = 0.0
         self.leased_at = 0.0
+        # Sequences the workers said they applied before this purger held their event.
+        self.applied: set[int] = set()
+        self.applied_order: deque[int] = deque()
 
     async def run(self) -> None:
         """Follow the stream until SIGTERM; on any failure, step the edge aside and retry."""
@@ -108,7 +117,7 @@ class Purger:
             try:
                 subscription = await self.connect()
                 for message in await self.fetch(subscription):
-                    await asyncio.to_thread(self.handle, message)
+                    self.handle(message)
                 await self.settle()
                 await self.check()
                 self.renew()
@@ -133,6 +142,7 @@ class Purger:
             self.nc = await broker.connect(
                 self.settings, self.settings.process_name, disconnected_cb=self.disconnected
             )
+            await self.nc.subscribe(APPLIED_SUBJECT, cb=self.on_applied)
             self.subscription = None
             self.held.clear()  # unacknowledged on a closed connection: delivered again
         if self.subscription is None:
@@ -169,19 +179,14 @@ class Purger:
     async def fetch(self, subscription: Any) -> list[Msg]:
         """The next messages, waiting briefly while purges are due, longer when idle (a message
         that arrives meanwhile is returned at once)."""
-        if any(held.after_applied for held in self.held):
-            wait = APPLIED_WAIT_S  # a derived field's purge waits on the workers: look often
-        elif self.held:
-            wait = REPEAT_WAIT_S
-        else:
-            wait = self.settings.edge_purge_check_s
+        wait = REPEAT_WAIT_S if self.held else self.settings.edge_purge_check_s
         try:
             return list(await subscription.fetch(BATCH, timeout=wait))
         except (TimeoutError, NatsTimeout):  # nothing came: a broker that is gone is
             return []  # told by check()'s question, which does raise
 
     def handle(self, message: Msg) -> None:
-        """Purge what MESSAGE's event changed now; hold it for the rest (runs in a thread)."""
+        """Purge what MESSAGE's event changed now; hold it for the rest."""
         try:
             event = events.parse(message.data)
         except events.BadEvent:
@@ -198,6 +203,34 @@ class Purger:
         held = Held(message, seq, stale.now, stale.after_applied, event.occurred_at, due)
         self.held.append(held)
         metrics.POSITION.set(seq)
+        if held.after_applied and seq in self.applied:  # a worker was quicker than this
+            self.purge_derived(held)
+
+    async def on_applied(self, message: Msg) -> None:
+        """A worker's nudge: it applied the event at this stream sequence."""
+        try:
+            seq = int(message.data)
+        except ValueError:
+            return
+        held = next((h for h in self.held if h.seq == seq and h.after_applied), None)
+        if held is None:  # not here yet (or none to purge): remember it for a while
+            self.applied.add(seq)
+            self.applied_order.append(seq)
+            if len(self.applied_order) > APPLIED_KEPT:
+                self.applied.discard(self.applied_order.popleft())
+            return
+        try:
+            self.purge_derived(held)
+        except PurgeFailed as error:  # the loop's floor look tries again
+            self.step_aside(repr(error)[:200])
+
+    def purge_derived(self, held: Held) -> None:
+        """Drop the copies of what a worker derived from HELD's event (it has applied it)."""
+        for path in held.after_applied:
+            self.purge(path, "first")
+        observe_lag(held.occurred_at, "derived")
+        held.purged, held.after_applied = held.purged + held.after_applied, ()
+        held.due = time.monotonic() + self.settings.edge_purge_repeat_s
 
     def purge(self, path: str, kind: str) -> None:
         """Drop nginx's copy of PATH (KIND: first or repeat), counted."""
@@ -214,18 +247,15 @@ class Purger:
         acknowledge what is done; keep the rest from being redelivered."""
         if not self.held:
             return
-        floor = await self.workers_floor() if any(h.after_applied for h in self.held) else 0
         now = time.monotonic()
+        unnudged = any(h.after_applied and now - h.received > FLOOR_AFTER_S for h in self.held)
+        floor = await self.workers_floor() if unnudged else 0
         for held in list(self.held):
             if held.after_applied and floor >= held.seq:
-                for path in held.after_applied:
-                    await asyncio.to_thread(self.purge, path, "first")
-                observe_lag(held.occurred_at, "derived")
-                held.purged, held.after_applied = held.purged + held.after_applied, ()
-                held.due = now + self.settings.edge_purge_repeat_s
+                self.purge_derived(held)
             elif not held.after_applied and now >= held.due:
                 for path in held.purged:
-                    await asyncio.to_thread(self.purge, path, "repeat")
+                    self.purge(path, "repeat")
                 await held.message.ack()
                 self.held.remove(held)
             elif now - held.touched > self.ack_wait_s / 2:

@@ -32,7 +32,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from app import events
 from app.config import Settings
 from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
-from app.events import SUBJECT_PREFIX
+from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
 from app.queue import broker, metrics, process
 from app.queue.broker import BROKER_ERRORS
 from app.services.counters import apply_event, counts, forget_applied
@@ -121,6 +121,11 @@ class Worker:
             return
         await message.ack()
         metrics.APPLIED.labels("applied" if changed else "duplicate").inc()
+        if self.nc is not None:  # the edge purgers' nudge (events.APPLIED_SUBJECT)
+            with contextlib.suppress(*BROKER_ERRORS):
+                await self.nc.publish(
+                    APPLIED_SUBJECT, str(message.metadata.sequence.stream).encode()
+                )
 
     async def apply(self, event: events.Received, message: Msg) -> bool:
         """Apply EVENT, waiting out a database outage with the message held (in progress)."""

@@ -43,6 +43,8 @@ class Call:
 
     token: Token | None = None
     request_id: str = ""
+    # Its answer may be kept at the edge for long: from Redis, never from a near cache.
+    for_edge: bool = False
     node: str = "none"
     cache: str = Outcome.BYPASS.value
     issued: Token | None = None
@@ -164,7 +166,8 @@ class Units:
         if not self.cache_enabled or not may_use_cache(token):
             served = Served(*load(None), Outcome.BYPASS)
         else:
-            served = self.cache.read(key, load, near=near_cache_allowed(token))
+            near = near_cache_allowed(token) and not call.for_edge
+            served = self.cache.read(key, load, near=near)
         call.cache = served.outcome.value
         metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
         return served

@@ -100,20 +100,41 @@ def test_a_patch_is_purged_at_once_again_after_the_repeat_and_acknowledged_then(
     assert process.held == []
 
 
-def test_a_post_purges_its_posts_page_at_once_and_its_user_once_the_workers_applied_it() -> None:
+def test_a_post_purges_its_posts_page_at_once_and_its_user_when_a_worker_says_it_applied_it() -> (
+    None
+):
     edge = FakeEdge()
-    process, message = purger(edge, floor=4), FakeMessage(5, "post.created", 42, user_id=7)
+    process, message = purger(edge), FakeMessage(5, "post.created", 42, user_id=7)
     process.handle(message)  # type: ignore[arg-type]
     asyncio.run(process.settle())
-    assert edge.purged == ["/api/users/7/posts"]  # the workers are at 4: post_count unchanged yet
-    process.workers_floor = purger(edge, floor=5).workers_floor  # type: ignore[method-assign]
-    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7/posts"]  # post_count unchanged until a worker applies
+    asyncio.run(process.on_applied(SimpleNamespace(data=b"5")))  # type: ignore[arg-type]
     assert edge.purged == ["/api/users/7/posts", "/api/users/7"]
     assert not message.acked
     repeats_due(process)
     asyncio.run(process.settle())
     assert edge.purged[2:] == ["/api/users/7/posts", "/api/users/7"]
     assert message.acked
+
+
+def test_a_nudge_that_came_before_its_event_is_remembered() -> None:
+    edge = FakeEdge()
+    process = purger(edge)
+    asyncio.run(process.on_applied(SimpleNamespace(data=b"5")))  # type: ignore[arg-type]
+    process.handle(FakeMessage(5, "post.created", 42, user_id=7))  # type: ignore[arg-type]
+    assert edge.purged == ["/api/users/7/posts", "/api/users/7"]
+
+
+def test_without_a_nudge_the_workers_ack_floor_decides_after_a_while() -> None:
+    edge = FakeEdge()
+    process, message = purger(edge, floor=4), FakeMessage(5, "post.created", 42, user_id=7)
+    process.handle(message)  # type: ignore[arg-type]
+    process.held[0].received = 0.0  # long ago: the nudge was lost
+    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7/posts"]  # the workers are at 4 only
+    process.workers_floor = purger(edge, floor=5).workers_floor  # type: ignore[method-assign]
+    asyncio.run(process.settle())
+    assert edge.purged == ["/api/users/7/posts", "/api/users/7"]
 
 
 def test_a_failed_purge_raises_and_the_loop_puts_the_edge_aside() -> None:
