@@ -16,9 +16,13 @@ from typing import Any
 
 import requests
 
+from stack.waiting import until
+
 MIN_USES = 2  # EDGE_CACHE_MIN_USES as .env.example has it: stored from a key's 2nd request
 # The freshness bound of the steady state (p99 of a write's 2xx -> the last old version read).
 BOUND_S = 0.1
+# Writes of the same traffic before the measured ones (the steady state is what is measured).
+WARMUP_WRITES = 20
 
 
 def anonymous(base_url: str, path: str, **headers: str) -> requests.Response:
@@ -97,9 +101,12 @@ def freshness(
     readers: int = 4,
     pace_s: float = 0.02,
     during: Callable[[], None] | None = None,
+    warmup: int = WARMUP_WRITES,
 ) -> Freshness:
     """WRITES writes spread over the hot users (renames v1, v2, ...; or, with POSTS, new posts)
-    while READERS poll them anonymously; DURING runs in its own thread meanwhile (a fault)."""
+    while READERS poll them anonymously; DURING runs in its own thread meanwhile (a fault).
+    The first WARMUP writes are the same traffic, not measured: the steady state is measured,
+    not the first uses of connections and code paths of processes `make up` just restarted."""
     for user in load.users:  # every user's copy at the edge before the first write
         admit(load.base_url, f"/api/users/{user}")
     acked: list[tuple[int, int, float]] = []  # (user, version, 2xx time)
@@ -108,7 +115,7 @@ def freshness(
 
     def write() -> None:
         counts = dict.fromkeys(load.users, 0)
-        for n in range(writes):
+        for n in range(-warmup, writes):
             user = load.users[n % len(load.users)]
             counts[user] += 1
             url = f"{load.base_url}/api/users/{user}"
@@ -117,7 +124,8 @@ def freshness(
             else:
                 response = load.writer.patch(url, json={"name": f"v{counts[user]}"}, timeout=10)
             assert response.status_code in (200, 201), response.text
-            acked.append((user, counts[user], time.monotonic()))
+            if n >= 0:
+                acked.append((user, counts[user], time.monotonic()))
             time.sleep(pace_s)
 
     def read(offset: int) -> list[tuple[int, int, float, str]]:
@@ -136,9 +144,12 @@ def freshness(
 
     with ThreadPoolExecutor(readers + 2) as pool:
         polling = [pool.submit(read, r) for r in range(readers)]
+        writing = pool.submit(write)
+        # The fault starts with the measured writes, after the warm-up.
+        until(lambda: bool(acked) or writing.done(), 120, "the warm-up writes", interval=0.01)
         fault = pool.submit(during) if during else None
         try:
-            pool.submit(write).result()
+            writing.result()
             if fault:
                 fault.result()
         finally:

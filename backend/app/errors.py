@@ -46,6 +46,10 @@ class InvalidKey(Exception):
     """An API key is malformed, unknown, or its secret does not match (the reason is the text)."""
 
 
+class MalformedKey(InvalidKey):
+    """Not even shaped like a key (nginx limits such requests as if they had none)."""
+
+
 class RevokedKey(Exception):
     """An API key existed and was revoked (the text is its key id)."""
 

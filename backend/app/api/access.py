@@ -16,7 +16,7 @@ from flask import Flask, Response, g, request
 from app import metrics
 from app.api.context import services
 from app.api.problems import CHALLENGE, KEY_HEADER, Problem
-from app.errors import InvalidKey, RevokedKey
+from app.errors import InvalidKey, MalformedKey, RevokedKey
 from app.resilience.ratelimit import Decision
 from app.services.api_keys import Client
 
@@ -79,6 +79,8 @@ def init_app(app: Flask, writes_need_key: bool, limits_enabled: bool) -> None:
             return  # a 404 or 405 says more than a 401 would
         try:
             g.client = client = identify()
+        except MalformedKey:
+            raise  # nginx has limited it already, as a request with no key
         except (InvalidKey, RevokedKey):
             if limits_enabled:
                 limit_refused_key()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.events import written_at
 from app.push import sse
 
 POST_EVENT = "post"
@@ -51,17 +52,7 @@ def post_from_event(seq: int, payload: bytes) -> Post | None:
         "body": data.get("body"),
         "created_at": created,
     }
-    return Post(seq, user_id, sse.event(POST_EVENT, shown, seq), parse_time(created))
-
-
-def parse_time(value: object) -> datetime | None:
-    """An event's ISO time, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return Post(seq, user_id, sse.event(POST_EVENT, shown, seq), written_at(created))
 
 
 @dataclass(eq=False)

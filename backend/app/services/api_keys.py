@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from app import metrics
 from app.db.queries import api_keys as key_rows
 from app.db.routing import PRIMARY
-from app.errors import InvalidKey, RevokedKey
+from app.errors import InvalidKey, MalformedKey, RevokedKey
 from app.services.units import Units
 
 PREFIX = "zk_"
@@ -60,7 +60,7 @@ def split_key(key: str) -> tuple[str, str]:
         and 0 < len(secret) <= SECRET_MAX
     )
     if not well_formed:
-        raise InvalidKey("malformed")
+        raise MalformedKey("malformed")
     return key_id, secret
 
 

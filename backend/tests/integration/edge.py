@@ -3,8 +3,9 @@ switch, and the freshness harness (loadtest/freshness.py) on the test stack."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 import requests
 
 from loadtest import freshness as harness
@@ -12,9 +13,32 @@ from loadtest.freshness import BOUND_S, MIN_USES, Freshness, Load
 from stack.render import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
+from tests.integration.conftest import launcher
 from tests.integration.helpers import Api
 
-__all__ = ["BOUND_S", "MIN_USES", "admit", "anonymous", "edge_answer", "freshness", "serving"]
+__all__ = [
+    "BOUND_S",
+    "MIN_USES",
+    "admit",
+    "anonymous",
+    "edge_answer",
+    "edge_on",
+    "freshness",
+    "serving",
+]
+
+
+@pytest.fixture(scope="module")
+def edge_on(stack: Stack) -> Iterator[None]:
+    """The test stack runs with the edge cache off (conftest.py); `make up` turns it on for a
+    module the way a user's `make up` does (nginx takes the new config with a HUP), and off
+    again after."""
+    launcher("up", {"EDGE_CACHE": "on"})
+    serving(stack)
+    try:
+        yield
+    finally:
+        launcher("up", {"EDGE_CACHE": "off"})
 
 
 def anonymous(stack: Stack, path: str, **headers: str) -> requests.Response:

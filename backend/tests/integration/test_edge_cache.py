@@ -5,7 +5,6 @@ live until the edge purger drops them (the event stream), under faults too."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -13,31 +12,19 @@ import requests
 from stack.render import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
-from tests.integration.conftest import launcher
-from tests.integration.edge import (
+from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
     BOUND_S,
     MIN_USES,
     admit,
     anonymous,
     edge_answer,
+    edge_on,
     freshness,
     serving,
 )
 from tests.integration.helpers import Api
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", autouse=True)
-def edge_on(stack: Stack) -> Iterator[None]:
-    """The test stack runs with the edge cache off (conftest.py); `make up` turns it on here the
-    way a user's `make up` does (nginx takes the new config with a HUP), and off again after."""
-    launcher("up", {"EDGE_CACHE": "on"})
-    serving(stack)
-    try:
-        yield
-    finally:
-        launcher("up", {"EDGE_CACHE": "off"})
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("edge_on")]
 
 
 EDGE_HEADERS = [

@@ -7,16 +7,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from stack.settings import Stack
-from tests.integration.conftest import launcher, supervisorctl
-from tests.integration.edge import BOUND_S, freshness, serving
+from tests.integration.conftest import supervisorctl
+from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
+    BOUND_S,
+    edge_on,
+    freshness,
+    serving,
+)
 from tests.integration.helpers import Api, Databases
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("edge_on")]
 
 # A replica's SQL thread held this far behind the primary (MASTER_DELAY).
 DELAY_S = 2
@@ -28,17 +32,6 @@ LEASE_BOUND_S = 4.0
 # The stopped broker's bound: the purger hears the connection drop at once and puts the edge
 # aside (reads go to the API) until the broker is back and it has caught up.
 BROKER_BOUND_S = 1.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def edge_on(stack: Stack) -> Iterator[None]:
-    """The edge on, as `make up` has it (the test stack runs without it, conftest.py)."""
-    launcher("up", {"EDGE_CACHE": "on"})
-    serving(stack)
-    try:
-        yield
-    finally:
-        launcher("up", {"EDGE_CACHE": "off"})
 
 
 def delay_replicas(dbs: Databases, stack: Stack, seconds: int) -> None:
