@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(4, ge=0)
     db_connect_timeout: int = Field(2, ge=1)
     db_read_timeout: int = Field(10, ge=1)
+    # Reads (on replicas, and on the primary as their fallback) and replica polls wait at most
+    # this long for each round trip, connecting included: a frozen node (a paused VM, a stopped
+    # process with its port open) costs a read this much before it goes elsewhere, never the
+    # whole request (writes keep DB_READ_TIMEOUT: a COMMIT is not abandoned lightly).
+    db_read_deadline_s: float = Field(1.0, gt=0)
+    # Every session bounds what a frozen peer's transaction can cost the others: a row lock is
+    # waited for at most DB_LOCK_WAIT_TIMEOUT_S (MariaDB's default: 50 s), and a transaction left
+    # idle (its process paused mid-way) is rolled back by the server, its locks freed, after
+    # DB_IDLE_TRANSACTION_TIMEOUT_S (MariaDB's default: never).
+    db_lock_wait_timeout_s: int = Field(5, ge=1)
+    db_idle_transaction_timeout_s: int = Field(5, ge=1)
     # TLS to the database nodes: a CA file makes it required and verified; empty, it is off.
     db_tls_ca: str = ""
 

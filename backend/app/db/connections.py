@@ -6,7 +6,9 @@ be fine again. Reads, replica polls and GTID waits therefore take a pooled conne
 ping first (a ping costs a round trip on every use), and when the work meets a dead connection
 the node's pool is reset and the work runs once more on a fresh one. A node that cannot be
 connected to at all raises ``NoConnection``; one whose fresh connection breaks too raises the
-driver's error, for the caller to treat as a failure of the node.
+driver's error, for the caller to treat as a failure of the node. A round trip that timed out
+is not retried on the same node: a frozen server (its port open, no code of its running) would
+take a fresh connection's handshake and the deadline again; the caller goes elsewhere at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from app import metrics
-from app.db.errors import DRIVER_ERRORS
+from app.db.errors import DRIVER_ERRORS, timed_out
 from app.db.sql import fetch_one
 
 T = TypeVar("T")
@@ -41,9 +43,9 @@ def on_live_connection(engine: Engine, work: Callable[[Any], T], kind: str | Non
             raise NoConnection(error) from error
         try:
             return work(conn)
-        except DRIVER_ERRORS:
+        except DRIVER_ERRORS as error:
             conn.invalidate()
-            if fresh:
+            if fresh or timed_out(error):
                 raise
             engine.dispose()  # the other pooled connections died with the same server
             if kind is not None:

@@ -47,6 +47,15 @@ def tls_args(settings: Settings) -> dict[str, Any]:
     return {"ssl_disabled": True}
 
 
+def session_bounds(settings: Settings) -> str:
+    """The statement every connection runs first: how long its transactions may wait for a row
+    lock, and stay open while idle (the server then rolls back and closes the connection)."""
+    return (
+        f"SET SESSION innodb_lock_wait_timeout = {settings.db_lock_wait_timeout_s},"
+        f" idle_transaction_timeout = {settings.db_idle_transaction_timeout_s}"
+    )
+
+
 def make_engine(
     settings: Settings, address: str, *, timeout_s: float | None = None, **options: Any
 ) -> Engine:
@@ -58,6 +67,7 @@ def make_engine(
         "connect_timeout": timeout_s or settings.db_connect_timeout,
         "read_timeout": timeout_s or settings.db_read_timeout,
         "write_timeout": timeout_s or settings.db_read_timeout,
+        "init_command": session_bounds(settings),
     }
     defaults: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
@@ -103,18 +113,29 @@ class Engines:
         return self._get("writer", address, lambda: make_engine(self.settings, address))
 
     def reader(self, address: str) -> Engine:
-        """Autocommit reads."""
+        """Autocommit reads, each round trip bounded by DB_READ_DEADLINE_S."""
+        deadline = self.settings.db_read_deadline_s
         return self._get(
-            "reader", address, lambda: make_engine(self.settings, address, **READ_ENGINE)
+            "reader",
+            address,
+            lambda: make_engine(self.settings, address, timeout_s=deadline, **READ_ENGINE),
         )
 
     def monitor(self, address: str) -> Engine:
         """One connection for the replica monitor's polls, apart from request pools. No ping
-        before each poll: a poll that meets a dead connection tries a fresh one itself."""
+        before each poll: a poll that meets a dead connection tries a fresh one itself. Bounded
+        like reads: a frozen replica's poll gives up within DB_READ_DEADLINE_S."""
         return self._get(
             "monitor",
             address,
-            lambda: make_engine(self.settings, address, pool_size=1, max_overflow=0, **READ_ENGINE),
+            lambda: make_engine(
+                self.settings,
+                address,
+                timeout_s=self.settings.db_read_deadline_s,
+                pool_size=1,
+                max_overflow=0,
+                **READ_ENGINE,
+            ),
         )
 
     def second_opinion(self, address: str) -> Engine:

@@ -72,6 +72,13 @@ def is_node_failure(error: BaseException) -> bool:
     return error_code(error) in NODE_FAILURES
 
 
+def timed_out(error: BaseException) -> bool:
+    """ERROR is a round trip that got no answer within its deadline: the node holds the
+    connection open but does not answer (frozen, or stalled); the connection did not die."""
+    inner = driver_error(error)
+    return isinstance(inner.__cause__ or inner.__context__, TimeoutError)
+
+
 def is_transient(error: BaseException, *, write: bool) -> bool:
     """ERROR may go away on a second try, and trying again is safe for this kind of work."""
     return error_code(error) in (SAFE_FOR_WRITES if write else SAFE_FOR_READS)

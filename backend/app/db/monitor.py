@@ -10,6 +10,11 @@ writer has stopped (a crash, a restart) and says nothing about the replica, so t
 directly instead, as the time the replica takes to apply the primary's current GTID position
 (waiting no longer than the eject threshold). A stopped writer thus cannot eject replicas that
 are keeping up, and a replica that is behind is still ejected.
+
+A frozen replica (a paused VM, a stopped process: its port open, nothing answering) does not fail
+its poll, it holds it. So a replica whose poll has been in flight for longer than the eject
+threshold counts as ejected at once, while the poll still waits (its own deadline is
+DB_READ_DEADLINE_S): it cannot show a lag below the threshold, and new reads go elsewhere.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class ReplicaMonitor:
         self._stopped = threading.Event()
         self._started = False
         self._lock = threading.Lock()
+        self._polling_since: dict[str, float] = {}  # replica -> when its poll in flight began
         self.writer_stalled = False  # the last second opinion found the heartbeat writer stopped
 
     def start(self) -> None:
@@ -79,8 +85,11 @@ class ReplicaMonitor:
     def poll(self, name: str) -> ReplicaState:
         """Poll one replica now and record the new state."""
         before = self.states[name]
-        started = time.monotonic()
-        seen = observe(self.engines[name])
+        started = self._polling_since[name] = time.monotonic()
+        try:
+            seen = observe(self.engines[name])
+        finally:
+            del self._polling_since[name]
         if seen.writable and self.on_writable is not None:
             self.on_writable(name)
         if seen.lag_s is not None and seen.lag_s > self.policy.eject_above_s:
@@ -149,9 +158,14 @@ class ReplicaMonitor:
             if (late := time.monotonic() - slept - self.interval_s) > self.policy.eject_above_s / 2:
                 log.warning("replica poll late", extra={"replica": name, "seconds": late})
 
+    def hung(self, name: str) -> bool:
+        """Has replica NAME's poll been in flight for longer than the eject threshold?"""
+        since = self._polling_since.get(name)
+        return since is not None and time.monotonic() - since > self.policy.eject_above_s
+
     def admitted(self) -> list[str]:
         """Replicas that may serve reads now."""
-        return [name for name, state in self.states.items() if state.admitted]
+        return [n for n, s in self.states.items() if s.admitted and not self.hung(n)]
 
     def ejected_but_reachable(self) -> list[str]:
         """Replicas out of rotation that still answer: a last resort when the primary is down."""

@@ -66,3 +66,24 @@ def test_an_error_of_the_work_itself_is_not_retried_and_keeps_the_connection() -
     with pytest.raises(KeyError):
         on_live_connection(pool, wrong)  # type: ignore[arg-type]
     assert (pool.invalidated, pool.disposed, pool.closed) == (0, 0, 1)
+
+
+def timed_out() -> pymysql.err.OperationalError:
+    """What PyMySQL raises when a round trip passes its read timeout (a frozen server): 2013,
+    raised while handling the socket's TimeoutError."""
+    lost = pymysql.err.OperationalError(2013, "Lost connection to server during query (timed out)")
+    lost.__context__ = TimeoutError("timed out")
+    return lost
+
+
+def test_a_round_trip_that_timed_out_goes_elsewhere_without_a_second_try_here() -> None:
+    pool = Pool()
+    tries = []
+
+    def frozen(conn: Any) -> None:
+        tries.append(conn)
+        raise timed_out()
+
+    with pytest.raises(pymysql.err.OperationalError):
+        on_live_connection(pool, frozen)  # type: ignore[arg-type]
+    assert (len(tries), pool.invalidated, pool.disposed) == (1, 1, 0)

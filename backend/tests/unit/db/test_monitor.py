@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, cast
 
 import pymysql
@@ -125,3 +127,34 @@ def test_a_second_opinion_survives_connections_closed_by_a_primary_restart() -> 
 def test_a_primary_that_keeps_failing_leaves_the_poll_standing() -> None:
     failing = ScriptedEngine({PRIMARY_SQL: {"position": "0-1-9", "heartbeat_age": 2.9}}, stale=2)
     assert opinion(failing, replica(applies_in_time=True), old_heartbeat()).lag_s == 3.0
+
+
+class FrozenEngine(ScriptedEngine):
+    """A replica whose poll is answered only when the test lets it (a paused process)."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.entered, self.wake = threading.Event(), threading.Event()
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self.entered.set()
+        self.wake.wait(5)
+        raise pymysql.err.OperationalError(2013, "Lost connection (timed out)")
+
+
+def test_a_replica_whose_poll_hangs_past_the_eject_threshold_loses_its_reads_at_once() -> None:
+    frozen = FrozenEngine()
+    monitor = ReplicaMonitor({"replica-1": cast(Engine, frozen)}, POLICY, interval_s=0.0)
+    assert monitor.admitted() == ["replica-1"]
+    poll = threading.Thread(target=monitor.poll, args=("replica-1",))
+    poll.start()
+    assert frozen.entered.wait(5)
+    assert monitor.admitted() == ["replica-1"], "a poll in flight for less than the threshold"
+    time.sleep(POLICY.eject_above_s + 0.05)
+    assert monitor.admitted() == []
+    assert monitor.hung("replica-1")
+    frozen.wake.set()
+    poll.join(5)
+    assert not monitor.hung("replica-1")
+    assert monitor.admitted() == []
+    assert not monitor.states["replica-1"].reachable

@@ -1,0 +1,174 @@
+"""Gray failures: a database node or a transaction that hangs, its port still open, costs a bounded
+wait, never the whole tier (docs/reliability.md, "Frozen, not dead")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from unittest import mock
+
+import pytest
+import requests
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.config import Settings
+from app.db.engines import make_engine
+from stack import supervisor
+from stack.settings import Stack
+from tests.integration.helpers import Api, Databases, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Outcome:
+    sent: float  # seconds since the load started
+    seconds: float
+    status: int | str
+    node: str = ""
+
+
+@dataclass
+class MixedLoad:
+    """Uncached replica reads (anonymous, past the edge), cached reads and posts (with a key), one
+    thread each, until stopped: every request's outcome."""
+
+    stack: Stack
+    api_key: str
+    user_id: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, method: str, path: str, keyed: bool) -> None:
+        headers = {"X-API-Key": self.api_key} if keyed else {}
+        body = {"body": "while frozen"} if method == "POST" else None
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    answer = session.request(
+                        method, self.stack.base_url + path, json=body, headers=headers, timeout=15
+                    )
+                    status: int | str = answer.status_code
+                    node = answer.headers.get("X-DB-Node", "")
+                except requests.RequestException as error:
+                    status, node = type(error).__name__, ""
+                done = time.monotonic()
+                self.outcomes.append(Outcome(sent - self.started, done - sent, status, node))
+                time.sleep(0.005)
+
+    def __enter__(self) -> MixedLoad:
+        self.started = time.monotonic()
+        paths = [
+            ("GET", "/api/users?limit=1", False),
+            ("GET", "/api/users?limit=2", False),
+            ("GET", "/api/users?limit=3", False),
+            ("GET", f"/api/users/{self.user_id}", True),
+            ("POST", f"/api/users/{self.user_id}/posts", True),
+            ("POST", f"/api/users/{self.user_id}/posts", True),
+        ]
+        self.threads = [threading.Thread(target=self.run, args=path) for path in paths]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+
+@contextmanager
+def frozen(stack: Stack, program: str) -> Iterator[None]:
+    """PROGRAM paused with SIGSTOP (its port open, no code of its running), woken at the end."""
+    pid = supervisor.running_pids(stack, [program])[program]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_frozen_replica_costs_a_read_its_deadline_and_fails_no_request(
+    stack: Stack, api: Api
+) -> None:
+    """Replica-1 frozen 10 s under mixed load: no request over 2 s, none failed, and the reads
+    went on (to replica-2) while it slept."""
+    user_id = api.create_user("Frozen", "Replica")["id"]
+    eventually(lambda: replicas_serving(stack) == {"replica-1", "replica-2"}, timeout=20)
+    with MixedLoad(stack, api.api_key or "", user_id) as load:
+        time.sleep(1.5)
+        with frozen(stack, "mysql-replica-1"):
+            froze = load.now()
+            time.sleep(10.0)
+        woke = load.now()
+        time.sleep(1.5)
+    failed = [o for o in load.outcomes if o.status not in (200, 201)]
+    slowest = max(load.outcomes, key=lambda o: o.seconds)
+    # Reads that went to a database node ("none": answered from the cache).
+    during = [o for o in load.outcomes if froze + 2 < o.sent < woke and o.node not in ("", "none")]
+    print(
+        f"{len(load.outcomes)} requests, {len(during)} reads while frozen; slowest "
+        f"{slowest.seconds:.2f} s ({slowest.status} {slowest.node}, sent at {slowest.sent:.1f} s);"
+        f" frozen {froze:.1f}-{woke:.1f} s"
+    )
+    assert failed == []
+    assert slowest.seconds < 2.0
+    assert len(during) > 100, "reads stalled while replica-1 was frozen"
+    assert {o.node for o in during} <= {"replica-2", "primary"}
+
+
+def replicas_serving(stack: Stack) -> set[str]:
+    nodes = set()
+    for _ in range(30):
+        answer = requests.get(f"{stack.base_url}/api/users?limit=1", timeout=5)
+        nodes.add(answer.headers.get("X-DB-Node", ""))
+    return nodes
+
+
+def test_a_transaction_left_idle_by_a_frozen_process_frees_its_locks_within_the_bound(
+    stack: Stack, api: Api, dbs: Databases
+) -> None:
+    """A session of the project's own engine (as a worker's) takes a user's counter row and then
+    does nothing, like a worker paused mid-transaction: the server rolls it back within
+    DB_IDLE_TRANSACTION_TIMEOUT_S, and the post's counter is applied by the workers meanwhile."""
+    user_id = api.create_user("Idle", "Transaction")["id"]
+    bound = int(stack.env["DB_IDLE_TRANSACTION_TIMEOUT_S"])
+
+    def post_count() -> int:
+        return int(
+            dbs.scalar("primary", "SELECT post_count FROM user_stats WHERE user_id = %s", user_id)
+            or 0
+        )
+
+    assert api.post(f"/api/users/{user_id}/posts", json={"body": "1"}).status_code == 201
+    eventually(lambda: post_count() == 1, timeout=15, interval=0.1)
+    with mock.patch.dict(os.environ, stack.api_env()):
+        engine = make_engine(Settings(), stack.api_env()["DB_PRIMARY"], pool_size=1)
+    conn = engine.connect()
+    try:
+        conn.begin()
+        conn.execute(
+            text("SELECT post_count FROM user_stats WHERE user_id = :u FOR UPDATE"), {"u": user_id}
+        )
+        held = time.monotonic()
+        assert api.post(f"/api/users/{user_id}/posts", json={"body": "2"}).status_code == 201
+        eventually(lambda: post_count() == 2, timeout=bound + 15, interval=0.1)
+        waited = time.monotonic() - held
+        print(f"the counter was applied {waited:.1f} s after the idle transaction took its row")
+        # The bound, plus a worker's lock wait (DB_LOCK_WAIT_TIMEOUT_S) ending in a retry.
+        assert waited < bound + int(stack.env["DB_LOCK_WAIT_TIMEOUT_S"]) + 2
+        with pytest.raises(DBAPIError):  # the server rolled back and closed the idle session
+            conn.execute(text("SELECT 1"))
+    finally:
+        conn.close()
+        engine.dispose()
