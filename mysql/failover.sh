@@ -94,6 +94,21 @@ write_record() {
   mv "$tmp" "$MYSQL_TOPOLOGY_FILE"
 }
 
+# record_epoch NEW: the record's epoch written on NEW before it opens for writes (the admin account
+# writes through read_only), so every node that follows NEW holds it, and a former primary that
+# wakes up writable holds an older one: the writers follow the higher (app/db/topology.py).
+record_epoch() {
+  local exists
+  exists=$(at "$1" "SELECT COUNT(*) FROM information_schema.TABLES
+    WHERE TABLE_SCHEMA = $(sql_string "$MYSQL_DATABASE") AND TABLE_NAME = 'primary_epoch'")
+  if [[ $exists != 1 ]]; then
+    log "no primary_epoch table (migrations not run yet): the epoch is in $MYSQL_TOPOLOGY_FILE only"
+    return 0
+  fi
+  at "$1" "REPLACE INTO \`$MYSQL_DATABASE\`.primary_epoch (id, epoch, member, changed_at)
+    VALUES (1, $(topology_field EPOCH), $(sql_string "$1"), UTC_TIMESTAMP(6))"
+}
+
 # wait_semi_sync_client MEMBER: with semi-sync on, a replica has connected as a semi-sync client
 # before writes open, so the first commits do not wait out the timeout and fall back.
 wait_semi_sync_client() {
@@ -113,6 +128,7 @@ promote() {
   at "$new" 'STOP REPLICA; RESET REPLICA ALL'
   promoted_at=$(at "$new" 'SELECT @@gtid_current_pos')
   write_record "$new" "$previous" "$promoted_at" "$mode"
+  record_epoch "$new"
   step_done "promoted $new at GTID $promoted_at (recorded in $MYSQL_TOPOLOGY_FILE)"
   load_topology
   while read -r member; do

@@ -138,6 +138,8 @@ def status(stack: Stack) -> None:
         print("stack is not running")
         return
     print(supervisor.ctl(stack, "status", check=False).stdout)
+    writer = stack.writer
+    print(f"the primary (takes writes): mysql {writer.name}, {stack.host}:{writer.port}")
     mysql.replication_status(stack)
     print("\n" + live_table(stack))
     print("\n" + queue.queue_table(stack))

@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 
+from stack import supervisor
 from stack.account import Account
 from stack.install import venv_bin
 from stack.render import REPLICATION_SCRIPT
@@ -35,13 +36,17 @@ def ensure_datadirs(stack: Stack, account: Account | None = None) -> None:
         )
 
 
-def socket_sql(stack: Stack, db: Node, statement: str) -> subprocess.CompletedProcess[str]:
-    """Run STATEMENT as root over the node's unix socket (root authenticates by socket)."""
+def socket_sql(
+    stack: Stack, db: Node, statement: str, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run STATEMENT as root over the node's unix socket (root authenticates by socket), within
+    TIMEOUT seconds when given (subprocess.TimeoutExpired after it)."""
     sock = stack.state / "mysql" / db.name / "mysqld.sock"
     return subprocess.run(
         ["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "--batch", "-e", statement],
         capture_output=True,
         text=True,
+        timeout=timeout,
     )
 
 
@@ -134,8 +139,29 @@ def run_script(stack: Stack, name: str, *args: str) -> None:
 
 
 def failover(stack: Stack) -> None:
-    """The primary is lost for good: promote the replica that received the most."""
+    """The primary is lost for good: fence it if its process still runs, then promote the
+    replica that received the most."""
+    fence_if_hung(stack, stack.writer)
     run_script(stack, "failover.sh", "failover")
+
+
+def fence_if_hung(stack: Stack, node: Node, answer_within_s: float = 3.0) -> None:
+    """Kill NODE's mariadbd and keep it down when it runs but does not answer (frozen: a paused
+    VM, a stopped process, a stalled disk). Left alone, it could wake up writable after another
+    node was promoted, with statements in flight from before the freeze that it would then
+    commit. `make up` starts it again read-only, as a replica of the new primary. A node that
+    answers is left to failover.sh, which keeps a primary that answers."""
+    program = f"mysql-{node.name}"
+    if supervisor.state_of(stack, program) != "RUNNING":
+        return
+    try:
+        if socket_sql(stack, node, "SELECT 1", timeout=answer_within_s).returncode == 0:
+            return
+    except subprocess.TimeoutExpired:
+        pass
+    pid = int((stack.state / "mysql" / node.name / "mysqld.pid").read_text())
+    step("fence", f"mysql {node.name} runs but does not answer: killed, kept down (pid {pid})")
+    supervisor.crash(stack, program, pid)
 
 
 def switchover(stack: Stack) -> None:

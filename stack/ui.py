@@ -27,9 +27,10 @@ def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tup
     live = f"curl -N {stack.base_url}/api/stream/posts"
     rows.append(("live page", f"{stack.base_url}/live", live))
     rows += api_rows
+    writer = stack.writer  # the failover record's primary, which need not be "primary"
     rows += [
         (
-            f"mysql {db.name}",
+            f"mysql {db.name} ({'takes writes' if db == writer else 'replica'})",
             f"{host}:{db.port}",
             f"mariadb -h{host} -P{db.port} -uroot -p {database}",
         )

@@ -12,7 +12,7 @@ from sqlalchemy import URL, Engine, create_engine
 
 from app.config import Settings
 from app.db.routing import PRIMARY, Nodes
-from app.db.topology import replica_name, writable
+from app.db.topology import current_primary, replica_name
 
 
 def node_url(settings: Settings, address: str) -> URL:
@@ -192,8 +192,9 @@ def replica_members(settings: Settings, primary: str) -> dict[str, str]:
 
 def find_primary(settings: Settings, engines: Engines | None = None) -> str:
     """The member that takes writes now, for processes outside the API (migrations, the
-    operator's CLI, the heartbeat writer): the one writable member, else the configured primary
-    (none writable: it is down or fenced, and writing there fails as it should)."""
+    operator's CLI, the heartbeat writer, the relays): the one writable member, or of several the
+    one with the highest epoch (topology.py); else the configured primary (none writable: it is
+    down or fenced, and writing there fails as it should)."""
     engines = engines or Engines(settings)
-    found = writable({address: engines.probe(address) for address in settings.members()})
-    return found[0] if len(found) == 1 else settings.db_primary
+    found, _ = current_primary({address: engines.probe(address) for address in settings.members()})
+    return found or settings.db_primary

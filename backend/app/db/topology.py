@@ -10,9 +10,14 @@ configured primary, serving as a replica after a failover), and the one that tak
 
 A worker looks again when something suggests the primary moved: a write refused as read-only, the
 primary's breaker refusing a write, a replica that polls as writable (a promoted one), and every
-``TOPOLOGY_CHECK_INTERVAL_S``. It follows only an unambiguous answer: exactly one writable member.
-None writable (the primary down and nobody promoted yet) or two (a fence that failed) leave it where
-it is; a node found read-only still refuses every write by itself.
+``TOPOLOGY_CHECK_INTERVAL_S``. It follows only an unambiguous answer. None writable (the primary
+down and nobody promoted yet) leaves it where it is; a node found read-only still refuses every
+write by itself. Two writable members happen when a primary frozen through a failover (a paused
+VM: it could not be fenced) wakes up: then the one with the higher epoch is the primary. failover.sh
+writes each promotion's epoch on the promoted node before it takes writes, so the woken node holds
+an older one; it takes no write from any process that finds the primary here (the API's workers,
+the heartbeat, the relays, the CLI), and ``make up`` makes it a replica. Two writable members with
+the same epoch leave every writer where it is.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from app.db.connections import query_once
 
 log = logging.getLogger(__name__)
 READ_ONLY_SQL = "SELECT @@read_only AS read_only"
+EPOCH_SQL = "SELECT epoch FROM primary_epoch WHERE id = 1"
 
 
 def replica_name(index: int) -> str:
@@ -43,6 +49,24 @@ def writable(probes: dict[str, Engine]) -> list[str]:
         if row is not None and not int(row["read_only"]):
             found.append(address)
     return found
+
+
+def epoch(engine: Engine) -> int | None:
+    """The promotion epoch member ENGINE holds (0 before any failover); None when it cannot say."""
+    row = query_once(engine, EPOCH_SQL, ())
+    return None if row is None else int(row["epoch"])
+
+
+def current_primary(probes: dict[str, Engine]) -> tuple[str | None, list[str]]:
+    """(the member that takes writes, or None when none or no single one can be told; every
+    writable member). Of several writable members, the one with the highest epoch."""
+    found = writable(probes)
+    if len(found) <= 1:
+        return (found[0] if found else None), found
+    epochs = {address: epoch(probes[address]) for address in found}
+    known = {address: e for address, e in epochs.items() if e is not None}
+    newest = [a for a, e in known.items() if e == max(known.values(), default=None)]
+    return (newest[0] if len(newest) == 1 else None), found
 
 
 class Topology:
@@ -67,14 +91,17 @@ class Topology:
     def check(self) -> str:
         """Look now; follow the one writable member if it is not the current primary."""
         with self._lock:
-            found = writable(self.probes)
+            primary, found = current_primary(self.probes)
             self.ambiguous = found if len(found) > 1 else []
             if len(found) > 1:
-                log.error("more than one writable database node", extra={"nodes": found})
-            elif found and found[0] != self.current:
-                log.warning("primary moved", extra={"from": self.current, "to": found[0]})
-                self.follow(found[0])
-                self.current = found[0]
+                log.error(
+                    "more than one writable database node",
+                    extra={"nodes": found, "following": primary},
+                )
+            if primary is not None and primary != self.current:
+                log.warning("primary moved", extra={"from": self.current, "to": primary})
+                self.follow(primary)
+                self.current = primary
             return self.current
 
     def wait_for_move(self, away_from: str, timeout_s: float) -> bool:

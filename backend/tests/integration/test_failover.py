@@ -1,14 +1,18 @@
 """The primary lost for good, and a planned change of primary, under a bounded write + read load
 (mysql/failover.sh through the launcher, as `make failover` and `make switchover` run it).
 
-The three tests run in order on one topology: the primary is killed and a replica promoted; the
-former primary returns through `make up` and ends a replica; a switchover makes it the primary
+The tests run in order on one topology: the primary is frozen, fenced and a replica promoted; the
+former primary returns, is made writable by hand (a fence that failed) and takes no write, then
+`make up` makes it a replica; a switchover makes it the primary
 again, so the tests after this module meet the stack as configured. The module's teardown puts
 it back that way whatever failed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -171,19 +175,31 @@ def read_ids(stack: Stack, api_key: str, dbs: Databases) -> list[int]:
     return ids
 
 
-def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
+def test_a_frozen_primary_is_fenced_replaced_and_no_acknowledged_write_is_lost(
     stack: Stack, api_key: str, dbs: Databases, read_ids: list[int], topology: None
 ) -> None:
+    """The primary frozen (SIGSTOP: a paused VM, its port open): `make failover` finds it running
+    but not answering, kills it and keeps it down (else it would wake up writable, with
+    statements in flight from before the freeze), and promotes a replica. Waking it changes
+    nothing: the process is gone; the next test brings it back with `make up`."""
+    writer = stack.writer.name
+    pid = int((stack.state / "mysql" / writer / "mysqld.pid").read_text())
     with Load(stack, api_key, read_ids) as load:
         time.sleep(2)
         killed = time.monotonic()
-        kill_primary(stack)
-        time.sleep(1)  # writes fail meanwhile: nobody has promoted anything yet
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(1)  # writes wait meanwhile: nobody has promoted anything yet
         started = time.monotonic()
         failover = launcher("failover")
         promoted = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)  # woken: nothing of it may run any more
         eventually(lambda: load.writes and load.writes[-1][2] == 201, timeout=10)
         time.sleep(2)
+    assert "runs but does not answer: killed" in failover.stdout, failover.stdout
+    assert supervisor.state_of(stack, f"mysql-{writer}") == "STOPPED"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
     new = load_stack().writer
     assert new.name != "primary"
     assert "takes writes" in failover.stdout
@@ -219,6 +235,22 @@ def test_the_former_primary_returns_fenced_and_ends_a_replica(
     supervisorctl("start", "mysql-primary")
     # Before anything opens it: read-only, so the application's account cannot write there.
     eventually(lambda: dbs.scalar("primary", "SELECT @@read_only") == 1, timeout=30)
+    # A fence that failed: the former primary writable again, as one frozen through a failover
+    # wakes up where nothing could kill it. Every writer follows the newer epoch, not it.
+    assert dbs.scalar(new.name, "SELECT epoch FROM primary_epoch") > dbs.scalar(
+        "primary", "SELECT epoch FROM primary_epoch"
+    )
+    dbs.query("primary", "SET GLOBAL read_only = 0")
+    stale = dbs.scalar("primary", "SELECT @@gtid_binlog_pos")
+    # Processes that look for the primary afresh meanwhile (a restart: the heartbeat writer, a
+    # relay, an API replica) meet two writable members, the configured primary among them.
+    supervisorctl("restart", "heartbeat", "relay-1", "api-1")
+    with Api(stack.base_url, api_key) as api:
+        started = time.monotonic()
+        while time.monotonic() - started < 3.0:  # API writes, heartbeats, relays, workers
+            api.create_user("While", "TwoWritable")
+            assert dbs.scalar("primary", "SELECT @@gtid_binlog_pos") == stale
+            time.sleep(0.1)
     up = launcher("up")
     former = f"{stack.host}:{stack.primary.port}"
     if f"refused {former}" in up.stderr:

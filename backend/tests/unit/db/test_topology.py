@@ -23,20 +23,25 @@ class Members:
 
     def __init__(self, **read_only: int | None) -> None:
         self.read_only = {address.replace("_", ":"): v for address, v in read_only.items()}
+        self.epochs: dict[str, int] = {}  # members that can say their epoch
 
     def writable(self, probes: dict[str, Any]) -> list[str]:
         return [a for a in probes if self.read_only.get(a) == 0]
+
+    def epoch(self, address: str) -> int | None:
+        return self.epochs.get(address)
 
 
 @pytest.fixture
 def members(monkeypatch: pytest.MonkeyPatch) -> Members:
     found = Members(db1_1=0, db2_1=1, db3_1=1)
     monkeypatch.setattr(topology, "writable", found.writable)
+    monkeypatch.setattr(topology, "epoch", found.epoch)
     return found
 
 
 def make_topology(followed: list[str]) -> Topology:
-    probes: dict[str, Any] = dict.fromkeys(["db1:1", "db2:1", "db3:1"])
+    probes: dict[str, Any] = {a: a for a in ["db1:1", "db2:1", "db3:1"]}  # the fakes take names
     return Topology(probes, "db1:1", followed.append, interval_s=0)
 
 
@@ -69,6 +74,31 @@ def test_two_writable_members_are_not_followed_and_are_named(members: Members) -
     members.read_only.update({"db1:1": 1})
     assert top.check() == "db2:1"
     assert top.ambiguous == []
+
+
+def test_of_two_writable_members_the_newer_epoch_is_followed_and_the_woken_one_never(
+    members: Members,
+) -> None:
+    followed: list[str] = []
+    top = make_topology(followed)
+    # The primary froze, db2 was promoted (epoch 1, written on it before it took writes), and
+    # the old primary woke up writable, holding epoch 0.
+    members.read_only.update({"db2:1": 0})
+    members.epochs.update({"db1:1": 0, "db2:1": 1})
+    assert top.check() == "db2:1"
+    assert followed == ["db2:1"]
+    assert top.ambiguous == ["db1:1", "db2:1"]
+    assert top.check() == "db2:1"
+    assert followed == ["db2:1"]
+
+
+def test_two_writable_members_of_one_epoch_are_not_followed(members: Members) -> None:
+    followed: list[str] = []
+    top = make_topology(followed)
+    members.read_only.update({"db2:1": 0})
+    members.epochs.update({"db1:1": 3, "db2:1": 3})
+    assert top.check() == "db1:1"
+    assert followed == []
 
 
 def test_a_wait_for_a_move_ends_when_another_member_takes_writes(members: Members) -> None:
