@@ -79,6 +79,7 @@ class Tally:
     # holds yet: refusing beats answering with data older than the client's write.
     refused_own_reads: int = 0
     stale_reads: int = 0
+    slowest_s: float = 0.0  # the longest any request took (a timeout counts as its 5 s)
     acknowledged: dict[int, str] = field(default_factory=dict)  # user id -> last acked name
     failures: dict[str, int] = field(default_factory=dict)  # what failed, for the report
     # The first few failed reads of the client's own write, with what the API said of them.
@@ -98,6 +99,7 @@ def client(base: str, api_key: str, tally: Tally, stop: threading.Event) -> None
     session = keyed_session(api_key)
     while not stop.is_set():
         name = f"chaos-{random.getrandbits(40):x}"
+        sent = time.monotonic()
         try:
             written = session.post(
                 f"{base}/api/users", json={"name": name, "second_name": "C"}, timeout=5
@@ -105,6 +107,7 @@ def client(base: str, api_key: str, tally: Tally, stop: threading.Event) -> None
         except requests.RequestException:
             written = None
         with tally.lock:
+            tally.slowest_s = max(tally.slowest_s, time.monotonic() - sent)
             tally.requests += 1
             if written is not None and written.status_code == 201:
                 tally.acknowledged[written.json()["id"]] = name
@@ -135,6 +138,7 @@ def read_back(session: requests.Session, base: str, written: Any, name: str, tal
     )
     for kind, path, expect in reads:
         read: Any = "no answer"
+        sent = time.monotonic()
         try:
             read = session.get(base + path, headers={"X-Consistency-Token": token}, timeout=5)
             ok, body = read.status_code == 200, read.json() if read.status_code == 200 else {}
@@ -143,6 +147,7 @@ def read_back(session: requests.Session, base: str, written: Any, name: str, tal
             ok, body, outcome = False, {}, f"{kind} read: {type(error).__name__}"
         refused = kind == "own" and not ok and outcome.endswith("503")
         with tally.lock:
+            tally.slowest_s = max(tally.slowest_s, time.monotonic() - sent)
             tally.requests += 1
             tally.refused_own_reads += refused
             tally.failed_reads += not ok and not refused
@@ -232,6 +237,8 @@ class Scenario:
     loss_possible: bool = False
     # Checked once the fault is healed: "" when what the scenario must show held, else what not.
     check: Callable[[Stack], str] | None = None
+    # The longest a request may take meanwhile (None: not bounded; a frozen part's rows set it).
+    slowest_bound_s: float | None = None
 
 
 EVIDENCE = 5
@@ -434,15 +441,16 @@ SCENARIOS = [
         lambda s: None,
         check=poison_dead_lettered,
     ),
-    # Last: the former primary may have diverged, and the stack is removed afterwards.
-    Scenario(
-        "semi-sync off: primary lost (kill -9, kept down), make failover",
-        lose_primary_without_semi_sync,
-        lambda s: None,
-        writes_refused=True,
-        loss_possible=True,
-    ),
 ]
+# Last, after the pauses too (loadtest/pause_chaos.py): the former primary may have diverged, and
+# the stack is removed afterwards.
+FINAL = Scenario(
+    "semi-sync off: primary lost (kill -9, kept down), make failover",
+    lose_primary_without_semi_sync,
+    lambda s: None,
+    writes_refused=True,
+    loss_possible=True,
+)
 
 
 def lease_holder(stack: Stack) -> str:
@@ -545,6 +553,8 @@ def run_scenario(
         "longest event wait s": event_wait(stack, tally.acknowledged),
         "stale reads": tally.stale_reads,
         "recovery s": round(recovery, 1),
+        "slowest s": round(tally.slowest_s, 2),
+        "slowest_bound_s": scenario.slowest_bound_s,
         "writes_refused_ok": scenario.writes_refused,
         "entry_replaced": scenario.entry_replaced,
         "loss_possible": scenario.loss_possible,
@@ -563,6 +573,8 @@ def verdict(row: dict[str, Any]) -> bool:
     if row.get("lost events") and not row.get("loss_possible"):
         return False
     if row.get("problem"):
+        return False
+    if row.get("slowest_bound_s") is not None and row["slowest s"] > row["slowest_bound_s"]:
         return False
     if row["failed reads"] and not row["entry_replaced"]:
         return False
@@ -583,6 +595,7 @@ COLUMNS = [
     "longest event wait s",
     "stale reads",
     "recovery s",
+    "slowest s",
     "failures",
 ]
 
@@ -635,26 +648,33 @@ def main() -> int:
     launcher("up")
     try:
         stack = load_stack()
-        rows = []
+        rows: list[dict[str, Any]] = []
+        pause_rows: list[dict[str, Any]] = []
         only = os.environ.get("CHAOS_ONLY", "")
-        for scenario in [s for s in SCENARIOS if only in s.name]:
-            rows.append(run_scenario(stack, scenario, FAULT_S))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
-            for line in rows[-1]["evidence"]:
+        from loadtest import edge_chaos, pause_chaos  # they use this module's helpers
+
+        pauses = pause_chaos.SCENARIOS
+        for scenario in [s for s in [*SCENARIOS, *pauses, FINAL] if only in s.name]:
+            paused = scenario in pauses
+            row = run_scenario(stack, scenario, pause_chaos.PAUSE_S if paused else FAULT_S)
+            (pause_rows if paused else rows).append(row)
+            print(table([row]).splitlines()[-1], flush=True)
+            for line in row["evidence"]:
                 print(f"    {line}", file=sys.stderr, flush=True)
-        from loadtest import edge_chaos  # it uses this module's helpers
 
         edge_rows = edge_chaos.rows(stack, ensure_key(stack, "chaos", "critical"), only)
     finally:
         launcher("clean")
-    print("\n" + table(rows) + "\n\n" + edge_chaos.table(edge_rows))
+    print("\n" + table(rows + pause_rows) + "\n\n" + edge_chaos.table(edge_rows))
     if os.environ.get("CHAOS_REPORT", "1") == "1":
         if rows:
             write_report(rows, "make chaos")
+        if pause_rows:
+            pause_chaos.report(pause_rows)
         if edge_rows:
             edge_report(edge_chaos.table(edge_rows))
     edge_ok = all(edge_chaos.met(r["scenario"], r["result"]) for r in edge_rows)
-    return 0 if all(verdict(r) for r in rows) and edge_ok else 1
+    return 0 if all(verdict(r) for r in rows + pause_rows) and edge_ok else 1
 
 
 def edge_report(body: str) -> None:

@@ -153,7 +153,8 @@ def test_a_transaction_left_idle_by_a_frozen_process_frees_its_locks_within_the_
     assert api.post(f"/api/users/{user_id}/posts", json={"body": "1"}).status_code == 201
     eventually(lambda: post_count() == 1, timeout=15, interval=0.1)
     with mock.patch.dict(os.environ, stack.api_env()):
-        engine = make_engine(Settings(), stack.api_env()["DB_PRIMARY"], pool_size=1)
+        settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
+        engine = make_engine(settings, stack.api_env()["DB_PRIMARY"], pool_size=1)
     conn = engine.connect()
     try:
         conn.begin()
