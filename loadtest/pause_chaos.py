@@ -2,10 +2,10 @@
 process: its ports open, none of its code running) under the chaos load, then woken with SIGCONT.
 
 The verdicts are the chaos table's (no lost write or event, no stale read, no failed read), plus
-a bound on the slowest request where the frozen part is one the stack routes around: a replica,
-Redis, a NATS node, the relay holding the lease, a queue worker. A frozen API replica and the
-primary have no such bound: nginx waits for an API process that accepted a request (its read
-timeout), and writes wait for the primary until `make failover`, which fences it.
+a bound on the slowest request where the frozen part is one the stack should route around: a
+replica, Redis, a NATS node, the relay holding the lease, a queue worker, an API replica (any
+other replica can answer). The primary has no such bound: writes wait for it until
+`make failover`, which fences it.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ SCENARIOS = [
     frozen_program(queue.stream_leader_of, ROUTED_AROUND_S, "the stream leader (NATS) frozen"),
     frozen_program(lease_holder, ROUTED_AROUND_S, "the relay holding the lease frozen"),
     frozen_program(lambda s: s.workers[0], ROUTED_AROUND_S, "a queue worker frozen"),
-    frozen_program(lambda s: "api-2", None, "an API replica frozen (master and workers)"),
+    frozen_program(lambda s: "api-2", ROUTED_AROUND_S, "an API replica frozen (master, workers)"),
     Scenario(
         "the primary frozen, make failover (fences it), woken; back by make up and switchover",
         freeze_primary_and_fail_over,
