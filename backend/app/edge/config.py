@@ -39,6 +39,10 @@ class PurgerSettings(BaseSettings):
     # Every purge is done again this long after the first: a refill that read the old version
     # before the write and reached nginx after the first purge is dropped too (docs/caching.md).
     edge_purge_repeat_s: float = Field(3.0, gt=0)
+    # And once soon after the first: a refill that read Redis a moment before the write's
+    # invalidation, and reached nginx a moment after the purge (measured: its old copy stayed
+    # until the next purge, 170-220 ms in the freshness test), is dropped within this.
+    edge_purge_soon_s: float = Field(0.03, gt=0)
     # Behind more than this (commit to purge), the edge stops serving copies until caught up.
     edge_purge_max_lag_s: float = Field(2.0, gt=0)
     # Idle, the purger asks the broker this often whether it is still there.

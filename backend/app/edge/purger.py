@@ -8,9 +8,10 @@ Run it as ``python -m app.edge.purger``.
   purged after the worker's commit: at once when the worker names the event on
   events.APPLIED_SUBJECT (a nudge, at most once), else once the workers' consumer's ack floor
   passed the event's sequence (asked FLOOR_AFTER_S after the event came, and then each turn).
-* **Every purge twice.** A refill that read the old version before the write, and reached nginx
-  after the first purge, would otherwise be kept for the long TTL. Each path is purged again
-  EDGE_PURGE_REPEAT_S later, longer than nginx lets a refill take (the edge location's timeouts).
+* **Every purge three times.** A refill that read the old version before the write, and reached
+  nginx after the first purge, would otherwise be kept for the long TTL. Each path is purged
+  again EDGE_PURGE_SOON_S later (most such refills are a few ms behind), and EDGE_PURGE_REPEAT_S
+  later, longer than nginx lets a refill take (the edge location's timeouts).
 * **A position that survives.** A message is acknowledged only after its last purge, so a
   restarted purger replays every purge it had not finished (it follows again only once the
   broker gave it back every message the previous process held). A new consumer starts from the
@@ -34,6 +35,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,8 +98,12 @@ def observe_lag(occurred_at: datetime | None, kind: str) -> float | None:
 class Purger:
     """One purger process (see the module docstring)."""
 
-    def __init__(self, settings: PurgerSettings, edge: Edge) -> None:
+    def __init__(
+        self, settings: PurgerSettings, edge: Edge, later: Callable[..., object] | None = None
+    ) -> None:
+        """LATER(delay, fn, *args) runs fn later (the event loop's call_later by default)."""
         self.settings, self.edge = settings, edge
+        self.later = later or (lambda *call: asyncio.get_running_loop().call_later(*call))
         self.stopping = asyncio.Event()
         self.nc: Client | None = None
         self.subscription: Any = None
@@ -241,6 +247,15 @@ class Purger:
             raise
         outcome = "repeat" if kind == "repeat" else ("dropped" if dropped else "absent")
         metrics.PURGES.labels(outcome).inc()
+        if kind == "first":
+            self.later(self.settings.edge_purge_soon_s, self.purge_soon, path)
+
+    def purge_soon(self, path: str) -> None:
+        """The early repeat of a first purge (a failure steps the edge aside, as any purge's)."""
+        try:
+            self.purge(path, "repeat")
+        except PurgeFailed as error:
+            self.step_aside(repr(error)[:200])
 
     async def settle(self) -> None:
         """Purge the derived paths the workers have applied, repeat the purges that are due,

@@ -5,7 +5,9 @@ the position the stream starts from (so a client that reconnects before any post
 there, not from "now"), then one ``post`` event per new post with ``id:`` = its stream sequence,
 and a comment line every PUSH_HEARTBEAT_S while idle. A client that sends ``Last-Event-ID`` gets
 exactly the posts after it; a position the stream no longer has (or never had) gets a ``reload``
-event instead, then the stream from now.
+event instead, then the stream from now. A new client starts from when nginx received its
+request (``X-Stream-Requested-At``), not from when this process got to it: a stream that waited
+for a frozen process and then came here misses no post made meanwhile.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 from app import logs
@@ -114,14 +118,28 @@ class PushApp:
             detail = f"This push process holds its most streams ({self.settings.push_max_streams})."
             await reply.problem(503, "Service Unavailable", detail + " Retry shortly.")
             return
+        asked = self.opened_at(headers.get("x-stream-requested-at", "")) if cursor is None else None
         self.open += 1
         metrics.STREAMS.set(self.open)
         metrics.OPENED.inc()
         try:
-            await self.stream(reply, receive, method == "HEAD", user_id, cursor)
+            await self.stream(reply, receive, method == "HEAD", user_id, cursor, asked)
         finally:
             self.open -= 1
             metrics.STREAMS.set(self.open)
+
+    def opened_at(self, requested_at: str) -> int | None:
+        """Where a new stream starts: after the posts made before nginx received it (its
+        X-Stream-Requested-At, seconds since the epoch), so a stream that waited for a frozen
+        process, then went to this one, has every post made since it was asked for. None (from
+        now) without the header, or when it is older than PUSH_OPEN_LOOKBACK_S or not a time."""
+        try:
+            asked = float(requested_at)
+        except ValueError:
+            return None
+        if not 0 <= time.time() - asked <= self.settings.push_open_lookback_s:
+            return None
+        return self.log.position_before(datetime.fromtimestamp(asked, UTC))
 
     async def stream(
         self,
@@ -130,7 +148,10 @@ class PushApp:
         head_only: bool,
         user_id: int | None,
         cursor: int | None,
+        asked: int | None = None,
     ) -> None:
+        """Serve one stream: from CURSOR (Last-Event-ID) when given, else from ASKED (where the
+        stream began when nginx received it, see opened_at) or from now."""
         client = Client(user_id, self.settings.push_client_buffer)
         try:
             reason = "" if cursor is None else await self.feed.too_old_or_unknown(cursor)
@@ -142,7 +163,10 @@ class PushApp:
             # A new client (or one told to reload) starts from here: the id makes a reconnect
             # before the first post resume from this point. A resuming client keeps its own id.
             fresh = cursor is None or bool(reason)
-            start = self.log.head if cursor is None or reason else cursor
+            if reason or cursor is None:
+                start = self.log.head if reason or asked is None else asked
+            else:
+                start = cursor
             about = {"position": start, "served_by": self.settings.push_name, "resumed": not fresh}
             about |= {"reason": reason} if reason else {}
             kind = "reload" if reason else "ready"

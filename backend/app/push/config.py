@@ -29,7 +29,12 @@ class PushSettings(BaseSettings):
     # reconnect and resume), so a client that does not read never holds the others back.
     push_client_buffer: int = Field(256, ge=1)
     # A comment line on every idle stream this often: proxies and browsers see it alive.
-    push_heartbeat_s: float = Field(15.0, gt=0)
+    # Shorter than nginx's NGINX_STREAM_TIMEOUT_S, which is also how long nginx waits for a push
+    # process's first byte before it tries another: a frozen process costs a new stream that long.
+    push_heartbeat_s: float = Field(1.0, gt=0)
+    # A new stream (no Last-Event-ID) starts from the posts made since nginx received it, when
+    # that was at most this long ago: one that waited for a frozen process misses nothing.
+    push_open_lookback_s: float = Field(30.0, ge=0)
     # The posts a process keeps in memory to resume clients from (older ones: from the stream).
     push_replay_events: int = Field(10000, ge=1)
     # The furthest back a client may resume (a reload past it): no anonymous client replays the

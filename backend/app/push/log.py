@@ -131,6 +131,16 @@ class Log:
         self.clients.add(client)
         return True
 
+    def position_before(self, when: datetime) -> int:
+        """The position a stream asked for at WHEN starts after: the last post made before WHEN
+        that the log holds (its posts come in commit order, so the scan stops at the first older
+        one). Every post the log holds, when they were all made at or after WHEN."""
+        for index in range(len(self.posts) - 1, -1, -1):
+            created = self.posts[index].created_at
+            if created is not None and created < when:
+                return self.seqs[index]
+        return self.covered_from - 1
+
     def covers(self, cursor: int) -> bool:
         """Is every post after CURSOR in the log?"""
         return cursor >= self.covered_from - 1

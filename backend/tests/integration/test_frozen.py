@@ -22,6 +22,7 @@ from app.db.engines import make_engine
 from stack import supervisor
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.streams import Listener
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +90,14 @@ class MixedLoad:
 
 @contextmanager
 def frozen(stack: Stack, program: str) -> Iterator[None]:
-    """PROGRAM paused with SIGSTOP (its port open, no code of its running), woken at the end."""
+    """PROGRAM paused with SIGSTOP (its port open, no code of its running), woken at the end:
+    its whole process group (gunicorn's workers with their master)."""
     pid = supervisor.running_pids(stack, [program])[program]
-    os.kill(pid, signal.SIGSTOP)
+    os.killpg(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        os.killpg(pid, signal.SIGCONT)
 
 
 def test_a_frozen_replica_costs_a_read_its_deadline_and_fails_no_request(
@@ -173,3 +175,41 @@ def test_a_transaction_left_idle_by_a_frozen_process_frees_its_locks_within_the_
     finally:
         conn.close()
         engine.dispose()
+
+
+def test_a_frozen_push_process_costs_a_new_stream_its_first_byte_timeout_and_no_post(
+    stack: Stack, api: Api
+) -> None:
+    """push-1 frozen: streams opened meanwhile get their headers within 3 s (nginx gives up on
+    push-1 after NGINX_STREAM_TIMEOUT_S and opens them on push-2), and each has every post made
+    while it waited, since it starts from when nginx received it."""
+    user_id = api.create_user("Frozen", "Push")["id"]
+    url = f"{stack.base_url}/api/users/{user_id}/stream"
+    with frozen(stack, "push-1"):
+        asked = time.monotonic()
+        listeners = [Listener(url).start() for _ in range(4)]
+        # The posts follow once the streams' requests have reached nginx, while those sent to
+        # push-1 still wait for it (NGINX_STREAM_TIMEOUT_S): they must not miss them.
+        time.sleep(0.5)
+        made = [
+            api.post(f"/api/users/{user_id}/posts", json={"body": f"frozen {i}"}).json()["id"]
+            for i in range(3)
+        ]
+        try:
+            for listener in listeners:
+                assert listener.connected.wait(5), "no stream within 5 s"
+            ready = time.monotonic() - asked
+            eventually(
+                lambda: all(
+                    sorted(e.data["id"] for e in listener.posts) == made for listener in listeners
+                ),
+                timeout=10,
+                interval=0.1,
+            )
+        finally:
+            for listener in listeners:
+                listener.close()
+    served = [by for listener in listeners for by in listener.served_by]
+    print(f"4 streams opened while push-1 was frozen: all ready within {ready:.2f} s ({served})")
+    assert ready < 3.0
+    assert "push-1" not in served

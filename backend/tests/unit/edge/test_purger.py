@@ -63,6 +63,9 @@ class FakeMessage:
         pass
 
 
+SOON: list[tuple[object, ...]] = []  # the early repeats the purgers scheduled (delay, fn, path)
+
+
 def purger(edge: FakeEdge, floor: int = 0) -> Purger:
     settings = PurgerSettings(  # type: ignore[call-arg]  # the rest: their defaults
         edge_cache_dir="/nowhere",
@@ -70,7 +73,7 @@ def purger(edge: FakeEdge, floor: int = 0) -> Purger:
         edge_purge_repeat_s=60,
         edge_purge_max_lag_s=10**9,
     )
-    made = Purger(settings, edge)  # type: ignore[arg-type]
+    made = Purger(settings, edge, later=lambda *call: SOON.append(call))  # type: ignore[arg-type]
     made.behind = False
 
     async def workers_floor() -> int:
@@ -98,6 +101,20 @@ def test_a_patch_is_purged_at_once_again_after_the_repeat_and_acknowledged_then(
     assert edge.purged == ["/api/users/7", "/api/users/7"]
     assert message.acked
     assert process.held == []
+
+
+def test_each_first_purge_is_repeated_soon_after_for_a_refill_a_moment_behind_it() -> None:
+    edge = FakeEdge()
+    process, message = purger(edge), FakeMessage(6, "user.updated", 8)
+    SOON.clear()
+    process.handle(message)  # type: ignore[arg-type]
+    assert [(delay, path) for delay, _, path in SOON] == [
+        (process.settings.edge_purge_soon_s, "/api/users/8")
+    ]
+    _, repeat, path = SOON[0]
+    repeat(path)  # type: ignore[operator]
+    assert edge.purged == ["/api/users/8", "/api/users/8"]
+    assert len(SOON) == 1, "a repeat schedules no repeat of its own"
 
 
 def test_a_post_purges_its_posts_page_at_once_and_its_user_when_a_worker_says_it_applied_it() -> (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -157,3 +158,18 @@ def test_a_refused_last_event_id_is_not_echoed_whole() -> None:
     with pytest.raises(sse.BadLastEventId) as refused:
         sse.last_event_id("x" * 4096)
     assert len(str(refused.value)) < 120
+
+
+def made_at(seq: int, second: int) -> Post:
+    return Post(seq, 1, b"", datetime(2026, 12, 7, 0, 0, second, tzinfo=UTC))
+
+
+def test_a_stream_asked_for_at_a_time_starts_after_the_last_post_made_before_it() -> None:
+    log = Log(capacity=10)
+    log.start_at(5)
+    for seq, second in [(5, 1), (6, 2), (7, 4), (8, 5)]:
+        log.append(made_at(seq, second))
+    assert log.position_before(datetime(2026, 12, 7, 0, 0, 3, tzinfo=UTC)) == 6
+    assert log.position_before(datetime(2026, 12, 7, 0, 0, 9, tzinfo=UTC)) == 8  # nothing since
+    # Every post the log holds was made after it: all of them, never a position it lacks.
+    assert log.position_before(datetime(2026, 12, 7, 0, 0, 0, tzinfo=UTC)) == 4
