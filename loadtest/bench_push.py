@@ -34,6 +34,7 @@ from typing import Any
 import requests
 
 from loadtest.docs import replace_section
+from loadtest.stats import percentile
 from stack import processes
 from stack.exempt import launcher_up
 from stack.keys import ensure_key
@@ -184,10 +185,6 @@ def collect(procs: list[subprocess.Popen[str]]) -> list[float]:
         out, _ = proc.communicate(timeout=60)
         latencies += json.loads(out.strip().splitlines()[-1])
     return sorted(latencies)
-
-
-def percentile(values: list[float], share: float) -> float:
-    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
 
 
 WORKER_CLASSES = {

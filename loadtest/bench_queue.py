@@ -44,6 +44,7 @@ import nats
 from nats.js.api import StorageType, StreamConfig
 
 from loadtest.docs import replace_section
+from loadtest.stats import percentile
 from stack.settings import REPO
 
 BASE_PORT = int(os.environ.get("BENCH_NATS_BASE_PORT", "34222"))
@@ -314,11 +315,6 @@ async def stored_numbers(js: Any, level: str, tag: str, timeout: float = 60) -> 
             if time.monotonic() > deadline:
                 return set()  # the stream is gone with its disk
             await asyncio.sleep(0.5)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def run(cluster: Cluster) -> dict[str, dict[str, Any]]:

@@ -35,15 +35,15 @@ def children_cpu_s() -> float:
 GROUPS = (
     ("naive peer", "naive_peer"),
     ("nginx", "nginx"),
-    ("API (gunicorn)", "app:create_app"),
-    ("push", "app.push.app"),
+    ("API (gunicorn)", "app.processes.api"),
+    ("push", "app.processes.push"),
     ("Redis", "redis-server"),
     ("MariaDB", "mariadbd"),
     ("NATS", "nats-server"),
-    ("relays", "app.queue.relay"),
-    ("workers", "app.queue.worker"),
-    ("heartbeat", "app.heartbeat"),
-    ("edge purger", "app.edge.purger"),
+    ("relays", "app.processes.relay"),
+    ("workers", "app.processes.worker"),
+    ("heartbeat", "app.processes.heartbeat"),
+    ("edge purger", "app.processes.edge_purger"),
     ("supervisord", "supervisord"),
 )
 

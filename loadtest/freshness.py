@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from loadtest.stats import percentile
 from stack.waiting import until
 
 MIN_USES = 2  # EDGE_CACHE_MIN_USES as .env.example has it: stored from a key's 2nd request
@@ -58,8 +59,7 @@ class Freshness:
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.lags)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return percentile(self.lags, 0.99)
 
     @property
     def worst(self) -> float:

@@ -158,9 +158,35 @@ def change_primary(project: Project, mode: str) -> None:
         raise SystemExit(result.returncode)
 
 
+# The database services: a failover fences whichever of them runs but does not answer.
+DATABASE_SERVICES = ("mysql-primary", "mysql-replica")
+
+
 def compose_failover(project: Project) -> None:
-    """make compose-failover: the primary is lost; promote the replica."""
+    """make compose-failover: the primary is lost; fence it if it still runs, then promote the
+    replica."""
+    for service in DATABASE_SERVICES:
+        fence_if_hung(project, service)
     change_primary(project, "failover")
+
+
+def fence_if_hung(project: Project, service: str, answer_within_s: float = 5.0) -> None:
+    """Kill SERVICE's container and keep it down when it runs but its server does not answer a
+    ping (frozen: a paused VM, a stopped process). Left alone, it could wake up writable after
+    the replica was promoted, with statements in flight from before the freeze that it would
+    then commit; `docker compose up` starts it again read-only, as a replica."""
+    running = compose(project, "ps", "--status", "running", "-q", service, capture=True)
+    if not running.stdout.strip():
+        return
+    ping = ["exec", "-T", service, "docker-entrypoint.sh", "healthcheck"]  # SELECT 1, by socket
+    try:
+        if compose(project, *ping, capture=True, timeout=answer_within_s).returncode == 0:
+            return
+    except subprocess.TimeoutExpired:
+        pass
+    step("fence", f"{service} runs but does not answer: killed, kept down")
+    compose(project, "kill", "-s", "KILL", service, capture=True)
+    compose(project, "stop", service, capture=True)
 
 
 def compose_switchover(project: Project) -> None:

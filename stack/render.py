@@ -124,7 +124,7 @@ def purger_program(stack: Stack, account: Account | None) -> str:
     return supervisor_program(
         stack,
         "edge-purger",
-        f"{stack.venv / 'bin' / 'python'} -m app.edge.purger",
+        f"{stack.venv / 'bin' / 'python'} -m app.processes.edge_purger",
         account,
         directory=str(REPO / "backend"),
         environment=supervisor_env(env),
@@ -289,7 +289,7 @@ serverurl=unix://{own / "supervisor.sock"}
         supervisor_program(
             stack,
             "heartbeat",
-            f"{venv / 'bin' / 'python'} -m app.heartbeat",
+            f"{venv / 'bin' / 'python'} -m app.processes.heartbeat",
             account,
             directory=str(REPO / "backend"),
             environment=supervisor_env(
@@ -317,7 +317,7 @@ serverurl=unix://{own / "supervisor.sock"}
             supervisor_program(
                 stack,
                 api.name,
-                f"{venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app:create_app()'",
+                f"{venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app.processes.api:create_app()'",
                 account,
                 directory=str(REPO / "backend"),
                 environment=supervisor_env(env),
@@ -398,7 +398,7 @@ def queue_programs(stack: Stack, account: Account | None) -> list[str]:
     ]
     ports = stack.queue_metrics_ports()
     for name in [*stack.relays, *stack.workers]:
-        module = "app.queue.relay" if name.startswith("relay-") else "app.queue.worker"
+        module = "app.processes.relay" if name.startswith("relay-") else "app.processes.worker"
         env = {
             **stack.api_env(),
             "PROCESS_NAME": name,
@@ -440,7 +440,7 @@ def push_programs(stack: Stack, account: Account | None) -> list[str]:
                 stack,
                 push.name,
                 f"{stack.venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py"
-                " 'app.push.app:create_app()'",
+                " 'app.processes.push:create_app()'",
                 account,
                 directory=str(REPO / "backend"),
                 environment=supervisor_env(env),

@@ -5,8 +5,19 @@ from __future__ import annotations
 import socket
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def split_commas(value: object) -> object:
+    """A list setting from the environment: comma-separated, blanks dropped (empty: none)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+# A list setting (DB_REPLICAS, NATS_SERVERS, ...), for every process's settings class.
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
 
 # Passwords shipped in .env.example (and k8s/secrets.env.example's placeholder): fine on a
 # laptop, refused anywhere else.
@@ -40,7 +51,7 @@ class Settings(BaseSettings):
 
     # host:port of the primary, and of each replica in order (replica-1, replica-2, ...).
     db_primary: str
-    db_replicas: Annotated[tuple[str, ...], NoDecode] = ()
+    db_replicas: CommaList = ()
     mysql_database: str
     mysql_app_user: str
     mysql_app_password: SecretStr
@@ -150,8 +161,8 @@ class Settings(BaseSettings):
     heartbeat_pid_file: str = ""
 
     # The message queue (docs/messaging.md): the broker's nodes and their monitoring ports.
-    nats_servers: Annotated[tuple[str, ...], NoDecode] = ("nats://127.0.0.1:4222",)
-    nats_monitor_urls: Annotated[tuple[str, ...], NoDecode] = ("http://127.0.0.1:8222",)
+    nats_servers: CommaList = ("nats://127.0.0.1:4222",)
+    nats_monitor_urls: CommaList = ("http://127.0.0.1:8222",)
     nats_user: str = "app"
     nats_password: SecretStr = SecretStr("")
     events_stream: str = "EVENTS"
@@ -176,14 +187,6 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0)
     metrics_host: str = "127.0.0.1"
     pid_file: str = ""
-
-    @field_validator("db_replicas", "nats_servers", "nats_monitor_urls", mode="before")
-    @classmethod
-    def split_addresses(cls, value: object) -> object:
-        """Lists are comma-separated (DB_REPLICAS: empty means no replica)."""
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
     @model_validator(mode="after")
     def refuse_development_secrets(self) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Flask
 from redis import Redis
 
 from app.cache import Cache, CachePolicy
@@ -182,9 +181,9 @@ def make_units(settings: Settings, *, near_cache: bool = True) -> Units:
     return Units(router, make_retrier(settings), cache, settings.cache_enabled)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Build every long-lived part once per worker; routes reach them as app.extensions
-    ["services"]."""
+def build_services(settings: Settings) -> Services:
+    """Every long-lived part of an API worker, built once (the app keeps them for its routes as
+    app.extensions["services"])."""
     redis = make_redis(settings)
     redis_breaker = CircuitBreaker("redis", breaker_policy(settings, settings.redis_slow_call_s))
     breakers = {**db_breakers(settings), "redis": redis_breaker}
@@ -196,7 +195,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         settings.cache_enabled,
     )
     limiter = make_rate_limiter(settings, redis, redis_breaker)
-    app.extensions["services"] = Services(
+    services = Services(
         settings=settings,
         units=units,
         keys=Keys(units, settings.api_key_cache_ttl_s, settings.api_key_unknown_lookups_per_s),
@@ -221,3 +220,4 @@ def init_app(app: Flask, settings: Settings) -> None:
         breakers=breakers,
     )
     OverrideWatcher(redis, breakers, settings.breaker_override_poll_s).start()
+    return services

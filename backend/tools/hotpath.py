@@ -94,8 +94,8 @@ def build_apps() -> dict[str, WsgiApp]:
     import pymysql
     from flask import Flask, Response, request
 
-    from app import create_app
     from app.db.queries.users import LIST_USERS
+    from app.processes.api import create_app
 
     node = (stack.replicas or [stack.primary])[0]
     connection = pymysql.connect(

@@ -33,7 +33,7 @@ SHARED = {
     "app.db.sql",
 }
 # Entry points and assembly: not on a request's path.
-OFF_PATH = {"app.cli", "app.heartbeat", "app.wiring", "app.services.container"}
+OFF_PATH = {"app.cli", "app.wiring", "app.services.container"}
 LAYERS = [  # (package, label, colour), top to bottom
     ("app.api", "HTTP (api/): parse, call one use case, shape the answer", "#dbe8f6"),
     (

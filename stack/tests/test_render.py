@@ -67,7 +67,7 @@ def test_the_edge_cache_is_on_by_default_serves_only_while_its_purger_follows() 
 def test_the_purger_deletes_copies_where_nginx_keeps_them() -> None:
     stack = default_stack(STACK_DIR="/srv/stack")
     section = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))["edge-purger"]
-    assert "-m app.edge.purger" in section
+    assert "-m app.processes.edge_purger" in section
     for setting in (
         'EDGE_CACHE_DIR="/srv/stack/nginx/edge"',
         'EDGE_FOLLOWING_FILE="/srv/stack/nginx/edge-following"',
@@ -195,9 +195,9 @@ def test_each_broker_node_gets_its_own_ports_and_every_route_with_its_account() 
 def test_relays_and_workers_each_get_a_name_a_metrics_port_and_a_pid_file() -> None:
     stack = default_stack(STACK_DIR="/srv/stack", RELAYS="2", WORKERS="3")
     sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
-    assert "-m app.queue.relay" in sections["relay-2"]
+    assert "-m app.processes.relay" in sections["relay-2"]
     assert 'METRICS_PORT="9102"' in sections["relay-2"]
-    assert "-m app.queue.worker" in sections["worker-3"]
+    assert "-m app.processes.worker" in sections["worker-3"]
     assert 'METRICS_PORT="9113"' in sections["worker-3"]
     assert 'PID_FILE="/srv/stack/run/worker-3.pid"' in sections["worker-3"]
     assert (
@@ -210,7 +210,7 @@ def test_push_processes_run_an_asyncio_worker_with_the_broker_and_no_database_se
     stack = default_stack(STACK_DIR="/srv/stack", PUSH_REPLICAS="3")
     sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
     push = sections["push-3"]
-    assert "'app.push.app:create_app()'" in push
+    assert "'app.processes.push:create_app()'" in push
     assert 'GUNICORN_WORKER_CLASS="uvicorn_worker.UvicornWorker"' in push
     assert 'GUNICORN_WORKERS="1"' in push
     assert 'API_BIND="127.0.0.1:8103"' in push

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
 
+from app import logs
 from app.api.problems import Problem
 from app.ids import unique_hex
 from app.services.consistency import Token
@@ -96,6 +97,11 @@ def init_app(
         incoming = request.headers.get("X-Request-ID", "")
         valid = incoming and incoming.isprintable() and len(incoming) <= REQUEST_ID_MAX
         g.request_id = incoming if valid else unique_hex()  # behind nginx, every request has one
+        logs.REQUEST_ID.set(g.request_id)
+
+    @app.teardown_request
+    def forget_request_id(_error: BaseException | None) -> None:
+        logs.REQUEST_ID.set(None)
 
     @app.after_request
     def stamp_headers(response: Response) -> Response:

@@ -4,10 +4,11 @@ broker and its nginx's cache folder only: no database, no Redis."""
 from __future__ import annotations
 
 import socket
-from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config import CommaList
 
 
 class PurgerSettings(BaseSettings):
@@ -19,7 +20,7 @@ class PurgerSettings(BaseSettings):
     log_level: str = "INFO"
     process_name: str = "edge-purger"
     pid_file: str = ""
-    nats_servers: Annotated[tuple[str, ...], NoDecode] = ("nats://127.0.0.1:4222",)
+    nats_servers: CommaList = ("nats://127.0.0.1:4222",)
     nats_user: str = "app"
     nats_password: SecretStr = SecretStr("")
     events_stream: str = "EVENTS"
@@ -49,14 +50,6 @@ class PurgerSettings(BaseSettings):
     edge_purge_check_s: float = Field(0.5, gt=0)
     metrics_port: int = Field(0, ge=0)
     metrics_host: str = "127.0.0.1"
-
-    @field_validator("nats_servers", mode="before")
-    @classmethod
-    def split_addresses(cls, value: object) -> object:
-        """NATS_SERVERS is comma-separated."""
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
     @property
     def durable(self) -> str:

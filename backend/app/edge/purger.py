@@ -1,6 +1,6 @@
 """The edge purger: one per nginx instance. It follows the events stream with a durable consumer
 of its own and drops every edge copy an event makes wrong (docs/caching.md, "The edge cache").
-Run it as ``python -m app.edge.purger``.
+Its process is ``python -m app.processes.edge_purger``.
 
 * **Exact purges, from the events.** A write's event names the paths it changed (paths.py);
   each copy is purged at once (its file deleted: nginx.py). A user's derived fields
@@ -31,14 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
@@ -46,7 +43,6 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from prometheus_client import start_http_server
 
 from app import events
 from app.edge import metrics
@@ -56,7 +52,6 @@ from app.edge.paths import stale_paths
 from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
 from app.queue import broker
 from app.queue.broker import BROKER_ERRORS
-from jsonlog import JsonFormatter
 
 log = logging.getLogger("edge-purger")
 BATCH = 256
@@ -340,29 +335,3 @@ class Purger:
         """Sleep SECONDS, or less when asked to stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
-
-
-def main() -> None:
-    """Run one purger until SIGTERM or SIGINT."""
-    settings = PurgerSettings()  # type: ignore[call-arg]  # every field comes from the environment
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter(settings.process_name))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
-    if settings.pid_file:
-        Path(settings.pid_file).write_text(f"{os.getpid()}\n")
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    edge = Edge(settings.edge_cache_dir, settings.edge_following_file)
-
-    async def run() -> None:
-        purger = Purger(settings, edge)
-        loop = asyncio.get_running_loop()
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, purger.stopping.set)
-        await purger.run()
-
-    asyncio.run(run())
-
-
-if __name__ == "__main__":
-    main()

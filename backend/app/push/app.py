@@ -278,8 +278,3 @@ class Reply:
     async def end(self) -> None:
         with contextlib.suppress(Exception):
             await self.send({"type": "http.response.body", "body": b""})
-
-
-def create_app() -> PushApp:
-    """The app gunicorn's uvicorn worker serves (gunicorn_push.conf.py)."""
-    return PushApp(PushSettings())  # type: ignore[call-arg]  # fields from the environment

@@ -4,10 +4,11 @@ no database, no Redis, no secret but the broker's password."""
 from __future__ import annotations
 
 import socket
-from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config import CommaList
 
 
 class PushSettings(BaseSettings):
@@ -19,7 +20,7 @@ class PushSettings(BaseSettings):
     log_level: str = "INFO"
     # Shown in X-Served-By (the launcher sets push-1, push-2, ...; compose, the container name).
     push_name: str = Field(default_factory=socket.gethostname)
-    nats_servers: Annotated[tuple[str, ...], NoDecode] = ("nats://127.0.0.1:4222",)
+    nats_servers: CommaList = ("nats://127.0.0.1:4222",)
     nats_user: str = "app"
     nats_password: SecretStr = SecretStr("")
     events_stream: str = "EVENTS"
@@ -44,11 +45,3 @@ class PushSettings(BaseSettings):
     push_retry_ms: int = Field(1000, ge=0)
     # How often the feed checks that its consumer still exists (and makes a new one if not).
     push_feed_check_s: float = Field(2.0, gt=0)
-
-    @field_validator("nats_servers", mode="before")
-    @classmethod
-    def split_addresses(cls, value: object) -> object:
-        """NATS_SERVERS is comma-separated."""
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value

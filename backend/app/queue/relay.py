@@ -1,7 +1,7 @@
 """The relay: publishes the transactional outbox to JetStream, in id order, at least once.
 
-Run it as ``python -m app.queue.relay`` (the launcher runs RELAYS of them, compose a service).
-Each loop:
+Its process is ``python -m app.processes.relay`` (the launcher runs RELAYS of them, compose a
+service). Each loop:
 
 1. **Lease.** One relay publishes at a time: the one holding the ``relay_lease`` row on the
    primary (taken when expired, renewed at half its length; one UPDATE decides). The others wait
@@ -35,7 +35,7 @@ from app.db.clock import utcnow
 from app.db.engines import Engines, find_primary, make_engine
 from app.db.queries import outbox
 from app.ids import unique_hex
-from app.queue import broker, metrics, process
+from app.queue import broker, metrics
 from app.queue.broker import BROKER_ERRORS
 from app.queue.wake import Wake
 
@@ -220,13 +220,3 @@ class PartlyPublished(Exception):
     def __init__(self, acked: list[int], failure: BaseException) -> None:
         super().__init__(f"{len(acked)} acknowledged, then {failure!r}")
         self.acked, self.failure = acked, failure
-
-
-def main() -> None:
-    """Run one relay until SIGTERM or SIGINT."""
-    settings = process.start()
-    process.run_until_stopped(lambda: Relay(settings))
-
-
-if __name__ == "__main__":
-    main()

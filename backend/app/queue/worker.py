@@ -1,5 +1,5 @@
 """A queue worker: one of WORKERS processes sharing the durable pull consumer (the consumer
-group) on the events stream. Run it as ``python -m app.queue.worker``.
+group) on the events stream. Its process is ``python -m app.processes.worker``.
 
 Delivery is at least once: a message is acknowledged only after the transaction that applied
 it committed, and one not acknowledged within CONSUMER_ACK_WAIT_S (a worker killed while it held
@@ -33,11 +33,10 @@ from app import events
 from app.config import Settings
 from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
 from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
-from app.queue import broker, metrics, process
+from app.queue import broker, metrics
 from app.queue.broker import BROKER_ERRORS
 from app.services.counters import apply_event, counts, forget_applied
 from app.services.units import Units
-from app.wiring import make_units
 
 log = logging.getLogger("worker")
 UNAVAILABLE = (DatabaseUnavailable, BreakerOpen, Saturated)
@@ -187,14 +186,3 @@ class Worker:
         """Sleep SECONDS, or less when asked to stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
-
-
-def main() -> None:
-    """Run one worker until SIGTERM or SIGINT."""
-    settings = process.start()
-    units = make_units(settings, near_cache=False)
-    process.run_until_stopped(lambda: Worker(settings, units))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,17 +1,24 @@
 """`make compose-failover` on the compose way to run: the same mysql/failover.sh, as a one-shot.
 
-Runs after the other compose tests (it leaves mysql-replica the primary): the primary container
-is killed and kept down, the replica promoted; the API containers follow by themselves; the old
+Runs after the other compose tests (it leaves mysql-replica the primary): the primary's server is
+frozen (SIGSTOP), `make compose-failover` fences it (kills its container, keeps it down) and
+promotes the replica; the API containers follow by themselves; the old
 primary comes back with `docker compose up`, read-only, and ends a replica of the new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import signal
+import subprocess
 import time
+from contextlib import redirect_stdout
 
 import pytest
 
-from stack.compose import Project, change_primary, compose, up
+from stack.compose import Project, compose, compose_failover, up
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases, eventually
 
@@ -20,17 +27,38 @@ pytestmark = pytest.mark.compose
 WRITES_BACK_AFTER_FAILOVER_S = 5.0
 
 
+def compose_failover_output(project: Project) -> str:
+    """`make compose-failover`'s own steps, and what they printed."""
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        compose_failover(project)
+    return printed.getvalue()
+
+
 def test_a_lost_primary_is_replaced_and_returns_as_a_replica(
     project: Project, api: Api, dbs: Databases, stack: Stack
 ) -> None:
     before = api.create_user("Compose", "BeforeFailover")
-    compose(project, "kill", "-s", "KILL", "mysql-primary", capture=True)
-    compose(project, "stop", "mysql-primary", capture=True)  # and kept down
-    assert (
-        api.post("/api/users", json={"name": "Lost", "second_name": "Primary"}).status_code == 503
+    # Frozen (SIGSTOP of its mariadbd from the host: a paused VM, its port open), not killed:
+    # make compose-failover must fence it before it promotes the replica.
+    pid = compose(project, "ps", "-q", "mysql-primary", capture=True).stdout.strip()
+    server = int(
+        subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", pid], capture_output=True, text=True
+        ).stdout
     )
-    change_primary(project, "failover")
+    os.kill(server, signal.SIGSTOP)
+    try:
+        failover = compose_failover_output(project)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGCONT)  # woken: nothing of it may run any more
     promoted = time.monotonic()
+    assert "mysql-primary runs but does not answer: killed" in failover, failover
+    running = compose(project, "ps", "--status", "running", "-q", "mysql-primary", capture=True)
+    assert running.stdout.strip() == ""
+    with pytest.raises(ProcessLookupError):
+        os.kill(server, 0)
     eventually(
         lambda: (
             api.post("/api/users", json={"name": "After", "second_name": "Failover"}).status_code

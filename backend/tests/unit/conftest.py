@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
+from app.processes.api import create_app
 
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing answers there
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.heartbeat import stop_on_signals
+from app.processes.heartbeat import stop_on_signals
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ it so; each fails, naming the module and the import, when a change breaks it."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,13 @@ FORBIDDEN = {
     # layer (or, the relay, the outbox's SQL), never the routes.
     "app.queue": ("flask", "werkzeug", "app.api"),
 }
+
+
+# Where the processes start (app/processes): nothing else imports them.
+PROCESSES = "app.processes"
+# The one process that serves HTTP with Flask; every other process loads no web framework.
+FLASK_PROCESS = "app.processes.api"
+WEB = ("flask", "werkzeug")
 
 
 def module_name(path: Path) -> str:
@@ -71,6 +80,71 @@ def violations() -> list[str]:
 
 def test_every_import_points_down_the_request_path() -> None:
     assert violations() == []
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(APP.rglob("*.py"))}
+
+
+def test_no_module_imports_a_process_entry_point() -> None:
+    found = [
+        f"{module} imports {name}"
+        for module, path in modules().items()
+        if not within(module, PROCESSES)
+        for name in sorted(imports(path))
+        if within(name, PROCESSES)
+    ]
+    assert found == []
+
+
+def chain_to_web(start: str, known: dict[str, Path]) -> list[str]:
+    """The import chain from module START to Flask or Werkzeug (through app modules, and the
+    package __init__ of each module on the way, as Python runs them); [] when there is none."""
+    parents: dict[str, str | None] = {start: None}
+    queue = [start]
+    while queue:
+        module = queue.pop(0)
+        for name in sorted(imports(known[module])):
+            if any(within(name, web) for web in WEB):
+                chain, at = [name], module
+                while at is not None:
+                    chain.append(at)
+                    at = parents[at]
+                return chain[::-1]
+            parts = name.split(".")
+            # "from app.x import y" may name a module app.x.y or a thing in app.x; and importing
+            # app.x.y runs app/__init__, app/x/__init__ first.
+            for size in range(1, len(parts) + 1):
+                candidate = ".".join(parts[:size])
+                if candidate in known and candidate not in parents:
+                    parents[candidate] = module
+                    queue.append(candidate)
+    return []
+
+
+@pytest.mark.parametrize(
+    "process",
+    sorted(m for m in modules() if within(m, PROCESSES) and m not in (PROCESSES, FLASK_PROCESS)),
+)
+def test_only_the_api_process_loads_flask(process: str) -> None:
+    """Directly or through any import on the way (the relay, workers, heartbeat, push and purger
+    processes load no web framework). Checked in the source (naming the chain) and by importing
+    the process in an interpreter of its own."""
+    assert chain_to_web(process, modules()) == []
+    probe = f"import sys, {process}; print(sorted(set(sys.modules) & {set(WEB)}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=APP.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_api_process_does_load_flask() -> None:
+    """The check above can find a chain: the API process has one."""
+    assert chain_to_web(FLASK_PROCESS, modules())[-1] in WEB
 
 
 @pytest.mark.parametrize(

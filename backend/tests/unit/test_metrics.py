@@ -16,7 +16,7 @@ from stack.settings import REPO
 
 @pytest.mark.parametrize(
     "entry",
-    ["import app.metrics", "import app.heartbeat", "import app.cli"],
+    ["import app.metrics", "import app.processes.heartbeat", "import app.cli"],
     ids=["metrics", "heartbeat", "cli"],
 )
 def test_a_process_importing_the_app_creates_a_missing_metrics_dir(

@@ -1,8 +1,8 @@
 """The heartbeat writer: rewrites one row on the primary a few times a second.
 
 Replicas measure their lag as the age of the copy of this row they hold (sub-second, unlike
-Seconds_Behind_Master). Run one per stack: ``python -m app.heartbeat``. It writes to the member
-that takes writes, and looks for another when a beat fails (app.db.topology).
+Seconds_Behind_Master). Run one per stack: ``python -m app.processes.heartbeat``. It writes to
+the member that takes writes, and looks for another when a beat fails (app.db.topology).
 """
 
 from __future__ import annotations
