@@ -18,7 +18,7 @@ import sys
 from redis import Redis
 
 from app.config import Settings
-from app.db.engines import find_primary, make_engine
+from app.db.primary import FollowedPrimary
 from app.db.queries import api_keys as key_rows
 from app.db.topology import replica_name
 from app.resilience.overrides import FORCEABLE, OVERRIDES_KEY
@@ -27,15 +27,15 @@ from app.services import api_keys
 
 def keys_create(settings: Settings, tier: str, name: str) -> None:
     """Create a key and print it: the only time the whole key is shown."""
-    with make_engine(settings, find_primary(settings)).begin() as conn:
-        key_id, key = api_keys.create_key(conn=conn, tier=tier, name=name)
+    key_id, key = FollowedPrimary(settings).run(
+        lambda conn: api_keys.create_key(conn=conn, tier=tier, name=name)
+    )
     print(f"created {tier} key {key_id} ({name}); it is shown only now:\n{key}")
 
 
 def keys_list(settings: Settings) -> None:
     """Every key with its tier and state (never a secret)."""
-    with make_engine(settings, find_primary(settings)).connect() as conn:
-        rows = key_rows.list_keys(conn=conn)
+    rows = FollowedPrimary(settings).run(lambda conn: key_rows.list_keys(conn=conn))
     print(f"{'key id':<14}{'tier':<10}{'state':<10}{'created (UTC)':<22}name")
     for row in rows:
         state = "revoked" if row["revoked_at"] else "active"
@@ -45,8 +45,9 @@ def keys_list(settings: Settings) -> None:
 
 def keys_revoke(settings: Settings, key_id: str) -> None:
     """Revoke a key (it stops working within API_KEY_CACHE_TTL_S)."""
-    with make_engine(settings, find_primary(settings)).begin() as conn:
-        revoked = key_rows.revoke_key(conn=conn, key_id=key_id)
+    revoked = FollowedPrimary(settings).run(
+        lambda conn: key_rows.revoke_key(conn=conn, key_id=key_id)
+    )
     if not revoked:
         raise SystemExit(f"no active key {key_id}")
     print(f"revoked {key_id}; workers stop accepting it within {settings.api_key_cache_ttl_s:g}s")

@@ -11,12 +11,13 @@ from app.cache import Cache, CachePolicy
 from app.cache.entries import CHANGED_PREFIX
 from app.cache.near import NearCache
 from app.config import Settings
+from app.db import errors as db_errors
 from app.db.engines import Engines, replica_members
 from app.db.lag import LagPolicy
 from app.db.monitor import ReplicaMonitor
 from app.db.routing import PRIMARY, Nodes, Router
 from app.db.topology import Topology, replica_name
-from app.queue.status import BrokerStatus
+from app.messaging.status import BrokerStatus
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.overrides import OverrideWatcher
@@ -166,7 +167,8 @@ def make_retrier(settings: Settings) -> Retrier:
             max_wait_s=settings.db_retry_max_wait_s,
             budget_ratio=settings.db_retry_budget_ratio,
             budget_reserve=settings.db_retry_budget_reserve,
-        )
+        ),
+        db_errors,
     )
 
 

@@ -32,8 +32,8 @@ SHARED = {
     "app.db.errors",  # MySQL error codes: a leaf the data layer and the retry policy both read
     "app.db.sql",
 }
-# Entry points and assembly: not on a request's path.
-OFF_PATH = {"app.cli", "app.wiring", "app.services.container"}
+# Entry points, assembly, and the primary of the processes that have no router: off the path.
+OFF_PATH = {"app.cli", "app.wiring", "app.services.container", "app.db.primary"}
 LAYERS = [  # (package, label, colour), top to bottom
     ("app.api", "HTTP (api/): parse, call one use case, shape the answer", "#dbe8f6"),
     (

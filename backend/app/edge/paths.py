@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.events import POST_CREATED, USER_CREATED, USER_DELETED, USER_UPDATED, Received
+from app.messaging.events import POST_CREATED, USER_CREATED, USER_DELETED, USER_UPDATED, Received
 
 
 def user_path(user_id: int) -> str:

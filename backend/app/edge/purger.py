@@ -44,14 +44,13 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from app import events
 from app.edge import metrics
 from app.edge.config import PurgerSettings
 from app.edge.nginx import Edge, PurgeFailed
 from app.edge.paths import stale_paths
-from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
-from app.queue import broker
-from app.queue.broker import BROKER_ERRORS
+from app.messaging import broker, events
+from app.messaging.broker import BROKER_ERRORS
+from app.messaging.events import APPLIED_SUBJECT, SUBJECT_PREFIX
 
 log = logging.getLogger("edge-purger")
 BATCH = 256

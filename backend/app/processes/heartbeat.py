@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import logs
 from app.config import Settings
-from app.db.engines import Engines, find_primary, make_engine
+from app.db.primary import FollowedPrimary
 
 BEAT = text("UPDATE heartbeat SET ts = UTC_TIMESTAMP(6) WHERE id = 1")
 log = logging.getLogger("heartbeat")
@@ -39,17 +39,14 @@ def main() -> None:
     stopping = stop_on_signals()
     settings = Settings()  # type: ignore[call-arg]  # every field comes from the environment
     logs.configure(settings.log_level, "heartbeat")
-    engines = Engines(settings)
-    primary = find_primary(settings, engines)
-    engine = make_engine(settings, primary, pool_size=1, max_overflow=0)
+    primary = FollowedPrimary(settings)
     health_file = Path(settings.heartbeat_health_file) if settings.heartbeat_health_file else None
     if settings.heartbeat_pid_file:  # how the native launcher finds this process
         Path(settings.heartbeat_pid_file).write_text(f"{os.getpid()}\n")
     failing = False
     while not stopping.is_set():
         try:
-            with engine.begin() as conn:
-                conn.execute(BEAT)
+            primary.run(lambda conn: conn.execute(BEAT))
             if health_file:
                 health_file.touch()
             if failing:
@@ -59,14 +56,9 @@ def main() -> None:
             if not failing:
                 log.warning("heartbeat failed", extra={"error": str(error.orig)})
             failing = True
-            # Down or fenced: after a failover the row is beaten on the new primary.
-            if (moved := find_primary(settings, engines)) != primary:
-                log.warning("heartbeat follows the primary", extra={"to": moved})
-                engine.dispose()
-                primary = moved
-                engine = make_engine(settings, primary, pool_size=1, max_overflow=0)
+            primary.follow()  # down or fenced: after a failover the row is beaten on the new one
         stopping.wait(settings.heartbeat_interval_s)
-    engine.dispose()
+    primary.engine.dispose()
     log.info("heartbeat stopped")
 
 

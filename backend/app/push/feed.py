@@ -16,14 +16,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import nats
 from nats.aio.client import Client as Nats
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from app.events import POST_CREATED, SUBJECT_PREFIX
+from app.messaging import broker
+from app.messaging.events import POST_CREATED, SUBJECT_PREFIX
 from app.push import metrics
 from app.push.config import PushSettings
 from app.push.log import Log, Post, post_from_event
@@ -76,15 +76,7 @@ class Feed:
     async def _run(self) -> None:
         while self.nc is None:
             try:
-                self.nc = await nats.connect(
-                    servers=list(self.settings.nats_servers),
-                    user=self.settings.nats_user,
-                    password=self.settings.nats_password.get_secret_value(),
-                    name=self.settings.push_name,
-                    connect_timeout=2,
-                    reconnect_time_wait=0.25,
-                    max_reconnect_attempts=-1,
-                )
+                self.nc = await broker.connect(self.settings, self.settings.push_name)
             except Exception as error:  # no node answers yet: keep trying
                 self.problem = f"broker unreachable: {error!r}"
                 await asyncio.sleep(1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.events import written_at
+from app.messaging.events import written_at
 from app.push import sse
 
 POST_EVENT = "post"

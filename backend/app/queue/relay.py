@@ -27,17 +27,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
-from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.db.clock import utcnow
-from app.db.engines import Engines, find_primary, make_engine
+from app.db.primary import FollowedPrimary
 from app.db.queries import outbox
 from app.ids import unique_hex
-from app.queue import broker, metrics
-from app.queue.broker import BROKER_ERRORS
-from app.queue.wake import Wake
+from app.messaging import broker
+from app.messaging.broker import BROKER_ERRORS
+from app.messaging.wake import Wake
+from app.queue import metrics
 
 log = logging.getLogger("relay")
 T = TypeVar("T")
@@ -46,36 +46,13 @@ PURGE_EVERY_S = 10.0
 DEPTH_EVERY_S = 1.0
 
 
-class Primary:
-    """The primary's engine for this process, following the primary after a failover."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings, self.engines = settings, Engines(settings)
-        self.address = find_primary(settings, self.engines)
-        self.engine: Engine = make_engine(settings, self.address, pool_size=1, max_overflow=0)
-
-    def run(self, work: Callable[[Any], T]) -> T:
-        """WORK(conn) in one transaction on the primary."""
-        with self.engine.begin() as conn:
-            return work(conn)
-
-    def follow(self) -> None:
-        """After a failed call: look for the member that takes writes now."""
-        moved = find_primary(self.settings, self.engines)
-        if moved != self.address:
-            log.warning("relay follows the primary", extra={"to": moved})
-            self.engine.dispose()
-            self.address = moved
-            self.engine = make_engine(self.settings, moved, pool_size=1, max_overflow=0)
-
-
 class Relay:
     """One relay process: the lease, the batches, the marks (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.holder = f"{settings.process_name}:{unique_hex()[:8]}"[:64]
-        self.primary = Primary(settings)
+        self.primary = FollowedPrimary(settings)
         self.nc: Client | None = None
         self.lease_until = 0.0  # monotonic: when this relay must renew (half the lease)
         self.held = False

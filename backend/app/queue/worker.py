@@ -29,12 +29,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-from app import events
 from app.config import Settings
 from app.errors import BreakerOpen, DatabaseUnavailable, Saturated
-from app.events import APPLIED_SUBJECT, SUBJECT_PREFIX
-from app.queue import broker, metrics
-from app.queue.broker import BROKER_ERRORS
+from app.messaging import broker, events
+from app.messaging.broker import BROKER_ERRORS
+from app.messaging.events import APPLIED_SUBJECT, SUBJECT_PREFIX
+from app.queue import metrics
 from app.services.counters import apply_event, counts, forget_applied
 from app.services.units import Units
 

@@ -18,13 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_random_exponential
 
 from app import metrics
 from app.config import default
-from app.db.errors import error_code, is_transient
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -63,12 +62,23 @@ class RetryBudget:
             return True
 
 
+class ErrorKinds(Protocol):
+    """How a retrier tells errors apart (a module such as app.db.errors, or a test's fake)."""
+
+    def is_transient(self, error: BaseException, *, write: bool) -> bool:
+        """May ERROR go away on a second try, and is trying again safe for this kind of work?"""
+
+    def error_code(self, error: BaseException) -> int | None:
+        """A number that names ERROR in logs (None: none)."""
+
+
 class Retrier:
     """Runs operations with retries of transient errors, within the budget."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        """One retrier (and budget) per worker process."""
-        self.policy = policy
+    def __init__(self, policy: RetryPolicy, errors: ErrorKinds) -> None:
+        """One retrier (and budget) per worker process; ERRORS tells which errors are worth a
+        retry (the database's, app.db.errors: this layer knows no database)."""
+        self.policy, self.errors = policy, errors
         self.budget = RetryBudget(policy.budget_ratio, policy.budget_reserve)
 
     def run(self, operation: Callable[[], T], *, kind: str, write: bool) -> T:
@@ -106,7 +116,7 @@ class Retrier:
         self, error: BaseException | None, attempt: int, *, kind: str, write: bool
     ) -> bool:
         """Is ERROR, after ATTEMPT attempts, retried? Spends a budget token when it is."""
-        if error is None or not is_transient(error, write=write):
+        if error is None or not self.errors.is_transient(error, write=write):
             return False
         if attempt >= self.policy.attempts:
             return False  # out of attempts: no budget spent, no retry announced
@@ -116,6 +126,6 @@ class Retrier:
         metrics.RETRIES.labels(kind, "retried").inc()
         log.warning(
             "retrying after a transient database error",
-            extra={"kind": kind, "attempt": attempt, "code": error_code(error)},
+            extra={"kind": kind, "attempt": attempt, "code": self.errors.error_code(error)},
         )
         return True

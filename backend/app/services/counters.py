@@ -5,7 +5,7 @@ declares the cache keys it changes (cache_keys.py)."""
 from __future__ import annotations
 
 from app.db.queries import counters
-from app.events import POST_CREATED, USER_CREATED, USER_DELETED, Received
+from app.messaging.events import POST_CREATED, USER_CREATED, USER_DELETED, Received
 from app.services import cache_keys
 from app.services.units import Call, Units, Write
 

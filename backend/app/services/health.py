@@ -13,7 +13,7 @@ from redis import Redis
 from app.db.errors import READ_ONLY, is_code
 from app.db.probes import ask_primary, observe
 from app.db.routing import PRIMARY, Router, View
-from app.queue.status import BrokerStatus
+from app.messaging.status import BrokerStatus
 from app.resilience.breaker import CircuitBreaker, State
 from app.resilience.ratelimit import RateLimiter
 

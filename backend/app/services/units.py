@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from app import events, metrics
+from app import metrics
 from app.cache import Cache, Outcome, Served
 from app.db.errors import UNAVAILABLE_ERRORS
 from app.db.queries import outbox
 from app.db.routing import Router
 from app.errors import DatabaseUnavailable, NotFound
+from app.messaging import events
 from app.resilience.retry import Retrier
 from app.schemas import json_bytes
 from app.services.consistency import (

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import events
 from app.cache import Outcome, Served
 from app.db.clock import utcnow
 from app.db.queries import posts as post_rows
 from app.db.queries import users as user_rows
 from app.errors import NotFound
+from app.messaging import events
 from app.models import BIGINT_MAX
 from app.schemas import PostPage, json_bytes, post_document, timestamp, user_document
 from app.services import cache_keys

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from app import events
+from app.messaging import events
 
 AT = datetime(2026, 12, 5, 4, 30, 0, 123456)
 

@@ -14,24 +14,47 @@ from tools import request_path
 
 APP = Path(__file__).resolve().parents[2] / "app"
 
+WEB_AND_ROUTES = ("flask", "werkzeug", "app.api")
+# Everything above the shared leaves but resilience/ and messaging/.
+LAYERS_ABOVE_LEAVES = ("app.services", "app.cache", "app.db", "app.wiring", "app.processes")
+
+
+def other_processes(own: str) -> tuple[str, ...]:
+    """The parts of every process but OWN's, and every entry point."""
+    parts = ("app.queue", "app.push", "app.edge", "app.wiring", "app.processes")
+    return tuple(part for part in parts if part != own)
+
+
 # Layer (a package or module of app) -> what no module in it may import.
 FORBIDDEN = {
     # Routes parse, call the application layer and shape answers: no router, monitor, engine,
     # SQL or cache of their own.
     "app.api": ("app.db", "app.cache"),
     # The application layer and everything below it know nothing of HTTP.
-    "app.services": ("flask", "werkzeug", "app.api"),
+    "app.services": ("flask", "werkzeug", "app.api", *other_processes("")),
     "app.cache": ("flask", "werkzeug", "app.api", "app.services"),
     "app.db": ("flask", "werkzeug", "app.api", "app.services", "app.cache"),
-    "app.resilience": ("flask", "werkzeug", "app.api", "app.services", "app.cache"),
+    "app.resilience": ("flask", "werkzeug", "app.api", "app.services", "app.cache", "app.db"),
     "app.errors": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     "app.gtid": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     "app.metrics": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     # What an event is knows nothing of who records, carries or applies it.
-    "app.events": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
+    "app.messaging.events": ("flask", "werkzeug", "app.api", "app.services", "app.db", "app.cache"),
     # The relay and the workers are another entry point beside HTTP: they call the application
-    # layer (or, the relay, the outbox's SQL), never the routes.
-    "app.queue": ("flask", "werkzeug", "app.api"),
+    # layer (or, the relay, the outbox's SQL), never the routes, and no other process's parts.
+    "app.queue": (*WEB_AND_ROUTES, "app.wiring", *other_processes("app.queue")),
+    # The event contract and the broker: below every process that records or follows events.
+    "app.messaging": (*WEB_AND_ROUTES, *LAYERS_ABOVE_LEAVES, "app.resilience"),
+    # The push service and the edge purger: the broker and their own parts, nothing of the API.
+    "app.push": (*WEB_AND_ROUTES, *LAYERS_ABOVE_LEAVES, *other_processes("app.push")),
+    "app.edge": (*WEB_AND_ROUTES, *LAYERS_ABOVE_LEAVES, *other_processes("app.edge")),
+    # The assembly of an API worker (and of a queue worker's units of work).
+    "app.wiring": (*WEB_AND_ROUTES, *other_processes("app.wiring")),
+    # Leaves every layer reads import no layer.
+    **{
+        leaf: (*WEB_AND_ROUTES, *LAYERS_ABOVE_LEAVES, "app.resilience", "app.messaging")
+        for leaf in ("app.config", "app.logs", "app.schemas", "app.models", "app.ids")
+    },
 }
 
 
@@ -106,7 +129,8 @@ def chain_to_web(start: str, known: dict[str, Path]) -> list[str]:
         module = queue.pop(0)
         for name in sorted(imports(known[module])):
             if any(within(name, web) for web in WEB):
-                chain, at = [name], module
+                chain: list[str] = [name]
+                at: str | None = module
                 while at is not None:
                     chain.append(at)
                     at = parents[at]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, text
 
 from app.db.clock import utcnow
-from app.events import POST_CREATED, USER_CREATED, USER_DELETED, Received
+from app.messaging.events import POST_CREATED, USER_CREATED, USER_DELETED, Received
 
 FIRST_APPLY = text("INSERT IGNORE INTO applied_events (event_id, applied_at) VALUES (:id, :now)")
 COUNT_POST = text(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, text
 
 from app.db.clock import utcnow
-from app.events import Event
+from app.messaging.events import Event
 from app.models import outbox
 
 UNPUBLISHED = text(

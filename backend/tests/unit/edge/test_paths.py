@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.edge.paths import Stale, stale_paths
-from app.events import Received
+from app.messaging.events import Received
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.queue.status import summarize
+from app.messaging.status import summarize
 
 
 def report(leader: str = "nats-2", delivered: int = 10, pending: int = 0) -> dict[str, Any]:

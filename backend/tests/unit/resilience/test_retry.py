@@ -8,6 +8,7 @@ import pymysql
 import pytest
 
 from app.db import errors
+from app.db import errors as db_errors
 from app.resilience.retry import Retrier, RetryPolicy
 
 
@@ -24,7 +25,7 @@ def failing(code: int, times: int) -> tuple[list[int], object]:
 
 
 def retrier(**policy: float) -> Retrier:
-    return Retrier(RetryPolicy(base_s=0.0001, max_wait_s=0.001, **policy))  # type: ignore[arg-type]
+    return Retrier(RetryPolicy(base_s=0.0001, max_wait_s=0.001, **policy), db_errors)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

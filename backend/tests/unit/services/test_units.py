@@ -13,6 +13,7 @@ import pytest
 
 from app.cache import Cache, CachePolicy, Outcome
 from app.cache.entries import encode_tombstone
+from app.db import errors as db_errors
 from app.db.routing import PRIMARY, UnitOfWork
 from app.errors import DatabaseUnavailable, NotFound
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
@@ -49,7 +50,7 @@ def make_units(
     breaker = CircuitBreaker("redis", BreakerPolicy())
     breaker.force(breaker_state)
     cache = Cache(redis, breaker, CachePolicy())
-    retrier = Retrier(RetryPolicy(attempts=2, base_s=0.001, max_wait_s=0.001))
+    retrier = Retrier(RetryPolicy(attempts=2, base_s=0.001, max_wait_s=0.001), db_errors)
     return Units(router, retrier, cache, cache_enabled), redis  # type: ignore[arg-type]
 
 

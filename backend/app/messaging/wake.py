@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.config import Settings
-from app.events import OUTBOX_WAKE_CHANNEL
+from app.messaging.events import OUTBOX_WAKE_CHANNEL
 
 log = logging.getLogger("relay")
 # After a lost subscription, the next try this long later (meanwhile the poll goes on).

@@ -22,7 +22,7 @@ from nats.js.errors import Error as JetStreamError
 from pydantic import SecretStr
 
 from app.config import Settings
-from app.events import SUBJECT_PREFIX
+from app.messaging.events import SUBJECT_PREFIX
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PREFIX = "deadletter."
