@@ -35,13 +35,19 @@ HEADER = (
 
 
 def random_secret() -> str:
-    """32 hex digits (128 bits): safe in URLs, SQL strings, shell words and config files."""
-    return secrets.token_hex(16)
+    """A letter, then 32 hex digits (128 bits): safe in URLs, SQL strings, shell words and config
+    files. The letter first: nats-server reads the value of a $VARIABLE in its config as a config
+    value, and one that starts with digits as a number ("1e5...", a float, fails the server's
+    start; found when a fresh clone's random NATS_PASSWORD began that way)."""
+    return "s" + secrets.token_hex(16)
 
 
 def weak(name: str, value: str | None, example: dict[str, str]) -> bool:
-    """Whether VALUE cannot serve as secret NAME: missing, empty, or the public example's."""
-    return not value or value == example.get(name)
+    """Whether VALUE cannot serve as secret NAME: missing, empty, the public example's, or (for
+    the broker's, which its config reads) not starting with a letter."""
+    if not value or value == example.get(name):
+        return True
+    return name.startswith("NATS_") and not value[0].isalpha()
 
 
 def ensure_env_file(

@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -140,7 +141,33 @@ class PostPage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     limit: QueryInt = Field(20, ge=1, le=100)
-    before: QueryInt | None = Field(None, ge=1, le=BIGINT_MAX)
+    # The bounds before the digits check: so they reach the published schema as minimum/maximum.
+    before: Annotated[int, Ge(1), Le(BIGINT_MAX), BeforeValidator(ascii_digits)] | None = None
+
+
+# The answers' documents: user_document and post_document write them, the OpenAPI document
+# publishes these models' schemas, and a unit test keeps the two the same.
+class User(BaseModel):
+    """A user."""
+
+    id: int
+    name: str
+    second_name: str
+    created_at: datetime
+    updated_at: datetime
+    post_count: int = Field(
+        description="Posts counted by the queue's workers: a moment behind the posts."
+    )
+    last_post_at: datetime | None
+
+
+class Post(BaseModel):
+    """A post."""
+
+    id: int
+    user_id: int
+    body: str
+    created_at: datetime
 
 
 def timestamp(value: datetime) -> str:

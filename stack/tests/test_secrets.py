@@ -32,7 +32,8 @@ def test_a_missing_env_file_gets_every_secret_random_and_readable_by_its_owner_o
     assert written == list(SECRETS)
     assert set(values) == set(SECRETS)  # settings other than secrets stay in .env.example
     assert len(set(values.values())) == len(SECRETS)
-    assert all(len(value) == 32 and value.isalnum() for value in values.values())
+    assert all(len(value) == 33 and value.isalnum() for value in values.values())
+    assert all(value[0].isalpha() for value in values.values())
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
 
 
@@ -58,3 +59,16 @@ def test_a_complete_env_file_is_left_as_it_is(tmp_path: Path) -> None:
     before = (tmp_path / ".env").read_text()
     assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == []
     assert (tmp_path / ".env").read_text() == before
+
+
+def test_a_broker_password_that_starts_with_a_digit_is_replaced(tmp_path: Path) -> None:
+    """nats-server reads "1e5..." from its config's $NATS_PASSWORD as a number and fails to start
+    (an .env written before secrets began with a letter may hold one)."""
+    (tmp_path / "example").write_text(EXAMPLE)
+    ensure_env_file(tmp_path / ".env", tmp_path / "example")
+    values = read(tmp_path / ".env")
+    values["NATS_PASSWORD"], values["REDIS_PASSWORD"] = "1e5f00aa", "1e5f00bb"
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == ["NATS_PASSWORD"]
+    assert read(tmp_path / ".env")["NATS_PASSWORD"][0].isalpha()
+    assert read(tmp_path / ".env")["REDIS_PASSWORD"] == "1e5f00bb"  # no config reads it so

@@ -1,7 +1,9 @@
 """GET /openapi.json: the OpenAPI 3.1 document of every endpoint, built from the same models.
 
-Request schemas come from the pydantic models that validate requests (app/schemas.py), so the
-document cannot disagree with what the API accepts; response shapes are declared here.
+Request bodies, query parameters and response documents are the pydantic models of
+app/schemas.py (those that validate requests, and those the answers' documents are tested
+against), so the document cannot disagree with what the API accepts or answers. Which paths and
+methods exist is tested against the routes (tests/unit/api/test_openapi.py), both ways.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 
 from app.models import BIGINT_MAX
-from app.schemas import PostCreate, UserCreate, UserPatch
+from app.schemas import Post, PostCreate, PostPage, User, UserCreate, UserPage, UserPatch
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
-TIMESTAMP = {"type": "string", "format": "date-time"}
 PROBLEM = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
@@ -34,40 +35,6 @@ PROBLEM = {
         },
     },
 }
-USER = {
-    "type": "object",
-    "required": [
-        "id",
-        "name",
-        "second_name",
-        "created_at",
-        "updated_at",
-        "post_count",
-        "last_post_at",
-    ],
-    "properties": {
-        "id": {"type": "integer"},
-        "name": {"type": "string"},
-        "second_name": {"type": "string"},
-        "created_at": TIMESTAMP,
-        "updated_at": TIMESTAMP,
-        "post_count": {
-            "type": "integer",
-            "description": "Posts counted by the queue's workers: a moment behind the posts.",
-        },
-        "last_post_at": {**TIMESTAMP, "nullable": True},
-    },
-}
-POST = {
-    "type": "object",
-    "required": ["id", "user_id", "body", "created_at"],
-    "properties": {
-        "id": {"type": "integer"},
-        "user_id": {"type": "integer"},
-        "body": {"type": "string"},
-        "created_at": TIMESTAMP,
-    },
-}
 
 
 def page_of(item: str) -> dict[str, Any]:
@@ -83,7 +50,8 @@ def page_of(item: str) -> dict[str, Any]:
 
 
 def request_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema pydantic validates MODEL against."""
+    """The JSON schema of MODEL: what pydantic validates a request against, or what an answer's
+    document is (tested)."""
     return model.model_json_schema(ref_template=REF)
 
 
@@ -146,12 +114,17 @@ def body(model: str) -> dict[str, Any]:
     }
 
 
-def query(name: str, minimum: int, maximum: int, default: int | None = None) -> dict[str, Any]:
-    """An optional integer query parameter."""
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": maximum}
-    if default is not None:
-        schema["default"] = default
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+def query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The optional query parameters MODEL validates (a missing one takes its default)."""
+    found = []
+    for name, prop in model.model_json_schema()["properties"].items():
+        # "limit: int = 20" or "before: int | None = None": the integer's own schema.
+        branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
+        schema = {k: v for k, v in branches[0].items() if k != "title"}
+        if prop.get("default") is not None:
+            schema["default"] = prop["default"]
+        found.append({"name": name, "in": "query", "required": False, "schema": schema})
+    return found
 
 
 IDEMPOTENCY_KEY = {
@@ -217,7 +190,7 @@ def paths() -> dict[str, Any]:
             "get": {
                 "summary": "Users by ascending id, a keyset page at a time",
                 "security": KEY_OPTIONAL,
-                "parameters": [query("limit", 1, 100, 20), query("after", 0, BIGINT_MAX, 0)],
+                "parameters": query(UserPage),
                 "responses": {**ok(200, "UserPage", "a page"), **problems(422)},
             },
         },
@@ -252,7 +225,7 @@ def paths() -> dict[str, Any]:
             "get": {
                 "summary": "Posts, newest first, a keyset page at a time",
                 "security": KEY_OPTIONAL,
-                "parameters": [query("limit", 1, 100, 20), query("before", 1, BIGINT_MAX)],
+                "parameters": query(PostPage),
                 "responses": {**ok(200, "PostPage", "a page"), **problems(404, 422)},
             },
         },
@@ -274,8 +247,8 @@ def document() -> dict[str, Any]:
                 "UserCreate": request_schema(UserCreate),
                 "UserPatch": patch_schema(),
                 "PostCreate": request_schema(PostCreate),
-                "User": USER,
-                "Post": POST,
+                "User": request_schema(User),
+                "Post": request_schema(Post),
                 "UserPage": page_of("User"),
                 "PostPage": page_of("Post"),
                 "Problem": PROBLEM,

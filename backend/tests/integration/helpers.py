@@ -1,11 +1,13 @@
-"""Helpers for integration tests: direct SQL on each node, and polling with a deadline."""
+"""Helpers for integration tests: direct SQL on each node, polling with a deadline, and client
+threads under load."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import pymysql
 import requests
@@ -15,6 +17,27 @@ from stack import apihttp
 from stack.settings import Node, Stack
 
 T = TypeVar("T")
+
+
+class Clients:
+    """A load of client threads (what clients() returns): started on entering, told to stop
+    (self.stop) and joined on leaving."""
+
+    stop: threading.Event
+
+    def clients(self) -> list[threading.Thread]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.threads = self.clients()
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:

@@ -26,7 +26,7 @@ import requests
 from stack import supervisor
 from stack.settings import Node, Stack, load_stack
 from tests.integration.conftest import launcher, supervisorctl
-from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.helpers import Api, Clients, Databases, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ DATA_TABLES = "users, posts"
 
 
 @dataclass
-class Load:
+class Load(Clients):
     """Writers and readers on their own threads, each request's outcome kept with its time."""
 
     stack: Stack
@@ -85,19 +85,11 @@ class Load:
             self.reads.append((time.monotonic(), status))
             time.sleep(0.01)
 
-    def __enter__(self) -> Load:
-        self.threads = [
+    def clients(self) -> list[threading.Thread]:
+        return [
             *(threading.Thread(target=self.write, args=(i,)) for i in range(3)),
             *(threading.Thread(target=self.read, args=(i,)) for i in range(3)),
         ]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
     def acknowledged(self) -> list[int]:
         return [user_id for *_, status, user_id in self.writes if status == 201 and user_id]

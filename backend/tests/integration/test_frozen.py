@@ -21,7 +21,7 @@ from app.config import Settings
 from app.db.engines import make_engine
 from stack import supervisor
 from stack.settings import Stack
-from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.helpers import Api, Clients, Databases, eventually
 from tests.integration.streams import Listener
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ class Outcome:
 
 
 @dataclass
-class MixedLoad:
+class MixedLoad(Clients):
     """Uncached replica reads (anonymous, past the edge), cached reads and posts (with a key), one
     thread each, until stopped: every request's outcome."""
 
@@ -64,7 +64,7 @@ class MixedLoad:
                 self.outcomes.append(Outcome(sent - self.started, done - sent, status, node))
                 time.sleep(0.005)
 
-    def __enter__(self) -> MixedLoad:
+    def clients(self) -> list[threading.Thread]:
         self.started = time.monotonic()
         paths = [
             ("GET", "/api/users?limit=1", False),
@@ -74,15 +74,7 @@ class MixedLoad:
             ("POST", f"/api/users/{self.user_id}/posts", True),
             ("POST", f"/api/users/{self.user_id}/posts", True),
         ]
-        self.threads = [threading.Thread(target=self.run, args=path) for path in paths]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
+        return [threading.Thread(target=self.run, args=path) for path in paths]
 
     def now(self) -> float:
         return time.monotonic() - self.started

@@ -27,7 +27,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from stack import supervisor
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
-from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.helpers import Api, Clients, Databases, eventually
 
 pytestmark = pytest.mark.integration
 USERS = 4
@@ -35,7 +35,7 @@ DRAIN_S = 60.0
 
 
 @dataclass
-class Load:
+class Load(Clients):
     """Posts by USERS users from one thread each, until stopped: what was acknowledged, what not."""
 
     base_url: str
@@ -66,16 +66,8 @@ class Load:
                         self.failed.append(str(outcome))
                 time.sleep(0.01)
 
-    def __enter__(self) -> Load:
-        self.threads = [threading.Thread(target=self.write, args=(u,)) for u in self.users]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
+    def clients(self) -> list[threading.Thread]:
+        return [threading.Thread(target=self.write, args=(u,)) for u in self.users]
 
 
 def nats_servers(stack: Stack) -> list[str]:
