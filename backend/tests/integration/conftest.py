@@ -91,10 +91,12 @@ def supervisorctl(*args: str) -> str:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """Start the test stack once for the whole session."""
+    """Start the test stack once for the whole session; remove it at the end, also when it did
+    not come up (a stack left running from a failed `up` would hold the test ports and its
+    processes would keep talking to the next run's servers with old secrets)."""
     os.environ.update(TEST_STACK_ENV)
-    launcher("up")
     try:
+        launcher("up")
         yield load_stack()
     finally:
         if os.environ.get("KEEP_TEST_STACK") != "1":
