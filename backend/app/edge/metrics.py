@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.metrics import ensure_multiprocess_dir
+
+ensure_multiprocess_dir()  # a labelless metric below opens its file at once (containers)
+
 PURGES = Counter(
     "edge_purges_total", "Purge requests sent to nginx", ["outcome"]
 )  # outcome: dropped (a copy was there), absent, repeat, failed

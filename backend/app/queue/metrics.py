@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from app.metrics import ensure_multiprocess_dir
+
+ensure_multiprocess_dir()  # a labelless metric below opens its file at once (containers)
+
 OUTBOX_DEPTH = Gauge("outbox_depth", "Outbox rows not yet published")
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row"

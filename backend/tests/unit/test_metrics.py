@@ -16,8 +16,15 @@ from stack.settings import REPO
 
 @pytest.mark.parametrize(
     "entry",
-    ["import app.metrics", "import app.processes.heartbeat", "import app.cli"],
-    ids=["metrics", "heartbeat", "cli"],
+    [
+        "import app.metrics",
+        "import app.processes.heartbeat",
+        "import app.processes.relay",
+        "import app.processes.worker",
+        "import app.processes.edge_purger",
+        "import app.cli",
+    ],
+    ids=["metrics", "heartbeat", "relay", "worker", "edge purger", "cli"],
 )
 def test_a_process_importing_the_app_creates_a_missing_metrics_dir(
     entry: str, tmp_path: Path
