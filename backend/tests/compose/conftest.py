@@ -51,6 +51,10 @@ def project() -> Iterator[Project]:
     try:
         with phase("image builds"):
             build(TEST_PROJECT)
+        with phase("docker compose down -v of a project left by an earlier run"):
+            # Its volumes would hold databases made with another run's secrets (KEEP_TEST_STACK=1
+            # keeps them): the replication setup could not log in to them.
+            compose(TEST_PROJECT, "down", "-v", "--remove-orphans", capture=True)
         with phase("docker compose up --wait"):
             up(TEST_PROJECT)
         yield TEST_PROJECT
