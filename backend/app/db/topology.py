@@ -63,9 +63,8 @@ def current_primary(probes: dict[str, Engine]) -> tuple[str | None, list[str]]:
     found = writable(probes)
     if len(found) <= 1:
         return (found[0] if found else None), found
-    epochs = {address: epoch(probes[address]) for address in found}
-    known = {address: e for address, e in epochs.items() if e is not None}
-    newest = [a for a, e in known.items() if e == max(known.values(), default=None)]
+    known = {a: e for a in found if (e := epoch(probes[a])) is not None}
+    newest = [a for a, e in known.items() if e == max(known.values())]
     return (newest[0] if len(newest) == 1 else None), found
 
 
