@@ -3,6 +3,7 @@ threads under load."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -148,6 +149,26 @@ class Api(requests.Session):
         assert response.status_code == 201, response.text
         user: dict[str, Any] = response.json()
         return user
+
+
+def admitted_everywhere(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per API replica, `replica_admitted` for each replica: the least over its live workers.
+
+    The gauge is exported as `livemin`, so 1 means every worker of that API replica routes reads
+    to the replica; reads alone cannot show that (one worker's answer looks like all of them).
+    """
+    seen: dict[str, dict[str, float]] = {}
+    for api in stack.apis:
+        text = apihttp.get(stack, api, "/metrics")[1].decode()
+        found = re.findall(r'^replica_admitted\{replica="([^"]+)"\} ([0-9.e+-]+)$', text, re.M)
+        seen[api.name] = {replica: float(value) for replica, value in found}
+    return seen
+
+
+def every_worker_admits(stack: Stack, replicas: set[str]) -> bool:
+    """Does every worker of every API replica route reads to exactly REPLICAS (of the stack's)?"""
+    wanted = {r.name: float(r.name in replicas) for r in stack.replicas}
+    return all(admitted == wanted for admitted in admitted_everywhere(stack).values())
 
 
 def metric_total(stack: Stack, sample: str) -> float:
