@@ -58,6 +58,7 @@ CONF = REPO / "nats" / "nats-server.conf"
 CHART = REPO / "imgs" / "queue-ack-levels.png"
 PAYLOAD = b"x" * 200
 USER, PASSWORD = "bench", "bench-only-password"
+ROUTE_USER, ROUTE_PASSWORD = "route", "bench-only-route-password"
 LEVELS = ("core", "R1", "R3")
 NODES = ("q-1", "q-2", "q-3")
 
@@ -91,7 +92,8 @@ class Cluster:
 
     def env(self, node: Node) -> dict[str, str]:
         routes = ", ".join(
-            f"nats-route://127.0.0.1:{BASE_PORT + 100 + n.index}" for n in self.nodes
+            f"nats-route://{ROUTE_USER}:{ROUTE_PASSWORD}@127.0.0.1:{BASE_PORT + 100 + n.index}"
+            for n in self.nodes
         )
         return {
             **os.environ,
@@ -107,6 +109,10 @@ class Cluster:
             "NATS_MAX_FILE_STORE": "2GB",
             "NATS_USER": USER,
             "NATS_PASSWORD": PASSWORD,
+            "NATS_ROUTE_USER": ROUTE_USER,
+            "NATS_ROUTE_PASSWORD": ROUTE_PASSWORD,
+            "NATS_SYSTEM_USER": "system",
+            "NATS_SYSTEM_PASSWORD": "bench-only-system-password",
         }
 
     def start(self, node: Node) -> None:

@@ -38,10 +38,7 @@ SAMPLE_S = 0.5
 
 def consumer_lag(stack: Stack) -> int | None:
     """Events in the stream the consumer has not had acknowledged (pending + unacked)."""
-    for node in stack.nats_nodes:
-        report = queue.jsz(stack, node.monitor_port)
-        if report is None:
-            continue
+    for report in queue.reports(stack).values():
         best: dict[str, Any] | None = None
         for account in report.get("account_details") or []:
             for detail in account.get("stream_detail") or []:

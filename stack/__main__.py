@@ -82,7 +82,7 @@ def print_summary(stack: Stack) -> None:
         (
             node.name,
             f"nats://{stack.host}:{node.client_port}",
-            f"curl http://{stack.host}:{node.monitor_port}/jsz",
+            "make status (its state, through the system account)",
         )
         for node in stack.nats_nodes
     ]

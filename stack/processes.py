@@ -267,7 +267,7 @@ def strangers_on_ports(stack: Stack) -> dict[int, str]:
     table = scan()
     ports = {stack.nginx_port, stack.redis_port, *(db.port for db in stack.databases)}
     ports |= {api.port for api in stack.apis} | {push.port for push in stack.pushes}
-    ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port, n.monitor_port)}
+    ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port)}
     ports |= set(stack.queue_metrics_ports().values())
     held = listeners(ports)
     owners = socket_owners(list(table))

@@ -1,31 +1,51 @@
 """The message queue as the launcher sees it: wait until the JetStream cluster has elected its
 leaders, and the queue's rows of `make status` (from the relays' and workers' /metrics).
 
-Standard library only: the launcher runs before and beside the app's own venv packages.
+Standard library only: the launcher runs before and beside the app's own venv packages. What
+only a NATS client can ask (the nodes' state, through the system account), the venv's python
+asks for it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from stack.live import SAMPLE
-from stack.settings import Stack
+from stack.settings import REPO, Stack
 from stack.ui import step, table
 
 
-def jsz(stack: Stack, port: int) -> dict[str, Any] | None:
-    """A node's JetStream report with its streams and consumers (None when it does not answer)."""
-    url = f"http://{stack.host}:{port}/jsz?streams=true&consumers=true"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            report: dict[str, Any] = json.load(response)
-            return report
-    except (OSError, ValueError):
-        return None
+def reports(stack: Stack, timeout_s: float = 2.0) -> dict[str, dict[str, Any]]:
+    """Each answering node's JetStream report (what /jsz gave), by node name.
+
+    The nodes have no HTTP monitor; they answer a request of the system account, which needs a
+    NATS client: the venv's python asks (app/messaging/status.py) and prints the reports.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "NATS_SERVERS": stack.nats_servers,
+        "NATS_SYSTEM_USER": stack.env["NATS_SYSTEM_USER"],
+        "NATS_SYSTEM_PASSWORD": stack.env["NATS_SYSTEM_PASSWORD"],
+    }
+    done = subprocess.run(
+        [str(stack.venv / "bin" / "python"), "-m", "app.messaging.status", str(timeout_s)],
+        cwd=REPO / "backend",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"cannot ask the broker's state: {done.stderr.strip()[-500:]}")
+    found: dict[str, dict[str, Any]] = json.loads(done.stdout)
+    return found
 
 
 def stream_leader(report: dict[str, Any], stream: str) -> str:
@@ -39,9 +59,8 @@ def stream_leader(report: dict[str, Any], stream: str) -> str:
 
 def stream_leader_of(stack: Stack) -> str:
     """The node leading the events stream now (nats-N); SystemExit when none does."""
-    for node in stack.nats_nodes:
-        report = jsz(stack, node.monitor_port)
-        if report and (leader := stream_leader(report, stack.env["EVENTS_STREAM"])):
+    for report in reports(stack).values():
+        if leader := stream_leader(report, stack.env["EVENTS_STREAM"]):
             return leader
     raise SystemExit("the events stream has no leader")
 
@@ -53,14 +72,14 @@ def wait_for_broker(stack: Stack, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
-        reports = [jsz(stack, node.monitor_port) for node in stack.nats_nodes]
-        answering = [r for r in reports if r is not None]
+        answering = list(reports(stack).values())
+        nodes = len(stack.nats_nodes)
         leaders = {stream_leader(r, stream) for r in answering} - {""}
         meta = {str((r.get("meta_cluster") or {}).get("leader") or "") for r in answering}
-        if len(answering) == len(reports) and meta - {""} and leaders:
-            step("broker", f"{len(reports)} node(s), stream {stream} led by {leaders.pop()}")
+        if len(answering) == nodes and meta - {""} and leaders:
+            step("broker", f"{nodes} node(s), stream {stream} led by {leaders.pop()}")
             return
-        last = f"{len(answering)}/{len(reports)} answering, stream leader: {leaders or 'none'}"
+        last = f"{len(answering)}/{nodes} answering, stream leader: {leaders or 'none'}"
         time.sleep(0.3)
     logs = stack.state / "logs"
     raise SystemExit(f"the broker is not ready after {timeout:.0f}s ({last}); see {logs}")

@@ -27,6 +27,8 @@ NATS_SETTINGS = (
     "NATS_PASSWORD",
     "NATS_ROUTE_USER",
     "NATS_ROUTE_PASSWORD",
+    "NATS_SYSTEM_USER",
+    "NATS_SYSTEM_PASSWORD",
 )
 # The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
 SHARED_SOURCES = (
@@ -369,7 +371,7 @@ def nats_env(stack: Stack, node: NatsNode) -> dict[str, str]:
         "NATS_HOST": stack.host,
         "NATS_CLIENT_PORT": str(node.client_port),
         "NATS_CLUSTER_PORT": str(node.cluster_port),
-        "NATS_MONITOR_ADDRESS": f"{stack.host}:{node.monitor_port}",
+        "NATS_MONITOR_ADDRESS": "0",  # port 0: no monitor (nats/nats-server.conf)
         "NATS_PID_FILE": str(stack.state / "run" / f"{node.name}.pid"),
         "NATS_STORE_DIR": str(stack.state / "nats" / node.name),
         "NATS_ROUTES": f"[{routes}]",

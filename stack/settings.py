@@ -73,12 +73,12 @@ class Node:
 
 @dataclass(frozen=True)
 class NatsNode:
-    """One node of the NATS JetStream cluster: its client, cluster-route and monitoring ports."""
+    """One node of the NATS JetStream cluster: its client and cluster-route ports (no HTTP monitor:
+    its state is asked through the system account, app/messaging/status.py)."""
 
     name: str
     client_port: int
     cluster_port: int
-    monitor_port: int
 
 
 @dataclass(frozen=True)
@@ -162,15 +162,13 @@ class Stack:
         """The JetStream cluster's nodes (nats-1, nats-2, ...): one per NATS_CLIENT_PORTS entry."""
         lists = [
             [int(p) for p in self.env[name].split(",") if p.strip()]
-            for name in ("NATS_CLIENT_PORTS", "NATS_CLUSTER_PORTS", "NATS_MONITOR_PORTS")
+            for name in ("NATS_CLIENT_PORTS", "NATS_CLUSTER_PORTS")
         ]
         if len({len(ports) for ports in lists}) != 1 or not lists[0]:
-            raise SystemExit(
-                "NATS_CLIENT_PORTS, NATS_CLUSTER_PORTS and NATS_MONITOR_PORTS: as many ports each"
-            )
+            raise SystemExit("NATS_CLIENT_PORTS and NATS_CLUSTER_PORTS: as many ports each")
         return [
-            NatsNode(f"nats-{i + 1}", client, cluster, monitor)
-            for i, (client, cluster, monitor) in enumerate(zip(*lists, strict=True))
+            NatsNode(f"nats-{i + 1}", client, cluster)
+            for i, (client, cluster) in enumerate(zip(*lists, strict=True))
         ]
 
     @property
@@ -246,9 +244,6 @@ class Stack:
             "REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
             "RATE_LIMIT_LOCAL_SHARE": str(len(self.apis) * int(self.env["GUNICORN_WORKERS"])),
             "NATS_SERVERS": self.nats_servers,
-            "NATS_MONITOR_URLS": ",".join(
-                f"http://{self.host}:{n.monitor_port}" for n in self.nats_nodes
-            ),
         }
 
 

@@ -29,6 +29,7 @@ DEVELOPMENT_SECRETS = frozenset(
         "dev-redis-password",
         "dev-nats-password",
         "dev-nats-route-password",
+        "dev-nats-system-password",
         "dev-secret-key-change-me",
         "replace-me",
     }
@@ -160,11 +161,13 @@ class Settings(BaseSettings):
     heartbeat_health_file: str = ""
     heartbeat_pid_file: str = ""
 
-    # The message queue (docs/messaging.md): the broker's nodes and their monitoring ports.
+    # The message queue (docs/messaging.md): the broker's nodes, the account of the relays,
+    # workers, push and purgers, and the system account /readyz asks the nodes' state with.
     nats_servers: CommaList = ("nats://127.0.0.1:4222",)
-    nats_monitor_urls: CommaList = ("http://127.0.0.1:8222",)
     nats_user: str = "app"
     nats_password: SecretStr = SecretStr("")
+    nats_system_user: str = "system"
+    nats_system_password: SecretStr = SecretStr("")
     events_stream: str = "EVENTS"
     events_stream_replicas: int = Field(3, ge=1, le=5)
     events_max_age_s: float = Field(604800.0, gt=0)

@@ -212,7 +212,11 @@ def build_services(settings: Settings) -> Services:
             limiter,
             settings.api_name,
             BrokerStatus(
-                settings.nats_monitor_urls,
+                (
+                    settings.nats_servers,
+                    settings.nats_system_user,
+                    settings.nats_system_password.get_secret_value(),
+                ),
                 settings.events_stream,
                 settings.consumer_name,
                 settings.dead_letter_stream,

@@ -182,7 +182,8 @@ def test_each_broker_node_gets_its_own_ports_and_every_route_with_its_account() 
         'NATS_SERVER_NAME="nats-2"',
         'NATS_CLIENT_PORT="4223"',
         'NATS_CLUSTER_PORT="6223"',
-        'NATS_MONITOR_ADDRESS="127.0.0.1:8223"',
+        'NATS_MONITOR_ADDRESS="0"',  # no HTTP monitor: it answers any local account
+        'NATS_SYSTEM_USER="system"',
         'NATS_STORE_DIR="/srv/stack/nats/nats-2"',
         'NATS_ROUTE_USER="route"',
         'NATS_ROUTE_PASSWORD="r0ute"',

@@ -1,29 +1,75 @@
-"""What /readyz says of the broker, read from the nodes' monitoring ports (plain HTTP, so a sync
-API worker needs no NATS client): the cluster's size and leader, the events stream's leader and
-copies, the consumer's lag, and the dead letters. Cached for BROKER_CHECK_INTERVAL_S."""
+"""What /readyz says of the broker, asked of the nodes through the system account: the cluster's
+size and leader, the events stream's leader and copies, the consumer's lag, and the dead letters.
+Cached for BROKER_CHECK_INTERVAL_S.
+
+The nodes have no HTTP monitor (natively it would answer /connz, /routez and /accountz to every
+local account). Instead each node answers a JetStream report (what /jsz gave) on
+`$SYS.REQ.SERVER.PING.JSZ`, which only a user of the system account may send; one request
+gathers every node's. `python -m app.messaging.status` prints them (the launcher, which runs on
+the standard library only, and `make status` read them so).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import threading
 import time
-import urllib.request
 from typing import Any
+
+import nats
+from nats.errors import Error as NatsError
 
 Report = dict[str, Any]
 TIMEOUT_S = 0.5
+JSZ_SUBJECT = "$SYS.REQ.SERVER.PING.JSZ"
+# The server's JSON names of /jsz's accounts, streams and consumers options ("consumer", singular:
+# with "consumers" the reports come without their consumers).
+JSZ_OPTIONS = json.dumps({"accounts": True, "streams": True, "consumer": True}).encode()
 
 
-def fetch(url: str) -> Report | None:
-    """One node's /jsz with streams and consumers (None when it does not answer)."""
+async def gather(
+    servers: tuple[str, ...], user: str, password: str, timeout_s: float
+) -> dict[str, Report]:
+    """Each answering node's JetStream report, by server name, within TIMEOUT_S."""
+    deadline = time.monotonic() + timeout_s
     try:
-        with urllib.request.urlopen(  # noqa: S310 (an http URL from settings)
-            f"{url}/jsz?streams=true&consumers=true", timeout=TIMEOUT_S
-        ) as response:
-            report: Report = json.load(response)
-            return report
-    except (OSError, ValueError):
-        return None
+        client = await nats.connect(
+            servers=list(servers),
+            user=user,
+            password=password,
+            name="broker-status",
+            connect_timeout=timeout_s,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
+    except (TimeoutError, NatsError, OSError):
+        return {}
+    reports: dict[str, Report] = {}
+    try:
+        inbox = client.new_inbox()
+        answers = await client.subscribe(inbox)
+        await client.publish(JSZ_SUBJECT, JSZ_OPTIONS, reply=inbox)
+        while len(reports) < len(servers) and (left := deadline - time.monotonic()) > 0:
+            message = await answers.next_msg(timeout=left)
+            answer = json.loads(message.data)
+            if isinstance(answer.get("data"), dict):
+                reports[str(answer["server"]["name"])] = answer["data"]
+    except (TimeoutError, NatsError, OSError, ValueError, KeyError):
+        pass  # the nodes that answered in time
+    finally:
+        await client.close()
+    return reports
+
+
+def fetch(
+    servers: tuple[str, ...], user: str, password: str, timeout_s: float = TIMEOUT_S
+) -> list[Report | None]:
+    """One report per node (None: did not answer), for a caller without an event loop."""
+    reports = list[Report | None](asyncio.run(gather(servers, user, password, timeout_s)).values())
+    return reports + [None] * (len(servers) - len(reports))
 
 
 def streams(report: Report) -> dict[str, Report]:
@@ -109,9 +155,15 @@ class BrokerStatus:
     """The broker check, read at most once per INTERVAL_S by this process."""
 
     def __init__(
-        self, urls: tuple[str, ...], stream: str, consumer: str, dead: str, interval_s: float
+        self,
+        login: tuple[tuple[str, ...], str, str],
+        stream: str,
+        consumer: str,
+        dead: str,
+        interval_s: float,
     ) -> None:
-        self.urls, self.stream, self.consumer, self.dead = urls, stream, consumer, dead
+        """LOGIN: the nodes' client URLs, and the system account's user and password."""
+        self.login, self.stream, self.consumer, self.dead = login, stream, consumer, dead
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._cached: tuple[float, Report] | None = None
@@ -122,8 +174,19 @@ class BrokerStatus:
             now = time.monotonic()
             if self._cached and now - self._cached[0] < self.interval_s:
                 return self._cached[1]
-            report = summarize(
-                [fetch(url) for url in self.urls], self.stream, self.consumer, self.dead
-            )
+            report = summarize(fetch(*self.login), self.stream, self.consumer, self.dead)
             self._cached = (now, report)
             return report
+
+
+def main() -> None:
+    """Print every node's report, by name, as JSON (from NATS_SERVERS, NATS_SYSTEM_USER and
+    NATS_SYSTEM_PASSWORD; a node that did not answer within TIMEOUT_S, argv[1], is left out)."""
+    servers = tuple(u for u in os.environ["NATS_SERVERS"].split(",") if u)
+    timeout_s = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
+    login = (os.environ["NATS_SYSTEM_USER"], os.environ["NATS_SYSTEM_PASSWORD"])
+    json.dump(asyncio.run(gather(servers, *login, timeout_s)), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

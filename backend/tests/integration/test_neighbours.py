@@ -4,10 +4,8 @@ the public example secrets of .env.example, nor forge a consistency token (docs/
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import nats
@@ -15,7 +13,10 @@ import pymysql
 import pytest
 import redis
 from itsdangerous import URLSafeTimedSerializer
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
 
+from stack import processes, queue
 from stack.settings import REPO, Stack, read_env_file
 from tests.integration.helpers import Api
 
@@ -25,9 +26,7 @@ EXAMPLE = read_env_file(REPO / ".env.example")
 
 def meta_group_size(stack: Stack) -> int:
     """The size of JetStream's meta group as the first node reports it."""
-    url = f"http://{stack.host}:{stack.nats_nodes[0].monitor_port}/jsz"
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return int(json.load(response)["meta_cluster"]["cluster_size"])
+    return int(queue.reports(stack)["nats-1"]["meta_cluster"]["cluster_size"])
 
 
 def rogue_node(stack: Stack, attempt: int, store: Path) -> str:
@@ -76,18 +75,51 @@ def test_no_server_accepts_the_example_passwords(stack: Stack) -> None:
     with pytest.raises(redis.AuthenticationError):
         example_redis.ping()
 
-    async def broker_login() -> None:
-        await nats.connect(
-            f"nats://{stack.host}:{stack.nats_nodes[0].client_port}",
-            user=stack.env["NATS_USER"],
-            password=EXAMPLE["NATS_PASSWORD"],
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            connect_timeout=2,
-        )
+    for user, password in (
+        (stack.env["NATS_USER"], EXAMPLE["NATS_PASSWORD"]),
+        (stack.env["NATS_SYSTEM_USER"], EXAMPLE["NATS_SYSTEM_PASSWORD"]),
+    ):
+        with pytest.raises(Exception, match=r"[Aa]uthorization"):
+            asyncio.run(broker_login(stack, user, password))
 
-    with pytest.raises(Exception, match=r"[Aa]uthorization"):
-        asyncio.run(broker_login())
+
+async def broker_login(stack: Stack, user: str, password: str) -> Client:
+    return await nats.connect(
+        f"nats://{stack.host}:{stack.nats_nodes[0].client_port}",
+        user=user,
+        password=password,
+        allow_reconnect=False,
+        max_reconnect_attempts=0,
+        connect_timeout=2,
+    )
+
+
+def test_the_broker_nodes_listen_on_their_client_and_route_ports_only(stack: Stack) -> None:
+    """No HTTP monitor: it would answer /connz, /routez and /accountz to any local account."""
+    nodes = [processes.read_pid(stack.state / "run" / f"{n.name}.pid") for n in stack.nats_nodes]
+    assert None not in nodes
+    owners = processes.socket_owners([pid for pid in nodes if pid is not None])
+    every_port = set(range(1, 65536))
+    held = {
+        port for port, inodes in processes.listeners(every_port).items() if inodes & owners.keys()
+    }
+    assert held == {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port)}
+
+
+def test_the_nodes_state_is_the_system_accounts_alone(stack: Stack) -> None:
+    """/readyz and make status ask each node's JetStream report through the system account; the
+    clients' account gets no answer to the same request."""
+    assert set(queue.reports(stack)) == {n.name for n in stack.nats_nodes}
+
+    async def ask_as_client() -> None:
+        client = await broker_login(stack, stack.env["NATS_USER"], stack.env["NATS_PASSWORD"])
+        try:
+            await client.request("$SYS.REQ.SERVER.PING.JSZ", b"{}", timeout=1)
+        finally:
+            await client.close()
+
+    with pytest.raises(NoRespondersError):
+        asyncio.run(ask_as_client())
 
 
 def test_a_token_signed_with_the_example_key_is_refused(stack: Stack, api: Api) -> None:

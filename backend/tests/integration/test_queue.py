@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 import requests
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from stack import supervisor
+from stack import queue, supervisor
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.helpers import Api, Clients, Databases, eventually
@@ -129,26 +128,11 @@ def stream_last_seq(stack: Stack, stream: str) -> int:
     return result
 
 
-def jsz(stack: Stack) -> dict[str, Any]:
-    """The JetStream report of the first node that answers."""
-    for node in stack.nats_nodes:
-        url = f"http://{stack.host}:{node.monitor_port}/jsz?streams=true&consumers=true"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                report: dict[str, Any] = json.load(response)
-                return report
-        except OSError:
-            continue
-    raise AssertionError("no broker node answers")
-
-
 def stream_leader(stack: Stack) -> str:
-    """The node leading the events stream now."""
-    stream = stack.env["EVENTS_STREAM"]
-    for account in jsz(stack).get("account_details") or []:
-        for detail in account.get("stream_detail") or []:
-            if detail["name"] == stream and (detail.get("cluster") or {}).get("leader"):
-                return str(detail["cluster"]["leader"])
+    """The node leading the events stream now (asked through the broker's system account)."""
+    for report in queue.reports(stack).values():
+        if leader := queue.stream_leader(report, stack.env["EVENTS_STREAM"]):
+            return leader
     raise AssertionError("the events stream has no leader")
 
 

@@ -1,4 +1,5 @@
-"""What /readyz says of the broker, from the nodes' /jsz reports."""
+"""What /readyz says of the broker, from the nodes' JetStream reports (asked through the system
+account)."""
 
 from __future__ import annotations
 
