@@ -197,14 +197,14 @@ def kill_program(stack: Stack, program: str) -> None:
 
 
 def admin(stack: Stack, node: str) -> pymysql.Connection[Any]:
-    """A root connection to NODE of STACK."""
+    """An admin connection to NODE of STACK."""
     port = next(db.port for db in stack.databases if db.name == node)
     return pymysql.connect(
         host=stack.host,
         port=port,
-        user="root",
+        user=stack.env["MYSQL_ADMIN_USER"],
         autocommit=True,
-        password=stack.env["MYSQL_ROOT_PASSWORD"],
+        password=stack.env["MYSQL_ADMIN_PASSWORD"],
         connect_timeout=3,
         ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it
     )

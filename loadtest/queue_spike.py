@@ -59,8 +59,8 @@ def outbox_depth(stack: Stack) -> int | None:
         conn = pymysql.connect(
             host=stack.host,
             port=stack.writer.port,
-            user="root",
-            password=stack.env["MYSQL_ROOT_PASSWORD"],
+            user=stack.env["MYSQL_ADMIN_USER"],
+            password=stack.env["MYSQL_ADMIN_PASSWORD"],
             database=stack.env["MYSQL_DATABASE"],
             connect_timeout=2,
             ssl_disabled=True,  # the stack's nodes have no TLS; PyMySQL would try it

@@ -9,7 +9,8 @@
 # Environment: MYSQL_ROLE (primary | replica), MYSQL_SELF_ADDRESS (host:port, as the failover
 # record in MYSQL_TOPOLOGY_FILE names nodes), MYSQL_SERVER_ID (overrides the role's default),
 # MYSQL_SERVER_ID_OFFSET (Kubernetes: server_id = offset + the StatefulSet ordinal at the end of
-# the host name), MYSQL_ROOT_PASSWORD (needed on the first start only: root@'%'),
+# the host name), MYSQL_ADMIN_USER (default admin) and MYSQL_ADMIN_PASSWORD (needed on the first start only: the
+# admin account, reachable over the network; root answers on the container's socket only),
 # MYSQL_SEMI_SYNC (on | off) and MYSQL_SEMI_SYNC_TIMEOUT_MS (see .env.example).
 set -euo pipefail
 # startup_read_only and the failover record's reader (its main runs only when executed).
@@ -66,14 +67,15 @@ wait_for_socket() {
   done
 }
 
-# First start only: system tables, then root@'%' with the password from the environment, kept
+# First start only: system tables, then the admin account (MYSQL_ADMIN_USER@'%', never root)
+# with the password from the environment, kept
 # out of the binlog so that no node starts with a transaction of its own (GTID strict mode).
 ensure_datadir() {
   if [[ -d $DATADIR/mysql ]]; then
     log "datadir exists, kept"
     return
   fi
-  [[ -n ${MYSQL_ROOT_PASSWORD:-} ]] || die "MYSQL_ROOT_PASSWORD is not set (needed to initialise the datadir)"
+  [[ -n ${MYSQL_ADMIN_PASSWORD:-} ]] || die "MYSQL_ADMIN_PASSWORD is not set (needed to initialise the datadir)"
   log "initialising the datadir"
   mariadb-install-db --defaults-file="$INSTANCE_CONFIG" --auth-root-authentication-method=socket \
     --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null
@@ -81,11 +83,11 @@ ensure_datadir() {
   local init_pid=$!
   wait_for_socket "$INIT_SOCKET"
   local_sql "$INIT_SOCKET" "SET SESSION sql_log_bin = 0;
-    CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");
-    GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+    CREATE USER IF NOT EXISTS $(sql_string "${MYSQL_ADMIN_USER:-admin}")@'%' IDENTIFIED BY $(sql_string "$MYSQL_ADMIN_PASSWORD");
+    GRANT ALL PRIVILEGES ON *.* TO $(sql_string "${MYSQL_ADMIN_USER:-admin}")@'%' WITH GRANT OPTION;"
   mariadb-admin --no-defaults -S "$INIT_SOCKET" -u "$(id -un)" shutdown
   wait "$init_pid"
-  log "datadir ready (admin account root@'%')"
+  log "datadir ready (admin account ${MYSQL_ADMIN_USER:-admin}@'%')"
 }
 
 main() {

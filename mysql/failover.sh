@@ -23,6 +23,9 @@
 #                                   one that has applied the most)
 #   MYSQL_FAILOVER_APPLY_TIMEOUT_S  how long the new primary may take to apply what it received
 set -euo pipefail
+
+# The admin account every node has (root answers on a node's own socket only).
+MYSQL_ADMIN_USER=${MYSQL_ADMIN_USER:-admin}
 # shellcheck source=mysql/setup-replication.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup-replication.sh"
 
@@ -41,8 +44,8 @@ step_done() {
 }
 
 answers() {
-  MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb --no-defaults --protocol=TCP --connect-timeout=3 \
-    -h "${1%:*}" -P "${1##*:}" -u root --batch --skip-column-names -e 'SELECT 1' >/dev/null 2>&1
+  MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb --no-defaults --protocol=TCP --connect-timeout=3 \
+    -h "${1%:*}" -P "${1##*:}" -u "$MYSQL_ADMIN_USER" --batch --skip-column-names -e 'SELECT 1' >/dev/null 2>&1
 }
 
 at() { sql "${1%:*}" "${1##*:}" "$2"; }

@@ -12,12 +12,15 @@
 # Refuses the primary itself, and a node that takes writes. Environment: that of
 # setup-replication.sh (MYSQL_TOPOLOGY_FILE names the primary after a failover).
 set -euo pipefail
+
+# The admin account every node has (root answers on a node's own socket only).
+MYSQL_ADMIN_USER=${MYSQL_ADMIN_USER:-admin}
 # shellcheck source=mysql/setup-replication.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup-replication.sh"
 
 primary_dump() {
-  MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb-dump --no-defaults --protocol=TCP \
-    -h "$MYSQL_PRIMARY_HOST" -P "$MYSQL_PRIMARY_PORT" -u root "$@"
+  MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb-dump --no-defaults --protocol=TCP \
+    -h "$MYSQL_PRIMARY_HOST" -P "$MYSQL_PRIMARY_PORT" -u "$MYSQL_ADMIN_USER" "$@"
 }
 
 main_rebuild() {
@@ -43,7 +46,7 @@ main_rebuild() {
       proxies_priv roles_mapping
     primary_dump --single-transaction --gtid --master-data=1 --add-drop-database --routines \
       --events --triggers --databases "$MYSQL_DATABASE"
-  } | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb --no-defaults --protocol=TCP -h "$host" -P "$port" -u root
+  } | MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb --no-defaults --protocol=TCP -h "$host" -P "$port" -u "$MYSQL_ADMIN_USER"
   log "$node loaded at GTID $(sql "$host" "$port" 'SELECT @@gtid_slave_pos')"
   ensure_replica_attached "$host" "$port"
   ensure_semi_sync "$host" "$port" replica

@@ -2,13 +2,16 @@
 # Prints the replication state of every replica: threads, GTID positions, lag.
 # Same environment as setup-replication.sh (read-only: it changes nothing).
 set -euo pipefail
+
+# The admin account every node has (root answers on a node's own socket only).
+MYSQL_ADMIN_USER=${MYSQL_ADMIN_USER:-admin}
 # shellcheck source=mysql/setup-replication.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup-replication.sh"
 
 print_replica_row() {
   local name=$1 host=$2 port=$3 status io sql_thread behind slave_pos
-  if ! status=$(MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb --no-defaults --protocol=TCP \
-      -h "$host" -P "$port" -u root -e 'SHOW REPLICA STATUS\G' 2>/dev/null); then
+  if ! status=$(MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb --no-defaults --protocol=TCP \
+      -h "$host" -P "$port" -u "$MYSQL_ADMIN_USER" -e 'SHOW REPLICA STATUS\G' 2>/dev/null); then
     printf '%-10s %-16s %-4s %-4s %-8s %s\n' "$name" "$host:$port" '-' '-' '-' 'unreachable'
     return
   fi

@@ -9,7 +9,7 @@
 #   MYSQL_PRIMARY_HOST, MYSQL_PRIMARY_PORT        where this script reaches the primary
 #   MYSQL_PRIMARY_ADVERTISED_HOST/_PORT           where the replicas reach it (default: the same)
 #   MYSQL_REPLICAS                                comma-separated host:port list of replicas
-#   MYSQL_ROOT_PASSWORD                           admin account (root@'%') on every node
+#   MYSQL_ADMIN_USER, MYSQL_ADMIN_PASSWORD        the admin account on every node (not root)
 #   MYSQL_DATABASE, MYSQL_APP_USER, MYSQL_APP_PASSWORD
 #   MYSQL_REPL_USER, MYSQL_REPL_PASSWORD
 #   MYSQL_SEMI_SYNC, MYSQL_SEMI_SYNC_TIMEOUT_MS   semi-synchronous replication (on | off; ms)
@@ -24,6 +24,9 @@
 # is refused: it stays read-only and out of replication, and the script says so.
 set -euo pipefail
 
+# The admin account every node has (root answers on a node's own socket only).
+MYSQL_ADMIN_USER=${MYSQL_ADMIN_USER:-admin}
+
 CHANGES=0
 
 log() { printf '[replication] %s\n' "$*"; }
@@ -37,8 +40,8 @@ sql_string() {
 
 # sql HOST PORT STATEMENT: runs STATEMENT as the admin account, prints tab-separated rows.
 sql() {
-  MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb --no-defaults --protocol=TCP \
-    -h "$1" -P "$2" -u root --batch --skip-column-names -e "$3"
+  MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb --no-defaults --protocol=TCP \
+    -h "$1" -P "$2" -u "$MYSQL_ADMIN_USER" --batch --skip-column-names -e "$3"
 }
 
 wait_for_mysql() {
@@ -102,7 +105,7 @@ ensure_app_user() {
 
 # replica_field HOST PORT FIELD: one field of SHOW REPLICA STATUS (empty when not a replica).
 replica_field() {
-  MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb --no-defaults --protocol=TCP -h "$1" -P "$2" -u root \
+  MYSQL_PWD="$MYSQL_ADMIN_PASSWORD" mariadb --no-defaults --protocol=TCP -h "$1" -P "$2" -u "$MYSQL_ADMIN_USER" \
     -e 'SHOW REPLICA STATUS\G' | awk -F': ' -v f="$3" '$1 ~ "^ *"f"$" {print $2}'
 }
 
@@ -300,7 +303,7 @@ own_gtids_missing() {
 
 check_required_settings() {
   local name
-  for name in MYSQL_PRIMARY_HOST MYSQL_PRIMARY_PORT MYSQL_ROOT_PASSWORD MYSQL_DATABASE \
+  for name in MYSQL_PRIMARY_HOST MYSQL_PRIMARY_PORT MYSQL_ADMIN_PASSWORD MYSQL_DATABASE \
               MYSQL_APP_USER MYSQL_APP_PASSWORD MYSQL_REPL_USER MYSQL_REPL_PASSWORD; do
     [[ -n ${!name:-} ]] || die "$name is not set"
   done
@@ -309,7 +312,7 @@ check_required_settings() {
     die "MYSQL_SEMI_SYNC must be on or off"
   [[ ${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000} =~ ^[0-9]+$ ]] || die "MYSQL_SEMI_SYNC_TIMEOUT_MS must be a number"
   if [[ ${APP_ENV:-development} == production ]]; then
-    for name in MYSQL_ROOT_PASSWORD MYSQL_APP_PASSWORD MYSQL_REPL_PASSWORD; do
+    for name in MYSQL_ADMIN_PASSWORD MYSQL_APP_PASSWORD MYSQL_REPL_PASSWORD; do
       [[ ${!name} != dev-*-password && ${!name} != replace-me ]] ||
         die "$name is a development password; set a real one"
     done

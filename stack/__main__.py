@@ -88,8 +88,9 @@ def print_summary(stack: Stack) -> None:
     ]
     print("\n" + table(address_rows(stack, apis) + brokers))
     print(
-        "\nPasswords: MYSQL_ROOT_PASSWORD (user root), MYSQL_APP_PASSWORD (user "
-        f"{stack.env['MYSQL_APP_USER']}) in .env (random, written by the first make up).\n"
+        f"\nPasswords: MYSQL_ADMIN_PASSWORD (user {stack.env['MYSQL_ADMIN_USER']}), "
+        f"MYSQL_APP_PASSWORD (user {stack.env['MYSQL_APP_USER']}) in .env (random, written by "
+        "the first make up).\n"
         "DBeaver: new connection, driver MariaDB, host and port from the table, database "
         f"{database}.\nReplication: make repl-status    Logs: {stack.state / 'logs'}\n"
     )

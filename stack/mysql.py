@@ -67,11 +67,13 @@ def sql_string(value: str) -> str:
 
 
 def ensure_admin_accounts(stack: Stack) -> None:
-    """root@'%' on each node, and every account's password as the settings say now, kept out
-    of the binlog.
+    """The admin account (MYSQL_ADMIN_USER@'%') on each node, and every account's password as the
+    settings say now, kept out of the binlog.
 
-    Each node gets its own local admin account (as the MariaDB image does in docker), so the
-    replication script can reach a replica before it replicates anything. Passwords are set on
+    Each node gets its own local admin account (as the project's MariaDB image does in docker), so
+    the replication script can reach a replica before it replicates anything. It is a named
+    account, not root: root answers on the node's own socket only (to the launcher, as root), and
+    a `root@'%'` left by an older stack is dropped. Passwords are set on
     every `make up`: a rotated secret in .env, or a stack made with the example secrets before
     they were generated, is brought to .env's values (replicas re-pointed, see below).
     """
@@ -80,13 +82,15 @@ def ensure_admin_accounts(stack: Stack) -> None:
         (env["MYSQL_APP_USER"], env["MYSQL_APP_PASSWORD"]),
         (env["MYSQL_REPL_USER"], env["MYSQL_REPL_PASSWORD"]),
     ]
-    root = sql_string(env["MYSQL_ROOT_PASSWORD"])
+    admin = f"{sql_string(env['MYSQL_ADMIN_USER'])}@'%'"
+    password = sql_string(env["MYSQL_ADMIN_PASSWORD"])
     statement = "".join(
         [
             "SET SESSION sql_log_bin = 0;",
-            f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY {root};",
-            f"ALTER USER 'root'@'%' IDENTIFIED BY {root};",
-            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;",
+            f"CREATE USER IF NOT EXISTS {admin} IDENTIFIED BY {password};",
+            f"ALTER USER {admin} IDENTIFIED BY {password};",
+            f"GRANT ALL PRIVILEGES ON *.* TO {admin} WITH GRANT OPTION;",
+            "DROP USER IF EXISTS 'root'@'%';",
             *(
                 f"ALTER USER IF EXISTS {sql_string(user)}@'%' IDENTIFIED BY {sql_string(pw)};"
                 for user, pw in accounts

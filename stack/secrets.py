@@ -18,7 +18,7 @@ from stack.ui import step
 # Every password and key of the stack: databases, Redis, the broker's clients and routes, the
 # token-signing key, Grafana's admin.
 SECRETS = (
-    "MYSQL_ROOT_PASSWORD",
+    "MYSQL_ADMIN_PASSWORD",
     "MYSQL_APP_PASSWORD",
     "MYSQL_REPL_PASSWORD",
     "REDIS_PASSWORD",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # Settings an API process never gets.
-ADMIN_SECRETS = frozenset({"MYSQL_ROOT_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"})
+ADMIN_SECRETS = frozenset(
+    {"MYSQL_ADMIN_USER", "MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD"}
+)
 # nginx's own settings (rates, the edge cache, the stream caps), passed to its template as they are.
 NGINX_SETTINGS = (
     "NGINX_ANON_RATE",

@@ -32,7 +32,7 @@ def address_rows(stack: Stack, api_rows: list[tuple[str, str, str]]) -> list[tup
         (
             f"mysql {db.name} ({'takes writes' if db == writer else 'replica'})",
             f"{host}:{db.port}",
-            f"mariadb -h{host} -P{db.port} -uroot -p {database}",
+            f"mariadb -h{host} -P{db.port} -u{stack.env['MYSQL_ADMIN_USER']} -p {database}",
         )
         for db in stack.databases
     ]

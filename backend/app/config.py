@@ -24,7 +24,7 @@ CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
 DEVELOPMENT_SECRETS = frozenset(
     {
         "dev-app-password",
-        "dev-root-password",
+        "dev-admin-password",
         "dev-repl-password",
         "dev-redis-password",
         "dev-nats-password",

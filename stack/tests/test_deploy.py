@@ -54,7 +54,7 @@ def test_compose_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
     empty.write_text("")
     result = compose_config(env_file=str(empty))
     assert result.returncode != 0
-    assert "MYSQL_ROOT_PASSWORD" in result.stderr or "MYSQL_APP_PASSWORD" in result.stderr
+    assert "MYSQL_ADMIN_PASSWORD" in result.stderr or "MYSQL_APP_PASSWORD" in result.stderr
 
 
 def test_compose_file_matches_the_compose_spec() -> None:

@@ -28,12 +28,12 @@ def run_script(**overrides: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["MYSQL_ROOT_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD"]
+    "name", ["MYSQL_ADMIN_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD"]
 )
 def test_production_refuses_each_development_password(name: str) -> None:
     real = {
         n: "a-real-password"
-        for n in ("MYSQL_ROOT_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD")
+        for n in ("MYSQL_ADMIN_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD")
     }
     result = run_script(
         APP_ENV="production", **{**real, name: f"dev-{name.split('_')[1].lower()}-password"}
@@ -52,11 +52,11 @@ def test_development_accepts_the_example_passwords() -> None:
 def test_production_refuses_the_kubernetes_placeholder() -> None:
     result = run_script(
         APP_ENV="production",
-        MYSQL_ROOT_PASSWORD="replace-me",
+        MYSQL_ADMIN_PASSWORD="replace-me",
         MYSQL_APP_PASSWORD="a-real-password",
         MYSQL_REPL_PASSWORD="a-real-password",
     )
-    assert "MYSQL_ROOT_PASSWORD is a development password" in result.stderr
+    assert "MYSQL_ADMIN_PASSWORD is a development password" in result.stderr
 
 
 def in_script(call: str, **env: str) -> str:

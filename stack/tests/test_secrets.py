@@ -9,7 +9,7 @@ import pytest
 
 from stack.secrets import SECRETS, ensure_env_file
 
-EXAMPLE = "MYSQL_ROOT_PASSWORD=dev-root\nREDIS_PASSWORD=dev-redis\nNGINX_PORT=8080\n"
+EXAMPLE = "MYSQL_ADMIN_PASSWORD=dev-root\nREDIS_PASSWORD=dev-redis\nNGINX_PORT=8080\n"
 
 
 @pytest.fixture(autouse=True)
@@ -40,15 +40,15 @@ def test_a_missing_env_file_gets_every_secret_random_and_readable_by_its_owner_o
 def test_example_values_are_replaced_and_everything_else_is_kept(tmp_path: Path) -> None:
     (tmp_path / "example").write_text(EXAMPLE)
     chosen = {name: f"chosen-{i}" for i, name in enumerate(SECRETS)}
-    chosen["MYSQL_ROOT_PASSWORD"] = "dev-root"  # the example's value: refused
+    chosen["MYSQL_ADMIN_PASSWORD"] = "dev-root"  # the example's value: refused
     body = "".join(f"{k}={v}\n" for k, v in chosen.items()) + "NGINX_PORT=9090\n"
     (tmp_path / ".env").write_text(body)
-    assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == ["MYSQL_ROOT_PASSWORD"]
+    assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == ["MYSQL_ADMIN_PASSWORD"]
     values = read(tmp_path / ".env")
-    assert values["MYSQL_ROOT_PASSWORD"] not in ("dev-root", "")
+    assert values["MYSQL_ADMIN_PASSWORD"] not in ("dev-root", "")
     assert values["NGINX_PORT"] == "9090"
-    assert {k: v for k, v in values.items() if k != "MYSQL_ROOT_PASSWORD"} == {
-        **{k: v for k, v in chosen.items() if k != "MYSQL_ROOT_PASSWORD"},
+    assert {k: v for k, v in values.items() if k != "MYSQL_ADMIN_PASSWORD"} == {
+        **{k: v for k, v in chosen.items() if k != "MYSQL_ADMIN_PASSWORD"},
         "NGINX_PORT": "9090",
     }
 

@@ -128,7 +128,7 @@ def test_more_replicas_than_ports_is_refused() -> None:
 
 def test_api_processes_get_no_admin_or_replication_secret() -> None:
     env = Stack(stack_env()).api_env()
-    assert "MYSQL_ROOT_PASSWORD" not in env
+    assert "MYSQL_ADMIN_PASSWORD" not in env
     assert "MYSQL_REPL_PASSWORD" not in env
     assert env["DB_REPLICAS"] == "127.0.0.1:3307"
 

@@ -70,7 +70,7 @@ class Databases:
         user, password = (
             (env["MYSQL_APP_USER"], env["MYSQL_APP_PASSWORD"])
             if as_app
-            else ("root", env["MYSQL_ROOT_PASSWORD"])
+            else (env["MYSQL_ADMIN_USER"], env["MYSQL_ADMIN_PASSWORD"])
         )
         return pymysql.connect(
             host=self.stack.host,

@@ -18,7 +18,7 @@ from nats.errors import NoRespondersError
 
 from stack import processes, queue
 from stack.settings import REPO, Stack, read_env_file
-from tests.integration.helpers import Api
+from tests.integration.helpers import Api, Databases
 
 pytestmark = pytest.mark.integration
 EXAMPLE = read_env_file(REPO / ".env.example")
@@ -56,10 +56,10 @@ def test_a_rogue_broker_node_of_another_account_cannot_join_the_cluster(stack: S
 
 
 def test_no_server_accepts_the_example_passwords(stack: Stack) -> None:
-    for name in ("MYSQL_ROOT_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD"):
+    for name in ("MYSQL_ADMIN_PASSWORD", "MYSQL_APP_PASSWORD", "MYSQL_REPL_PASSWORD"):
         assert stack.env[name] != EXAMPLE[name]
     accounts = [
-        ("root", EXAMPLE["MYSQL_ROOT_PASSWORD"]),
+        (stack.env["MYSQL_ADMIN_USER"], EXAMPLE["MYSQL_ADMIN_PASSWORD"]),
         (stack.env["MYSQL_APP_USER"], EXAMPLE["MYSQL_APP_PASSWORD"]),
         (stack.env["MYSQL_REPL_USER"], EXAMPLE["MYSQL_REPL_PASSWORD"]),
     ]
@@ -120,6 +120,32 @@ def test_the_nodes_state_is_the_system_accounts_alone(stack: Stack) -> None:
 
     with pytest.raises(NoRespondersError):
         asyncio.run(ask_as_client())
+
+
+def test_root_answers_on_a_nodes_own_socket_only(stack: Stack, dbs: Databases) -> None:
+    """Over TCP root is no account at all, even with the admin password: the admin account is
+    MYSQL_ADMIN_USER, and a root@'%' an older stack had is dropped by make up."""
+    for node in stack.databases:
+        assert (
+            dbs.scalar(
+                node.name,
+                "SELECT COUNT(*) FROM mysql.user WHERE user = %s AND host = %s",
+                "root",
+                "%",
+            )
+            == 0
+        )
+        with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+            pymysql.connect(
+                host=stack.host,
+                port=node.port,
+                user="root",
+                password=stack.env["MYSQL_ADMIN_PASSWORD"],
+                ssl_disabled=True,
+            )
+        assert (
+            dbs.scalar(node.name, "SELECT CURRENT_USER()") == f"{stack.env['MYSQL_ADMIN_USER']}@%"
+        )
 
 
 def test_a_token_signed_with_the_example_key_is_refused(stack: Stack, api: Api) -> None:

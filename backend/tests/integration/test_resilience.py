@@ -107,7 +107,7 @@ def test_no_secret_reaches_a_log(api: Api, stack: Stack, api_key: str) -> None:
     secrets = {
         "API key secret": api_key[16:],
         "MYSQL_APP_PASSWORD": stack.env["MYSQL_APP_PASSWORD"],
-        "MYSQL_ROOT_PASSWORD": stack.env["MYSQL_ROOT_PASSWORD"],
+        "MYSQL_ADMIN_PASSWORD": stack.env["MYSQL_ADMIN_PASSWORD"],
         "MYSQL_REPL_PASSWORD": stack.env["MYSQL_REPL_PASSWORD"],
         "APP_SECRET_KEY": stack.env["APP_SECRET_KEY"],
     }
