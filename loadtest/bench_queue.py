@@ -107,8 +107,15 @@ class Cluster:
             "NATS_ROUTES": f"[{routes}]",
             "NATS_CLUSTER_NAME": "bench-queue",
             "NATS_MAX_FILE_STORE": "2GB",
-            "NATS_USER": USER,
-            "NATS_PASSWORD": PASSWORD,
+            # The bench's client creates its streams and publishes: the admin user, with every
+            # right; the roles' users exist because the shared config names them.
+            "NATS_ADMIN_USER": USER,
+            "NATS_ADMIN_PASSWORD": PASSWORD,
+            **{f"NATS_{role}_USER": role.lower() for role in ("RELAY", "WORKER", "READER")},
+            **{
+                f"NATS_{role}_PASSWORD": f"bench-only-{role.lower()}-password"
+                for role in ("RELAY", "WORKER", "READER")
+            },
             "NATS_ROUTE_USER": ROUTE_USER,
             "NATS_ROUTE_PASSWORD": ROUTE_PASSWORD,
             "NATS_SYSTEM_USER": "system",

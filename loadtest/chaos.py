@@ -290,12 +290,13 @@ def lose_primary_without_semi_sync(stack: Stack) -> None:
 POISON: dict[str, int] = {}
 
 
-async def on_broker(stack: Stack, work: Callable[[Any], Any]) -> Any:
-    """WORK(JetStream context) on a connection of the chaos run's own."""
+async def on_broker(stack: Stack, work: Callable[[Any], Any], role: str = "READER") -> Any:
+    """WORK(JetStream context) on a connection of the chaos run's own, as a user of ROLE."""
+    login = stack.broker_login(role)
     nc = await nats.connect(
         servers=[f"nats://{stack.host}:{n.client_port}" for n in stack.nats_nodes],
-        user=stack.env["NATS_USER"],
-        password=stack.env["NATS_PASSWORD"],
+        user=login["NATS_USER"],
+        password=login["NATS_PASSWORD"],
         connect_timeout=2,
     )
     try:
@@ -324,7 +325,7 @@ def publish_poison(stack: Stack) -> None:
             "events.post.created", b"{not an event", headers={"Nats-Msg-Id": poison_id}
         )
 
-    asyncio.run(on_broker(stack, publish))
+    asyncio.run(on_broker(stack, publish, "RELAY"))  # only the relays' user may publish one
 
 
 def poison_dead_lettered(stack: Stack, timeout: float = 30) -> str:

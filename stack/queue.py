@@ -67,7 +67,7 @@ def stream_leader_of(stack: Stack) -> str:
 
 def wait_for_broker(stack: Stack, timeout: float = 90) -> None:
     """Poll until every node answers, the cluster has a metadata leader and the events stream
-    (made by the first relay or worker to connect) a leader of its own."""
+    (defined by the relays at their start) a leader of its own."""
     stream = stack.env["EVENTS_STREAM"]
     deadline = time.monotonic() + timeout
     last = "no answer"

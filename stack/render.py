@@ -23,8 +23,14 @@ NATS_CONF = REPO / "nats" / "nats-server.conf"
 NATS_SETTINGS = (
     "NATS_CLUSTER_NAME",
     "NATS_MAX_FILE_STORE",
-    "NATS_USER",
-    "NATS_PASSWORD",
+    "NATS_RELAY_USER",
+    "NATS_RELAY_PASSWORD",
+    "NATS_WORKER_USER",
+    "NATS_WORKER_PASSWORD",
+    "NATS_READER_USER",
+    "NATS_READER_PASSWORD",
+    "NATS_ADMIN_USER",
+    "NATS_ADMIN_PASSWORD",
     "NATS_ROUTE_USER",
     "NATS_ROUTE_PASSWORD",
     "NATS_SYSTEM_USER",
@@ -109,9 +115,10 @@ def edge_serving(stack: Stack) -> bool:
 
 def purger_program(stack: Stack, account: Account | None) -> str:
     """The edge purger of the one nginx (docs/caching.md): the broker and nginx's cache only."""
-    names = ("APP_ENV", "LOG_LEVEL", "NATS_USER", "NATS_PASSWORD", "EVENTS_STREAM", "CONSUMER_NAME")
+    names = ("APP_ENV", "LOG_LEVEL", "EVENTS_STREAM", "CONSUMER_NAME")
     env = {
         **{name: stack.env[name] for name in names},
+        **stack.broker_login("READER"),
         **{k: v for k, v in stack.env.items() if k.startswith("EDGE_PURGE")},
         "EDGE_CACHE_TTL_S": stack.env["EDGE_CACHE_TTL_S"],
         "EDGE_LEASE_S": stack.env["EDGE_LEASE_S"],
@@ -400,9 +407,11 @@ def queue_programs(stack: Stack, account: Account | None) -> list[str]:
     ]
     ports = stack.queue_metrics_ports()
     for name in [*stack.relays, *stack.workers]:
-        module = "app.processes.relay" if name.startswith("relay-") else "app.processes.worker"
+        relay = name.startswith("relay-")
+        module = "app.processes.relay" if relay else "app.processes.worker"
         env = {
             **stack.api_env(),
+            **stack.broker_login("RELAY" if relay else "WORKER"),
             "PROCESS_NAME": name,
             "METRICS_PORT": str(ports[name]),
             "PID_FILE": str(state / "run" / f"{name}.pid"),

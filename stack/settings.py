@@ -31,6 +31,11 @@ NGINX_SETTINGS = (
 # primary instead) and nginx's. They are kept out of the programs' environment, so that changing
 # one does not make supervisord restart every API replica at once (which nginx would answer with
 # 502s meanwhile): nginx re-reads its config instead.
+# The broker's users by role (nats/nats-server.conf): a process gets its role's pair only.
+BROKER_ROLES = ("RELAY", "WORKER", "READER", "ADMIN")
+BROKER_SECRETS = frozenset(
+    {"NATS_ROUTE_PASSWORD", *(f"NATS_{role}_PASSWORD" for role in BROKER_ROLES)}
+)
 SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS", *NGINX_SETTINGS})
 # Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
 MAX_SOCKET_PATH = 107
@@ -194,9 +199,22 @@ class Stack:
 
     def push_env(self) -> dict[str, str]:
         """What a push process needs: the broker and its own settings (no database, no Redis)."""
-        names = ("APP_ENV", "LOG_LEVEL", "NATS_USER", "NATS_PASSWORD", "EVENTS_STREAM")
+        names = ("APP_ENV", "LOG_LEVEL", "EVENTS_STREAM")
         own = {k: v for k, v in self.env.items() if k.startswith("PUSH_")}
-        return {**{k: self.env[k] for k in names}, **own, "NATS_SERVERS": self.nats_servers}
+        login = self.broker_login("READER")
+        return {
+            **{k: self.env[k] for k in names},
+            **own,
+            **login,
+            "NATS_SERVERS": self.nats_servers,
+        }
+
+    def broker_login(self, role: str) -> dict[str, str]:
+        """NATS_USER and NATS_PASSWORD of a process in ROLE (RELAY, WORKER or READER)."""
+        return {
+            "NATS_USER": self.env[f"NATS_{role}_USER"],
+            "NATS_PASSWORD": self.env[f"NATS_{role}_PASSWORD"],
+        }
 
     def queue_metrics_ports(self) -> dict[str, int]:
         """Each relay's and worker's metrics port (RELAY_ / WORKER_METRICS_BASE_PORT onwards)."""
@@ -238,7 +256,8 @@ class Stack:
 
     def api_env(self) -> dict[str, str]:
         """What an API process needs: every setting but the admin and replication secrets."""
-        shared = {k: v for k, v in self.env.items() if k not in ADMIN_SECRETS | SERVER_ONLY}
+        withheld = ADMIN_SECRETS | SERVER_ONLY | BROKER_SECRETS | {"NATS_USER", "NATS_PASSWORD"}
+        shared = {k: v for k, v in self.env.items() if k not in withheld}
         return {
             **shared,
             "DB_PRIMARY": f"{self.host}:{self.primary.port}",

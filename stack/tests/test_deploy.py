@@ -136,8 +136,8 @@ SET_BY_COMPOSE = {"api_name", "db_primary", "db_replicas", "redis_url", "heartbe
 # The native launcher's own (a container runtime knows its processes' pids).
 SET_BY_COMPOSE |= {"heartbeat_pid_file", "pid_file"}
 # A relay's or worker's own: its name is the container's, its metrics port and address set on its
-# service; the API talks to no broker, so the NATS password goes to the queue's services alone.
-SET_BY_COMPOSE |= {"process_name", "metrics_port", "metrics_host", "nats_password"}
+# service; the API is no broker client, so each queue service gets its role's user and password.
+SET_BY_COMPOSE |= {"process_name", "metrics_port", "metrics_host", "nats_user", "nats_password"}
 
 
 def test_compose_hands_every_api_setting_to_the_api_containers() -> None:

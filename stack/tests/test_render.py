@@ -251,3 +251,24 @@ def test_the_live_page_s_policy_allows_exactly_its_own_inline_script_and_style()
         digest = base64.b64encode(hashlib.sha256(blocks[0].encode()).digest()).decode()
         assert f"{directive} 'sha256-{digest}'" in policy.group(1), tag
     assert "frame-ancestors 'none'" in policy.group(1)
+
+
+def test_each_broker_client_gets_its_roles_user_and_the_api_none() -> None:
+    """nats/nats-server.conf allows each role its own subjects: a process gets its role's pair as
+    NATS_USER / NATS_PASSWORD, and the API (no broker client) none of the roles' passwords."""
+    stack = default_stack(
+        NATS_RELAY_PASSWORD="s-relay",
+        NATS_WORKER_PASSWORD="s-worker",
+        NATS_READER_PASSWORD="s-read",
+    )
+    sections = programs(supervisor_config(stack, Account("zerotomillion", 990, 990)))
+    for program, user, password in (
+        ("relay-1", "relay", "s-relay"),
+        ("worker-1", "worker", "s-worker"),
+        ("push-1", "reader", "s-read"),
+        ("edge-purger", "reader", "s-read"),
+    ):
+        assert f'NATS_USER="{user}"' in sections[program], program
+        assert f'NATS_PASSWORD="{password}"' in sections[program], program
+    for password in ("s-relay", "s-worker", "s-read"):
+        assert password not in sections["api-1"]

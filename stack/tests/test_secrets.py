@@ -62,13 +62,13 @@ def test_a_complete_env_file_is_left_as_it_is(tmp_path: Path) -> None:
 
 
 def test_a_broker_password_that_starts_with_a_digit_is_replaced(tmp_path: Path) -> None:
-    """nats-server reads "1e5..." from its config's $NATS_PASSWORD as a number and fails to start
-    (an .env written before secrets began with a letter may hold one)."""
+    """nats-server reads "1e5..." from its config's $NATS_RELAY_PASSWORD as a number and fails to
+    start (an .env written before secrets began with a letter may hold one)."""
     (tmp_path / "example").write_text(EXAMPLE)
     ensure_env_file(tmp_path / ".env", tmp_path / "example")
     values = read(tmp_path / ".env")
-    values["NATS_PASSWORD"], values["REDIS_PASSWORD"] = "1e5f00aa", "1e5f00bb"
+    values["NATS_RELAY_PASSWORD"], values["REDIS_PASSWORD"] = "1e5f00aa", "1e5f00bb"
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == ["NATS_PASSWORD"]
-    assert read(tmp_path / ".env")["NATS_PASSWORD"][0].isalpha()
+    assert ensure_env_file(tmp_path / ".env", tmp_path / "example") == ["NATS_RELAY_PASSWORD"]
+    assert read(tmp_path / ".env")["NATS_RELAY_PASSWORD"][0].isalpha()
     assert read(tmp_path / ".env")["REDIS_PASSWORD"] == "1e5f00bb"  # no config reads it so

@@ -1,8 +1,8 @@
 """The JetStream cluster as the relay and the workers use it: the connection, the stream of
 domain events, its dead-letter stream and the durable consumer the workers share.
 
-Each definition is applied at start by whoever connects first (add, else update to match), so
-both ways to run need no setup step of their own.
+Each relay applies the streams' definitions when it connects (add, else update to match), at its
+start; the workers wait for them. So both ways to run need no setup step of their own.
 """
 
 from __future__ import annotations
@@ -105,9 +105,17 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
-    """The events stream and the dead-letter stream, as configured."""
+    """The events stream and the dead-letter stream, as configured (the relays' to do: no other
+    role may define a stream, see nats/nats-server.conf)."""
     await ensure_stream(js, events_stream(settings))
     await ensure_stream(js, dead_letter_stream(settings))
+
+
+async def streams_exist(js: JetStreamContext, settings: Settings) -> None:
+    """Return once both streams exist; NotFoundError (a broker error: the caller backs off and
+    asks again) while a relay has not defined them yet."""
+    await js.stream_info(settings.events_stream)
+    await js.stream_info(settings.dead_letter_stream)
 
 
 def backoff(attempt: int, cap_s: float, base_s: float = 0.05) -> float:

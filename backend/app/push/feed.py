@@ -102,7 +102,7 @@ class Feed:
         while True:
             try:
                 return await self.bounds()
-            except Exception as error:  # created by the relay or a worker; or no leader yet
+            except Exception as error:  # defined by the relays at their start; or no leader yet
                 self.problem = f"stream {self.settings.events_stream} not available: {error!r}"
                 await asyncio.sleep(0.5)
 

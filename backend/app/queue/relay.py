@@ -152,6 +152,7 @@ class Relay:
         self.wake.start()
         while not self.stopping.is_set():
             try:
+                await self.broker()  # connected at start: the relays define the streams
                 busy = await self.once()
                 self.failures = 0
             except BROKER_ERRORS as error:

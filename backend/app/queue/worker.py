@@ -69,7 +69,7 @@ class Worker:
             self.subscription = None
         if self.subscription is None:
             js = self.nc.jetstream()
-            await broker.ensure_streams(js, self.settings)
+            await broker.streams_exist(js, self.settings)  # the relays define them
             self.subscription = await js.pull_subscribe(
                 SUBJECT_PREFIX + ">",
                 durable=self.settings.consumer_name,

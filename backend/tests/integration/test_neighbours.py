@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import nats
 import pymysql
@@ -15,6 +16,7 @@ import redis
 from itsdangerous import URLSafeTimedSerializer
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from stack import processes, queue
 from stack.settings import REPO, Stack, read_env_file
@@ -75,10 +77,8 @@ def test_no_server_accepts_the_example_passwords(stack: Stack) -> None:
     with pytest.raises(redis.AuthenticationError):
         example_redis.ping()
 
-    for user, password in (
-        (stack.env["NATS_USER"], EXAMPLE["NATS_PASSWORD"]),
-        (stack.env["NATS_SYSTEM_USER"], EXAMPLE["NATS_SYSTEM_PASSWORD"]),
-    ):
+    for role in ("RELAY", "WORKER", "READER", "SYSTEM"):
+        user, password = stack.env[f"NATS_{role}_USER"], EXAMPLE[f"NATS_{role}_PASSWORD"]
         with pytest.raises(Exception, match=r"[Aa]uthorization"):
             asyncio.run(broker_login(stack, user, password))
 
@@ -106,20 +106,37 @@ def test_the_broker_nodes_listen_on_their_client_and_route_ports_only(stack: Sta
     assert held == {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port)}
 
 
+async def answer_as(stack: Stack, role: str, subject: str, payload: bytes) -> Any:
+    """The answer to a request on SUBJECT sent as the broker's user of ROLE."""
+    login = stack.broker_login(role)
+    client = await broker_login(stack, login["NATS_USER"], login["NATS_PASSWORD"])
+    try:
+        return await client.request(subject, payload, timeout=1)
+    finally:
+        await client.close()
+
+
 def test_the_nodes_state_is_the_system_accounts_alone(stack: Stack) -> None:
-    """/readyz and make status ask each node's JetStream report through the system account; the
-    clients' account gets no answer to the same request."""
+    """/readyz and the launcher ask each node's JetStream report through the system account; no
+    client user gets an answer to the same request."""
     assert set(queue.reports(stack)) == {n.name for n in stack.nats_nodes}
+    for role in ("RELAY", "WORKER", "READER"):
+        with pytest.raises((NoRespondersError, NatsTimeout)):
+            asyncio.run(answer_as(stack, role, "$SYS.REQ.SERVER.PING.JSZ", b"{}"))
 
-    async def ask_as_client() -> None:
-        client = await broker_login(stack, stack.env["NATS_USER"], stack.env["NATS_PASSWORD"])
-        try:
-            await client.request("$SYS.REQ.SERVER.PING.JSZ", b"{}", timeout=1)
-        finally:
-            await client.close()
 
-    with pytest.raises(NoRespondersError):
-        asyncio.run(ask_as_client())
+def test_only_the_relays_user_may_publish_an_event_or_define_a_stream(stack: Stack) -> None:
+    """A worker, push process or edge purger (or whoever reads its environment) cannot inject an
+    event the workers would apply, nor change the stream (for example, to source its messages
+    from a stream it may write): the broker refuses the publish, and the request goes unanswered.
+    (That the relays' user may publish, every test of the queue shows.)"""
+    forged = b'{"forged": true}'
+    stream = f"$JS.API.STREAM.UPDATE.{stack.env['EVENTS_STREAM']}"
+    for role in ("WORKER", "READER"):
+        with pytest.raises(NatsTimeout):
+            asyncio.run(answer_as(stack, role, "events.post.created", forged))
+        with pytest.raises(NatsTimeout):
+            asyncio.run(answer_as(stack, role, stream, b"{}"))
 
 
 def test_root_answers_on_a_nodes_own_socket_only(stack: Stack, dbs: Databases) -> None:

@@ -217,7 +217,7 @@ def test_a_position_older_than_the_stream_keeps_gets_a_reload_event(
     # limit (EVENTS_MAX_AGE_S) would, and start push-1 again: its memory starts at the new first.
     eventually(lambda: consumer_numbers(stack) == {"pending": 0, "ack_pending": 0}, timeout=30)
     last = stream_last_seq(stack, stream)
-    asyncio.run(with_broker(stack, lambda js: js.purge_stream(stream, seq=last)))
+    asyncio.run(with_broker(stack, lambda js: js.purge_stream(stream, seq=last), "ADMIN"))
     name = stack.pushes[0].name
     supervisorctl("restart", name)
     wait_following(stack, name)

@@ -73,11 +73,11 @@ def nats_servers(stack: Stack) -> list[str]:
     return [f"nats://{stack.host}:{n.client_port}" for n in stack.nats_nodes]
 
 
-async def with_broker(stack: Stack, work: Callable[[Any], Any]) -> Any:
-    """WORK(JetStream context) on a connection of the tests' own."""
-    env = stack.env
+async def with_broker(stack: Stack, work: Callable[[Any], Any], role: str = "READER") -> Any:
+    """WORK(JetStream context) on a connection of the tests' own, as a user of ROLE."""
+    login = stack.broker_login(role)
     nc = await nats.connect(
-        servers=nats_servers(stack), user=env["NATS_USER"], password=env["NATS_PASSWORD"]
+        servers=nats_servers(stack), user=login["NATS_USER"], password=login["NATS_PASSWORD"]
     )
     try:
         return await work(nc.jetstream())
@@ -362,7 +362,7 @@ def test_a_message_that_always_fails_is_dead_lettered_and_the_rest_flow(
     async def poison(js: Any) -> None:
         await js.publish("events.post.created", b"{not json", headers={"Nats-Msg-Id": "poison"})
 
-    asyncio.run(with_broker(stack, poison))
+    asyncio.run(with_broker(stack, poison, "RELAY"))  # only the relays' user may publish one
     user_id = api.create_user("After", "Poison")["id"]
     assert api.post(f"/api/users/{user_id}/posts", json={"body": "x"}).status_code == 201
     eventually(lambda: counters(dbs, [user_id])[user_id] == (1, 1), 15, 0.1)
