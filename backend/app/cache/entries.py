@@ -112,7 +112,7 @@ class CachePolicy:
 
 
 def changed_key(key: str) -> str:
-    """The marker a write sets next to cache key KEY ("c1:user:7" -> "changed:c1:user:7")."""
+    """The marker a write sets next to cache key KEY ("c2:{user:7}" -> "changed:c2:{user:7}")."""
     return CHANGED_PREFIX + key
 
 

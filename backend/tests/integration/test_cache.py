@@ -13,6 +13,7 @@ from redis import Redis
 from redis.exceptions import AuthenticationError
 
 from app.cache import Cache, CachePolicy, Outcome
+from app.services import cache_keys
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 from stack import apihttp
 from stack.settings import Node, Stack
@@ -92,7 +93,7 @@ def test_ttls_are_jittered(api: Api, redis: Redis) -> None:
     ids = [api.create_user(f"Jitter{i}", "T")["id"] for i in range(8)]
     for user_id in ids:
         api.get(f"/api/users/{user_id}")
-    ttls = [redis.pttl(f"c1:user:{user_id}") for user_id in ids]
+    ttls = [redis.pttl(cache_keys.user(user_id)) for user_id in ids]
     assert all(ttl > 0 for ttl in ttls)
     # Written within a second of each other; without jitter they would expire within a second.
     assert max(ttls) - min(ttls) > 1000
@@ -205,6 +206,6 @@ def test_redis_refuses_whoever_has_not_its_password(stack: Stack) -> None:
     """Else anyone on the host could plant a cache entry every client is then served."""
     stranger = Redis(host=stack.host, port=stack.redis_port)
     with pytest.raises(AuthenticationError):
-        stranger.set("c1:user:1", b'E|200|99999999999999|1|{"forged":true}')
+        stranger.set(cache_keys.user(1), b'E|200|99999999999999|1|{"forged":true}')
     with pytest.raises(AuthenticationError):
         Redis(host=stack.host, port=stack.redis_port, password="guess").ping()
