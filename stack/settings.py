@@ -27,15 +27,15 @@ NGINX_SETTINGS = (
     "PUSH_STREAMS_PER_ADDRESS",
     "NGINX_STREAM_TIMEOUT_S",
 )
-# Settings of the servers that no Python process reads: the database servers' (an API asks the
-# primary instead) and nginx's. They are kept out of the programs' environment, so that changing
-# one does not make supervisord restart every API replica at once (which nginx would answer with
-# 502s meanwhile): nginx re-reads its config instead.
 # The broker's users by role (nats/nats-server.conf): a process gets its role's pair only.
 BROKER_ROLES = ("RELAY", "WORKER", "READER", "ADMIN")
 BROKER_SECRETS = frozenset(
     {"NATS_ROUTE_PASSWORD", *(f"NATS_{role}_PASSWORD" for role in BROKER_ROLES)}
 )
+# Settings of the servers that no Python process reads: the database servers' (an API asks the
+# primary instead) and nginx's. They are kept out of the programs' environment, so that changing
+# one does not make supervisord restart every API replica at once (which nginx would answer with
+# 502s meanwhile): nginx re-reads its config instead.
 SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS", *NGINX_SETTINGS})
 # Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
 MAX_SOCKET_PATH = 107

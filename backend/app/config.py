@@ -179,6 +179,7 @@ class Settings(BaseSettings):
     outbox_batch: int = Field(200, ge=1)
     outbox_poll_interval_s: float = Field(0.5, gt=0)
     outbox_retention_s: float = Field(3600.0, ge=0)
+    idempotency_retention_s: float = Field(86400.0, gt=0)
     relay_lease_s: float = Field(5.0, gt=0)
     relay_backoff_max_s: float = Field(2.0, gt=0)
     consumer_name: str = "counters"

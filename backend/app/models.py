@@ -64,6 +64,7 @@ idempotency_keys = Table(
     Column("body", MEDIUMBLOB, nullable=False),
     Column("location", String(255), nullable=True),
     Column("created_at", TIMESTAMP_UTC, nullable=False),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 # Clients' API keys: only a SHA-256 of each secret is kept (see services/api_keys.py).

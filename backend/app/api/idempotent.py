@@ -1,4 +1,6 @@
-"""The Idempotency-Key header of a POST: checked, scoped to the client, fingerprinted.
+"""The Idempotency-Key header of a write (POST, PATCH, DELETE): checked, scoped to the client,
+fingerprinted. A client that re-sends a write after a timeout gets the first answer, and a
+PATCH re-sent after a newer one does not apply its old values again.
 
 What a key then does (the first answer stored with the write, replayed to retries) is
 app.services.idempotency's business.

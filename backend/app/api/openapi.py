@@ -205,12 +205,17 @@ def paths() -> dict[str, Any]:
                 "summary": "Change some fields",
                 "security": KEY_REQUIRED,
                 "requestBody": body("UserPatch"),
-                "responses": {**ok(200, "User", "the user"), **problems(404, *WRITE_ERRORS)},
+                "parameters": [IDEMPOTENCY_KEY],
+                "responses": {
+                    **ok(200, "User", "the user"),
+                    **problems(404, 409, *WRITE_ERRORS),
+                },
             },
             "delete": {
                 "summary": "Delete the user and their posts",
                 "security": KEY_REQUIRED,
-                "responses": {**ok(204, None, "deleted"), **problems(404)},
+                "parameters": [IDEMPOTENCY_KEY],
+                "responses": {**ok(204, None, "deleted"), **problems(400, 404, 409, 422)},
             },
         },
         "/api/users/{user_id}/posts": {

@@ -27,7 +27,11 @@ def served_response(served: Served) -> Response:
 
 def answer_response(answer: Answer) -> Response:
     """A write's answer, with its Location, and marked when it is a replay."""
-    response = Response(answer.body, status=answer.status, mimetype="application/json")
+    if answer.status == 204:
+        response = Response(status=204)  # no body, so no type
+        response.headers.pop("Content-Type", None)
+    else:
+        response = Response(answer.body, status=answer.status, mimetype="application/json")
     if answer.location:
         response.headers["Location"] = answer.location
     if answer.replayed:

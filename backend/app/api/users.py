@@ -39,16 +39,16 @@ def get_user(user_id: int) -> Response:
 
 @bp.patch(f"/{USER}")
 def patch_user(user_id: int) -> Response:
-    """Change some fields of a user; answers with the whole user."""
+    """Change some fields of a user; answers with the whole user (once per Idempotency-Key)."""
     data = json_body(UserPatch)
-    return json_response(users.update_user(units(), write_call(), user_id, data.changes()))
+    changes = data.changes()
+    return answer_response(users.update_user(units(), write_call(), user_id, changes, idempotent()))
 
 
 @bp.delete(f"/{USER}")
-def delete_user(user_id: int) -> tuple[str, int]:
-    """Delete a user and their posts."""
-    users.delete_user(units(), write_call(), user_id)
-    return "", 204
+def delete_user(user_id: int) -> Response:
+    """Delete a user and their posts (once per Idempotency-Key)."""
+    return answer_response(users.delete_user(units(), write_call(), user_id, idempotent()))
 
 
 @bp.post(f"/{USER}/posts")

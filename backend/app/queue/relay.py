@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from app.config import Settings
 from app.db.clock import utcnow
 from app.db.primary import FollowedPrimary
-from app.db.queries import outbox
+from app.db.queries import idempotency, outbox
 from app.ids import unique_hex
 from app.messaging import broker
 from app.messaging.broker import BROKER_ERRORS
@@ -43,6 +43,8 @@ log = logging.getLogger("relay")
 T = TypeVar("T")
 PUBLISH_TIMEOUT_S = 2.0
 PURGE_EVERY_S = 10.0
+# At most this many batches of 1,000 old idempotency keys per purge (100,000 keys in 10 s).
+IDEMPOTENCY_PURGE_BATCHES = 100
 DEPTH_EVERY_S = 1.0
 
 
@@ -145,6 +147,12 @@ class Relay:
             self.last_purge = now
             retention = self.settings.outbox_retention_s
             await self.db(lambda conn: outbox.purge(conn, retention))
+            # The stored answers of writes sent with an Idempotency-Key, in batches until none
+            # is older than the retention.
+            kept = self.settings.idempotency_retention_s
+            for _ in range(IDEMPOTENCY_PURGE_BATCHES):
+                if await self.db(lambda conn: idempotency.purge(conn, kept)) < 1000:
+                    break
 
     async def run(self) -> None:
         """Round after round until SIGTERM; failures back off with jitter and are retried. Idle,

@@ -74,29 +74,33 @@ def user_document_or_none(row: Document | None) -> Document | None:
     return None if row is None else user_document(row)
 
 
-def update_user(units: Units, call: Call, user_id: int, changes: dict[str, str]) -> Document:
-    """Change some fields of a user; the whole user as it now is."""
+def update_user(
+    units: Units, call: Call, user_id: int, changes: dict[str, str], request: Idempotent | None
+) -> Answer:
+    """Change some fields of a user: 200 with the whole user as it now is (once per key: a
+    PATCH re-sent after a newer one must not apply its old values again)."""
     existing(user_id)
 
-    def update(unit: Write) -> Document:
+    def update(unit: Write) -> Answer:
         user = user_rows.update_user(conn=unit.conn, user_id=user_id, changes=changes)
         unit.touches(*cache_keys.after_user_changed(user_id))
         unit.records(events.USER_UPDATED, user_id, user["updated_at"], changed=sorted(changes))
-        return user_document(user)
+        return Answer(200, json_bytes(user_document(user)))
 
-    return units.write(call, update)
+    return once(units, call, request, update)
 
 
-def delete_user(units: Units, call: Call, user_id: int) -> None:
-    """Delete a user and their posts."""
+def delete_user(units: Units, call: Call, user_id: int, request: Idempotent | None) -> Answer:
+    """Delete a user and their posts: 204 (once per key: a re-sent delete gets the 204 again)."""
     existing(user_id)
 
-    def delete(unit: Write) -> None:
+    def delete(unit: Write) -> Answer:
         user_rows.delete_user(conn=unit.conn, user_id=user_id)
         unit.touches(*cache_keys.after_user_deleted(user_id))
         unit.records(events.USER_DELETED, user_id, utcnow())
+        return Answer(204, b"")
 
-    units.write(call, delete)
+    return once(units, call, request, delete)
 
 
 def create_post(

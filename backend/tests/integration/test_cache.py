@@ -13,8 +13,8 @@ from redis import Redis
 from redis.exceptions import AuthenticationError
 
 from app.cache import Cache, CachePolicy, Outcome
-from app.services import cache_keys
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
+from app.services import cache_keys
 from stack import apihttp
 from stack.settings import Node, Stack
 from tests.integration.conftest import supervisorctl

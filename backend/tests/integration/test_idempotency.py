@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST: a retry returns the first answer and creates nothing twice."""
+"""Idempotency-Key on every write: a retry returns the first answer and writes nothing twice;
+the stored answers are purged after IDEMPOTENCY_RETENTION_S."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import requests
 from app.gtid import covers
 from app.services.consistency import TokenCodec
 from stack.settings import Stack
-from tests.integration.helpers import Api, Databases
+from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +120,50 @@ def test_a_replayed_answer_carries_a_token_that_covers_the_original_write(
     assert original is not None
     assert replayed is not None
     assert covers(replayed.gtid, original.gtid)
+
+
+def test_a_patch_re_sent_after_a_newer_one_does_not_apply_its_old_values(
+    api: Api, dbs: Databases
+) -> None:
+    """The hazard a re-sent PATCH has without a key: its values land after a newer write."""
+    user = api.create_user("Old", "Patch")
+    path, key = f"/api/users/{user['id']}", str(uuid.uuid4())
+    first = api.patch(path, json={"name": "First"}, headers={"Idempotency-Key": key})
+    newer = api.patch(path, json={"name": "Newer"})
+    again = api.patch(path, json={"name": "First"}, headers={"Idempotency-Key": key})
+    assert (first.status_code, newer.status_code, again.status_code) == (200, 200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()  # the first answer, replayed
+    assert dbs.scalar("primary", "SELECT name FROM users WHERE id = %s", user["id"]) == "Newer"
+
+
+def test_a_re_sent_delete_gets_its_204_again(api: Api) -> None:
+    user = api.create_user("Gone", "Twice")
+    path, key = f"/api/users/{user['id']}", str(uuid.uuid4())
+    first = api.delete(path, headers={"Idempotency-Key": key})
+    again = api.delete(path, headers={"Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert (first.content, again.content) == (b"", b"")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert api.delete(path).status_code == 404  # without the key: a new request
+
+
+def test_stored_answers_older_than_the_retention_are_purged(
+    api: Api, stack: Stack, dbs: Databases
+) -> None:
+    """The relays delete keys stored longer ago than IDEMPOTENCY_RETENTION_S (every 10 s)."""
+    retention = float(stack.env["IDEMPOTENCY_RETENTION_S"])
+    old, fresh = f"test-old-{uuid.uuid4()}", f"test-fresh-{uuid.uuid4()}"
+    insert = (
+        "INSERT INTO idempotency_keys (idempotency_key, fingerprint, status, body, created_at) "
+        "VALUES (%s, REPEAT('0', 64), 201, '', UTC_TIMESTAMP(6) - INTERVAL %s SECOND)"
+    )
+    dbs.query("primary", insert, old, retention + 60)
+    dbs.query("primary", insert, fresh, 0)
+
+    def kept(key: str) -> bool:
+        query = "SELECT COUNT(*) FROM idempotency_keys WHERE idempotency_key = %s"
+        return bool(dbs.scalar("primary", query, key))
+
+    eventually(lambda: not kept(old), timeout=25)
+    assert kept(fresh)

@@ -8,9 +8,10 @@ replays the stored answer instead.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.db.clock import utcnow
@@ -25,6 +26,9 @@ STORED = (
 
 
 POSITION = "SELECT @@gtid_binlog_pos AS position"
+PURGE = text(
+    "DELETE FROM idempotency_keys WHERE created_at < :before ORDER BY created_at LIMIT :limit"
+)
 
 
 class KeyTaken(Exception):
@@ -67,3 +71,11 @@ def stored(*, conn: Any, key: str) -> dict[str, Any] | None:
         return None
     position = fetch_one(conn, POSITION, ())
     return {**row, "position": str(position["position"]) if position else ""}
+
+
+def purge(conn: Connection, retention_s: float, limit: int = 1000) -> int:
+    """Delete up to LIMIT keys stored more than RETENTION_S ago, oldest first; how many went.
+
+    A retry later than that is a new request: its write runs again."""
+    before = utcnow() - timedelta(seconds=retention_s)
+    return int(conn.execute(PURGE, {"before": before, "limit": limit}).rowcount)

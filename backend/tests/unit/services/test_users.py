@@ -29,8 +29,8 @@ class NoDatabase(FakeRouter):
     "use_case",
     [
         lambda units: users.get_user(units, Call(), BIGINT_MAX + 1),
-        lambda units: users.update_user(units, Call(), BIGINT_MAX + 1, {"name": "x"}),
-        lambda units: users.delete_user(units, Call(), BIGINT_MAX + 1),
+        lambda units: users.update_user(units, Call(), BIGINT_MAX + 1, {"name": "x"}, None),
+        lambda units: users.delete_user(units, Call(), BIGINT_MAX + 1, None),
         lambda units: users.create_post(units, Call(), BIGINT_MAX + 1, "hi", None),
         lambda units: users.list_posts(units, Call(), BIGINT_MAX + 1, PostPage.model_validate({})),
     ],
