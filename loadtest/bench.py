@@ -47,7 +47,7 @@ from loadtest.cpu import busy_cpu_s, children_cpu_s, cpu_by_group, per_request_u
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
 from stack.keys import ensure_key
-from stack.render import edge_serving
+from stack.nginx import edge_serving
 from stack.seed import seed
 from stack.settings import REPO, Stack, load_stack
 from stack.waiting import until

@@ -20,7 +20,7 @@ import requests
 
 from loadtest.chaos import sql, supervise
 from loadtest.freshness import BOUND_S, Freshness, Load, freshness, hot_users
-from stack.render import edge_serving
+from stack.nginx import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from stack import account, compose, mysql, processes, queue, render, secrets, seed, supervisor
+from stack import account, compose, mysql, processes, programs, queue, secrets, seed, supervisor
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -102,7 +102,7 @@ def up(stack: Stack) -> None:
     user = account.ensure(stack)
     render_all(stack, user)
     account.hand_over(stack, user)
-    step("configs", f"rendered into {stack.state}, servers run as {render.run_as(user)}")
+    step("configs", f"rendered into {stack.state}, servers run as {programs.run_as(user)}")
     mysql.ensure_datadirs(stack, user)
     supervisor.ensure_running(stack)
     mysql.wait_for_databases(stack)

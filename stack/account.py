@@ -4,7 +4,7 @@ The launcher runs as root (it installs packages); the servers do not. supervisor
 that it can start each program as STACK_USER, which the launcher creates as a system account
 with no login and no home. That account owns the folders the servers write (datadirs, logs, pid
 files, sockets) and nothing else: the rendered supervisord config, which holds every secret,
-and supervisord's own socket stay root's alone (stack/render.py).
+and supervisord's own socket stay root's alone (stack/programs.py, stack/render.py).
 
 Run by a user other than root, the launcher starts everything as that user: there is nothing to
 drop. STACK_USER=root keeps the servers as root (not advised: a flaw in any server is then a

@@ -9,9 +9,12 @@ import time
 from stack import supervisor
 from stack.account import Account
 from stack.install import venv_bin
-from stack.render import REPLICATION_SCRIPT
+from stack.programs import supervisor_program
 from stack.settings import REPO, Node, Stack
 from stack.ui import step
+
+MYSQL_CONF = REPO / "mysql" / "conf"
+REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
 
 
 def ensure_datadirs(stack: Stack, account: Account | None = None) -> None:
@@ -197,3 +200,56 @@ def replication_status(stack: Stack) -> None:
     subprocess.run(
         ["bash", str(REPO / "mysql" / "repl-status.sh")], check=False, env=stack.replication_env()
     )
+
+
+def mysql_config(stack: Stack, node: Node, server_id: int, user: str) -> str:
+    """An instance option file: the shared role config plus this instance's paths and port."""
+    role = "primary" if node.name == "primary" else "replica"
+    data = stack.state / "mysql" / node.name
+    return "\n".join(
+        [
+            f"!include {MYSQL_CONF / 'common.cnf'}",
+            f"!include {MYSQL_CONF / f'{role}.cnf'}",
+            "[mariadbd]",
+            f"user = {user}",
+            f"server_id = {server_id}",
+            f"datadir = {data / 'data'}",
+            f"socket = {data / 'mysqld.sock'}",
+            f"pid_file = {data / 'mysqld.pid'}",
+            f"log_error = {stack.state / 'logs' / f'mysql-{node.name}.err'}",
+            f"port = {node.port}",
+            f"bind_address = {stack.host}",
+            *semi_sync_lines(stack.env),
+            "",
+        ]
+    )
+
+
+def semi_sync_lines(env: dict[str, str]) -> list[str]:
+    """The semi-synchronous replication settings of an instance (both sides on every node)."""
+    if env["MYSQL_SEMI_SYNC"] not in ("on", "off"):
+        raise SystemExit(f"MYSQL_SEMI_SYNC must be on or off, not {env['MYSQL_SEMI_SYNC']!r}")
+    state = "ON" if env["MYSQL_SEMI_SYNC"] == "on" else "OFF"
+    return [
+        f"rpl_semi_sync_master_enabled = {state}",
+        f"rpl_semi_sync_slave_enabled = {state}",
+        f"rpl_semi_sync_master_timeout = {int(env['MYSQL_SEMI_SYNC_TIMEOUT_MS'])}",
+    ]
+
+
+def mysql_programs(stack: Stack, account: Account | None) -> list[str]:
+    """One program per node: mysql/start-node.sh, then mariadbd on the node's option file."""
+    return [
+        supervisor_program(
+            stack,
+            f"mysql-{db.name}",
+            f"/bin/bash {REPO / 'mysql' / 'start-node.sh'} {stack.host}:{db.port}"
+            f" {'primary' if db.name == 'primary' else 'replica'}"
+            f" /usr/sbin/mariadbd --defaults-file={stack.state / 'mysql' / db.name / 'my.cnf'}",
+            account,
+            priority="10",
+            stopwaitsecs="60",
+            environment=f'MYSQL_TOPOLOGY_FILE="{stack.topology_file}"',
+        )
+        for db in stack.databases
+    ]

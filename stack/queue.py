@@ -16,9 +16,30 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from stack.account import Account
 from stack.live import SAMPLE
-from stack.settings import REPO, Stack
+from stack.programs import supervisor_env, supervisor_program
+from stack.settings import REPO, NatsNode, Stack
 from stack.ui import step, table
+
+NATS_CONF = REPO / "nats" / "nats-server.conf"
+# Settings every broker node reads as they are (.env.example).
+NATS_SETTINGS = (
+    "NATS_CLUSTER_NAME",
+    "NATS_MAX_FILE_STORE",
+    "NATS_RELAY_USER",
+    "NATS_RELAY_PASSWORD",
+    "NATS_WORKER_USER",
+    "NATS_WORKER_PASSWORD",
+    "NATS_READER_USER",
+    "NATS_READER_PASSWORD",
+    "NATS_ADMIN_USER",
+    "NATS_ADMIN_PASSWORD",
+    "NATS_ROUTE_USER",
+    "NATS_ROUTE_PASSWORD",
+    "NATS_SYSTEM_USER",
+    "NATS_SYSTEM_PASSWORD",
+)
 
 
 def reports(stack: Stack, timeout_s: float = 2.0) -> dict[str, dict[str, Any]]:
@@ -130,3 +151,67 @@ def queue_table(stack: Stack) -> str:
                 rows.append((name, *(f"{found[m]:g}" if m in found else "-" for m in columns)))
         tables.append(table(rows))
     return "\n\n".join(tables)
+
+
+def nats_env(stack: Stack, node: NatsNode) -> dict[str, str]:
+    """The environment nats/nats-server.conf reads for NODE (NATS resolves $NAME from it)."""
+    login = f"{stack.env['NATS_ROUTE_USER']}:{stack.env['NATS_ROUTE_PASSWORD']}"
+    routes = ", ".join(
+        f"nats-route://{login}@{stack.host}:{n.cluster_port}" for n in stack.nats_nodes
+    )
+    return {
+        "NATS_SERVER_NAME": node.name,
+        "NATS_HOST": stack.host,
+        "NATS_CLIENT_PORT": str(node.client_port),
+        "NATS_CLUSTER_PORT": str(node.cluster_port),
+        "NATS_MONITOR_ADDRESS": "0",  # port 0: no monitor (nats/nats-server.conf)
+        "NATS_PID_FILE": str(stack.state / "run" / f"{node.name}.pid"),
+        "NATS_STORE_DIR": str(stack.state / "nats" / node.name),
+        "NATS_ROUTES": f"[{routes}]",
+        **{name: stack.env[name] for name in NATS_SETTINGS},
+    }
+
+
+def queue_programs(stack: Stack, account: Account | None) -> list[str]:
+    """The broker's nodes, the relays and the workers (docs/messaging.md)."""
+    state, venv = stack.state, stack.venv
+    programs = [
+        supervisor_program(
+            stack,
+            node.name,
+            # The pid file on the command line too: it names the state dir, so `make up` finds
+            # a node whose supervisord was killed (processes.py).
+            f"/usr/sbin/nats-server -c {NATS_CONF} --pid {state / 'run' / f'{node.name}.pid'}",
+            account,
+            environment=supervisor_env(nats_env(stack, node)),
+            priority="10",
+            # INT and TERM both shut nats-server down cleanly; after TERM it exits with status 1.
+            stopsignal="INT",
+            stopwaitsecs="30",
+        )
+        for node in stack.nats_nodes
+    ]
+    ports = stack.queue_metrics_ports()
+    for name in [*stack.relays, *stack.workers]:
+        relay = name.startswith("relay-")
+        module = "app.processes.relay" if relay else "app.processes.worker"
+        env = {
+            **stack.api_env(),
+            **stack.broker_login("RELAY" if relay else "WORKER"),
+            "PROCESS_NAME": name,
+            "METRICS_PORT": str(ports[name]),
+            "PID_FILE": str(state / "run" / f"{name}.pid"),
+        }
+        programs.append(
+            supervisor_program(
+                stack,
+                name,
+                f"{venv / 'bin' / 'python'} -m {module}",
+                account,
+                directory=str(REPO / "backend"),
+                environment=supervisor_env(env),
+                priority="18",
+                stopwaitsecs="15",
+            )
+        )
+    return programs

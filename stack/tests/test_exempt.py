@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stack import exempt
-from stack.render import nginx_values
+from stack.nginx import nginx_values
 from stack.settings import REPO, Stack, read_env_file
 
 

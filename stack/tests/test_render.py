@@ -12,13 +12,10 @@ import pytest
 
 from stack import settings
 from stack.account import Account
-from stack.render import (
-    mysql_config,
-    nginx_values,
-    render_template,
-    supervisor_config,
-    supervisor_env,
-)
+from stack.mysql import mysql_config
+from stack.nginx import nginx_values, render_template
+from stack.programs import supervisor_env
+from stack.render import supervisor_config
 from stack.settings import REPO, Stack, read_env_file, searchable_by_all
 
 

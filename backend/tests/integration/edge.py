@@ -10,7 +10,7 @@ import requests
 
 from loadtest import freshness as harness
 from loadtest.freshness import BOUND_S, MIN_USES, Freshness, Load
-from stack.render import edge_serving
+from stack.nginx import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 from tests.integration.conftest import launcher

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from stack.render import edge_serving
+from stack.nginx import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
 from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)

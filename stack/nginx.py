@@ -1,0 +1,127 @@
+"""nginx as the launcher runs it: its config from the shared template (nginx/nginx.conf.template,
+which compose and Kubernetes fill too), its program, and the edge purger beside it with the
+switch file both read (docs/caching.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stack.account import Account
+from stack.programs import supervisor_env, supervisor_program
+from stack.settings import NGINX_SETTINGS, REPO, Node, Stack
+
+PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
+NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
+# The live page and anything else nginx serves from the repo by itself.
+NGINX_WEB_DIR = REPO / "nginx" / "web"
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Fill ${NAME} placeholders; an unknown name is an error, never a silent blank."""
+    missing = sorted({m for m in PLACEHOLDER.findall(text) if m not in values})
+    if missing:
+        raise KeyError(f"template placeholders without a value: {missing}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def upstream_address(stack: Stack, api: Node) -> str:
+    """How nginx reaches API: its unix socket where there is one (cheaper than loopback TCP)."""
+    socket = stack.api_socket(api)
+    return f"unix:{socket}" if socket else f"{stack.host}:{api.port}"
+
+
+def nginx_values(stack: Stack) -> dict[str, str]:
+    """Values for nginx/nginx.conf.template on the native stack."""
+    if stack.env["EDGE_CACHE"] not in ("on", "off"):
+        raise SystemExit(f"EDGE_CACHE must be on or off, not {stack.env['EDGE_CACHE']!r}")
+    if not stack.env["EDGE_CACHE_TTL_S"].isdigit() or int(stack.env["EDGE_CACHE_TTL_S"]) < 1:
+        raise SystemExit(
+            f"EDGE_CACHE_TTL_S must be whole seconds >= 1: {stack.env['EDGE_CACHE_TTL_S']!r}"
+        )
+    servers = "\n".join(
+        f"        server {upstream_address(stack, api)} max_fails=1 fail_timeout=2s;"
+        for api in stack.apis
+    )
+    return {
+        "NGINX_WORKER_PROCESSES": stack.env["NGINX_WORKER_PROCESSES"],
+        "NGINX_PID_FILE": str(stack.state / "run" / "nginx.pid"),
+        "NGINX_ERROR_LOG": str(stack.state / "logs" / "nginx-error.log"),
+        "NGINX_ACCESS_LOG": str(stack.state / "logs" / "nginx-access.log"),
+        "NGINX_TEMP_DIR": str(stack.state / "nginx"),
+        "NGINX_MAX_BODY_SIZE": stack.env["NGINX_MAX_BODY_SIZE"],
+        "NGINX_HEADER_BUFFERS": stack.env["NGINX_HEADER_BUFFERS"],
+        "NGINX_HEADER_BUFFER": stack.env["NGINX_HEADER_BUFFER"],
+        **{name: stack.env[name] for name in NGINX_SETTINGS},
+        "NGINX_UPSTREAM_SERVERS": servers,
+        "NGINX_PUSH_UPSTREAM_SERVERS": "\n".join(
+            f"        server {stack.host}:{push.port} max_fails=1 fail_timeout=2s;"
+            for push in stack.pushes
+        ),
+        "NGINX_WEB_DIR": str(NGINX_WEB_DIR),
+        "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
+        "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{stack.nginx_internal_port}",
+        "NGINX_INTERNAL_PORT": str(stack.nginx_internal_port),
+        "EDGE_FOLLOWING_FILE": str(edge_following_file(stack)),
+    }
+
+
+def edge_following_file(stack: Stack) -> Path:
+    """The purger's switch (app/edge/nginx.py), beside the copies: where nginx's workers can
+    reach, whatever account they run as. nginx serves copies while <it>-<this second> exists."""
+    return stack.state / "nginx" / "edge-following"
+
+
+def edge_serving(stack: Stack) -> bool:
+    """Whether the edge purger holds a lease on the switch (it follows the event stream)."""
+    switch = edge_following_file(stack)
+    return any(switch.parent.glob(switch.name + "-*"))
+
+
+def purger_program(stack: Stack, account: Account | None) -> str:
+    """The edge purger of the one nginx (docs/caching.md): the broker and nginx's cache only."""
+    names = ("APP_ENV", "LOG_LEVEL", "EVENTS_STREAM", "CONSUMER_NAME")
+    env = {
+        **{name: stack.env[name] for name in names},
+        **stack.broker_login("READER"),
+        **{k: v for k, v in stack.env.items() if k.startswith("EDGE_PURGE")},
+        "EDGE_CACHE_TTL_S": stack.env["EDGE_CACHE_TTL_S"],
+        "EDGE_LEASE_S": stack.env["EDGE_LEASE_S"],
+        "EDGE_ID": stack.env["EDGE_ID"],
+        "NATS_SERVERS": stack.nats_servers,
+        "PROCESS_NAME": "edge-purger",
+        "EDGE_CACHE_DIR": str(stack.state / "nginx" / "edge"),
+        "EDGE_FOLLOWING_FILE": str(edge_following_file(stack)),
+        "METRICS_PORT": stack.env["EDGE_PURGER_METRICS_PORT"],
+        "PID_FILE": str(stack.state / "run" / "edge-purger.pid"),
+    }
+    return supervisor_program(
+        stack,
+        "edge-purger",
+        f"{stack.venv / 'bin' / 'python'} -m app.processes.edge_purger",
+        account,
+        directory=str(REPO / "backend"),
+        environment=supervisor_env(env),
+        priority="25",
+        stopwaitsecs="10",
+    )
+
+
+def nginx_program(stack: Stack, account: Account | None) -> str:
+    """nginx's master, as ACCOUNT (its workers too), on the rendered config."""
+    state = stack.state
+    return supervisor_program(
+        stack,
+        "nginx",
+        f"/usr/sbin/nginx -e {state / 'logs' / 'nginx-error.log'} "
+        f"-c {state / 'nginx.conf'} -g 'daemon off;'",
+        account,
+        priority="30",
+        # QUIT is nginx's graceful stop: requests in flight get their answers (TERM drops
+        # them, and a committed write would be answered with a reset).
+        stopsignal="QUIT",
+        stopwaitsecs="20",
+        # A master that cannot bind retries for ~2.5 s, then exits: longer than this, so
+        # a port held by a stranger ends in FATAL instead of endless restarts.
+        startsecs="3",
+    )
