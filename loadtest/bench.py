@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest import capacity
+from loadtest import capacity, results_box
 from loadtest.cpu import busy_cpu_s, children_cpu_s, cpu_by_group, per_request_us
 from loadtest.docs import replace_section
 from stack.exempt import LOOPBACK, launcher_up, loopback_exempt
@@ -679,8 +679,9 @@ def run(stack: Stack) -> None:
     section = capacity_section(stairs[4].result, stairs[5].result, command)
     replace_section(REPO / "docs" / "capacity.md", "bench", section)
     chart(stairs, REPO / "imgs" / "staircase.png")
+    results_box.refresh()
     print("\n" + section.split("\n\n", 1)[1])
-    print("\nwrote docs/benchmarks.md, docs/capacity.md and imgs/staircase.png")
+    print("\nwrote docs/benchmarks.md, docs/capacity.md, README's results and imgs/staircase.png")
 
 
 if __name__ == "__main__":
