@@ -129,7 +129,17 @@ def run(project: Project, api_key: str, fault_s: float = FAULT_S) -> list[dict[s
 
 def create_key(project: Project, name: str) -> str:
     """A critical key made inside an API container, as a user of compose would make one."""
-    command = ("python", "-m", "app.cli", "keys", "create", "--tier", "critical", "--name", name)
+    command = (
+        "python",
+        "-m",
+        "app.processes.cli",
+        "keys",
+        "create",
+        "--tier",
+        "critical",
+        "--name",
+        name,
+    )
     return key_printed(compose(project, "exec", "-T", "api", *command, capture=True))
 
 

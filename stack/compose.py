@@ -116,7 +116,9 @@ def summary(project: Project) -> str:
     stack = project.stack()
     apis = [(f"api x{stack.env['API_REPLICAS']}", "(behind nginx)", "docker compose ps api")]
     rows = address_rows(stack, apis)
-    keys = "docker compose exec api python -m app.cli keys create --tier standard --name me"
+    keys = (
+        "docker compose exec api python -m app.processes.cli keys create --tier standard --name me"
+    )
     return f"\n{table(rows)}\n\nAn API key for writes: {keys}\nLogs: docker compose logs -f\n"
 
 

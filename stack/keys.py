@@ -14,9 +14,10 @@ from stack.settings import REPO, Stack
 
 
 def app_cli(stack: Stack, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the API's operator CLI (python -m app.cli: keys, breakers) with the stack's settings."""
+    """Run the API's operator CLI (python -m app.processes.cli: keys, breakers) with the stack's
+    settings."""
     return subprocess.run(
-        [str(venv_bin(stack, "python")), "-m", "app.cli", *args],
+        [str(venv_bin(stack, "python")), "-m", "app.processes.cli", *args],
         cwd=REPO / "backend",
         env={**os.environ, **stack.api_env()},
         capture_output=capture,
@@ -33,7 +34,8 @@ def create_key(stack: Stack, name: str, tier: str) -> str:
 
 
 def key_printed(result: subprocess.CompletedProcess[str]) -> str:
-    """The key `python -m app.cli keys create` printed (its last line), or a clear exit."""
+    """The key `python -m app.processes.cli keys create` printed (its last line), or a clear
+    exit."""
     key = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else ""
     if not key.startswith("zk_"):
         raise SystemExit(f"could not create an API key: {result.stderr.strip()[-500:]}")

@@ -122,8 +122,8 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(2.0, gt=0)
     breaker_half_open_probes: int = Field(1, ge=1)
 
-    # How often each worker reads the manual breaker overrides (python -m app.cli breaker);
-    # 0 disables reading them (unit tests).
+    # How often each worker reads the manual breaker overrides (`python -m app.processes.cli
+    # breaker`); 0 disables reading them (unit tests).
     breaker_override_poll_s: float = Field(1.0, ge=0)
 
     # Writes (POST, PATCH, DELETE) need an X-API-Key; reads may be anonymous.

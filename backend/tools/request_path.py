@@ -33,7 +33,7 @@ SHARED = {
     "app.db.sql",
 }
 # Entry points, assembly, and the primary of the processes that have no router: off the path.
-OFF_PATH = {"app.cli", "app.wiring", "app.services.container", "app.db.primary"}
+OFF_PATH = {"app.processes.cli", "app.wiring", "app.services.container", "app.db.primary"}
 LAYERS = [  # (package, label, colour), top to bottom
     ("app.api", "HTTP (api/): parse, call one use case, shape the answer", "#dbe8f6"),
     (

@@ -8,5 +8,5 @@ and k8s run them.
 * ``relay``: an outbox relay, ``python -m app.processes.relay``
 * ``worker``: a queue worker, ``python -m app.processes.worker``
 * ``edge_purger``: an edge purger, ``python -m app.processes.edge_purger``
-* the operator's CLI is ``python -m app.cli``.
+* ``cli``: the operator's CLI (API keys, breakers), ``python -m app.processes.cli``
 """

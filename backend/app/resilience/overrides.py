@@ -1,10 +1,10 @@
 """Manual override of circuit breakers, shared by every worker of every API replica.
 
 An operator pins a breaker open (take a node out of service now) or closed (ignore a flapping
-failure detector) with ``python -m app.cli breaker force NAME open|closed|auto``; the CLI writes
-the wish into a Redis hash and each worker applies it within ``poll_s``. Redis is read directly,
-not through its own breaker, so the Redis breaker can be overridden too; while Redis cannot be
-read, every worker keeps the overrides it last saw.
+failure detector) with ``python -m app.processes.cli breaker force NAME open|closed|auto``; the
+CLI writes the wish into a Redis hash and each worker applies it within ``poll_s``. Redis is
+read directly, not through its own breaker, so the Redis breaker can be overridden too; while
+Redis cannot be read, every worker keeps the overrides it last saw.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""API keys: made by an operator (app.cli), checked on every request that sends one.
+"""API keys: made by an operator (app.processes.cli), checked on every request that sends one.
 
 A key reads ``zk_<key id>_<secret>``. The key id (12 hex characters) is public: it names the key
 in logs, metrics and the CLI. The secret is 256 random bits; only its SHA-256 is stored, so a

@@ -74,7 +74,8 @@ def stack(project: Project) -> Stack:
 
 @pytest.fixture(scope="session")
 def api_key(project: Project) -> str:
-    """A critical key, made with `docker compose exec api python -m app.cli keys create`."""
+    """A critical key, made with `docker compose exec api python -m app.processes.cli keys
+    create`."""
     return create_key(project, "compose-tests")
 
 

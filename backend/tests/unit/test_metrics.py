@@ -22,7 +22,7 @@ from stack.settings import REPO
         "import app.processes.relay",
         "import app.processes.worker",
         "import app.processes.edge_purger",
-        "import app.cli",
+        "import app.processes.cli",
     ],
     ids=["metrics", "heartbeat", "relay", "worker", "edge purger", "cli"],
 )

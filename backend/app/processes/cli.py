@@ -1,10 +1,10 @@
 """Operator commands: API keys and circuit breaker overrides.
 
-    python -m app.cli keys create --tier critical --name billing
-    python -m app.cli keys list
-    python -m app.cli keys revoke <key id>
-    python -m app.cli breaker force <primary|replica-N|redis> <open|closed|auto>
-    python -m app.cli breaker list
+    python -m app.processes.cli keys create --tier critical --name billing
+    python -m app.processes.cli keys list
+    python -m app.processes.cli keys revoke <key id>
+    python -m app.processes.cli breaker force <primary|replica-N|redis> <open|closed|auto>
+    python -m app.processes.cli breaker list
 
 Settings come from the environment, as for the API (``make key``, ``make breaker`` run these
 with the stack's environment).
@@ -83,7 +83,9 @@ def breaker_list(settings: Settings) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    cli = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__.splitlines()[0])
+    cli = argparse.ArgumentParser(
+        prog="python -m app.processes.cli", description=__doc__.splitlines()[0]
+    )
     groups = cli.add_subparsers(dest="group", required=True)
     keys = groups.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key (printed once)")
