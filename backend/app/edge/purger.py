@@ -34,23 +34,21 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from app.edge import metrics
 from app.edge.config import PurgerSettings
+from app.edge.holding import Held, ack_wait_s, consumer_config, observe_lag
 from app.edge.nginx import Edge, PurgeFailed
 from app.edge.paths import stale_paths
 from app.messaging import broker, events
 from app.messaging.broker import BROKER_ERRORS
-from app.messaging.events import APPLIED_SUBJECT, SUBJECT_PREFIX
+from app.messaging.events import APPLIED_SUBJECT
 
 log = logging.getLogger("edge-purger")
 BATCH = 256
@@ -63,30 +61,6 @@ REPEAT_WAIT_S = 0.25
 FLOOR_AFTER_S = 0.5
 # How many applied sequences to remember that came before their own event did.
 APPLIED_KEPT = 10000
-
-
-@dataclass
-class Held:
-    """A message whose purges are not all done: acknowledged once they are."""
-
-    message: Msg
-    seq: int
-    purged: tuple[str, ...]
-    after_applied: tuple[str, ...]
-    occurred_at: datetime | None = None
-    due: float = 0.0  # when the repeat is due (monotonic), once after_applied is empty
-    touched: float = field(default_factory=time.monotonic)
-    received: float = field(default_factory=time.monotonic)
-
-
-def observe_lag(occurred_at: datetime | None, kind: str) -> float | None:
-    """Count the time from a write (its event's occurred_at) to its purge of KIND (write: what
-    the write changed; derived: what a worker derived from it); the lag, when known."""
-    if occurred_at is None:
-        return None
-    lag = max((datetime.now(UTC) - occurred_at).total_seconds(), 0.0)
-    metrics.PURGE_LAG.labels(kind).observe(lag)
-    return lag
 
 
 class Purger:
@@ -151,30 +125,10 @@ class Purger:
             try:
                 await js.consumer_info(stream, durable)
             except NotFoundError:
-                await js.add_consumer(stream, self.consumer_config())
+                await js.add_consumer(stream, consumer_config(self.settings))
                 log.info("new consumer %s: events of the last TTL replayed", durable)
             self.subscription = await js.pull_subscribe_bind(durable, stream)
         return self.subscription
-
-    @property
-    def ack_wait_s(self) -> float:
-        """How long a message may stay unacknowledged before the broker delivers it again: a
-        few repeats' time (a held message is told "in progress" twice as often)."""
-        return max(10.0, 3 * self.settings.edge_purge_repeat_s)
-
-    def consumer_config(self) -> ConsumerConfig:
-        """Explicit acks; from the events of the last TTL; removed an hour after its edge left."""
-        ttl = self.settings.edge_cache_ttl_s
-        return ConsumerConfig(
-            durable_name=self.settings.durable,
-            deliver_policy=DeliverPolicy.BY_START_TIME,
-            opt_start_time=datetime.now(UTC) - timedelta(seconds=ttl + 60),
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait_s,
-            max_ack_pending=20000,
-            filter_subject=SUBJECT_PREFIX + ">",
-            inactive_threshold=max(3600.0, ttl * 2.0),
-        )
 
     async def fetch(self, subscription: Any) -> list[Msg]:
         """The next messages, waiting briefly while purges are due, longer when idle (a message
@@ -267,7 +221,7 @@ class Purger:
                     self.purge(path, "repeat")
                 await held.message.ack()
                 self.held.remove(held)
-            elif now - held.touched > self.ack_wait_s / 2:
+            elif now - held.touched > ack_wait_s(self.settings) / 2:
                 await held.message.in_progress()
                 held.touched = now
 
