@@ -187,7 +187,12 @@ def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Po
         "DB_REPLICAS": stack.api_env()["DB_REPLICAS"] if replicas else "",
     }
     process = subprocess.Popen(
-        [str(stack.venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
+        [
+            str(stack.venv / "bin" / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "app.processes.api:create_app()",
+        ],
         cwd=REPO / "backend",
         env=env,
         stdout=subprocess.DEVNULL,
