@@ -12,6 +12,7 @@ import requests
 from stack.nginx import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
+from tests.integration.conftest import launcher
 from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
     BOUND_S,
     MIN_USES,
@@ -169,3 +170,27 @@ def test_the_edge_follows_its_purger_switch(stack: Stack) -> None:
     assert edge_serving(stack)
     readyz = requests.get(f"{stack.internal_url}/readyz", timeout=10).json()
     assert readyz["checks"]["edge"]["status"] == "ok", readyz["checks"].get("edge")
+
+
+def test_after_an_idle_gap_past_the_ttl_a_write_is_read_fresh_through_the_edge(
+    api: Api, stack: Stack
+) -> None:
+    """How old an edge answer can be is the purge's bound, not the copy's age: with a TTL of 2 s
+    (nginx serves an expired copy while it refreshes it, `use_stale updating`), a copy left
+    unread past its TTL and then changed by a write is never served again: the purge removed it
+    while nobody read, expired or not."""
+    launcher("up", {"EDGE_CACHE": "on", "EDGE_CACHE_TTL_S": "2"})
+    try:
+        serving(stack)
+        user = api.create_user("Idle", "Gap")
+        path = f"/api/users/{user['id']}"
+        admit(stack, path)
+        assert edge_answer(stack, path).json()["name"] == "Idle"
+        time.sleep(3.0)  # the gap itself: no read of PATH for longer than the TTL
+        assert api.patch(path, json={"name": "Woken"}).status_code == 200
+        until(lambda: anonymous(stack, path).json()["name"] == "Woken", 2.0, "the new name")
+        names = {anonymous(stack, path).json()["name"] for _ in range(20)}
+        assert names == {"Woken"}
+    finally:
+        launcher("up", {"EDGE_CACHE": "on"})
+        serving(stack)
