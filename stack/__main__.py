@@ -82,7 +82,7 @@ def print_summary(stack: Stack) -> None:
         (
             node.name,
             f"nats://{stack.host}:{node.client_port}",
-            "make status (its state, through the system account)",
+            "make status (leaders, through the system account)",
         )
         for node in stack.nats_nodes
     ]
@@ -143,6 +143,10 @@ def status(stack: Stack) -> None:
     print(f"the primary (takes writes): mysql {writer.name}, {stack.host}:{writer.port}")
     mysql.replication_status(stack)
     print("\n" + live_table(stack))
+    try:
+        print("\n" + queue.broker_table(stack, queue.reports(stack)))
+    except SystemExit as error:  # the venv's NATS client could not ask
+        print(f"\nbroker: {error}")
     print("\n" + queue.queue_table(stack))
 
 

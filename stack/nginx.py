@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from stack.account import Account
-from stack.programs import supervisor_env, supervisor_program
+from stack.programs import app_program, supervisor_program
 from stack.settings import NGINX_SETTINGS, REPO, Node, Stack
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -95,13 +95,12 @@ def purger_program(stack: Stack, account: Account | None) -> str:
         "METRICS_PORT": stack.env["EDGE_PURGER_METRICS_PORT"],
         "PID_FILE": str(stack.state / "run" / "edge-purger.pid"),
     }
-    return supervisor_program(
+    return app_program(
         stack,
         "edge-purger",
-        f"{stack.venv / 'bin' / 'python'} -m app.processes.edge_purger",
+        "app.processes.edge_purger",
         account,
-        directory=str(REPO / "backend"),
-        environment=supervisor_env(env),
+        env,
         priority="25",
         stopwaitsecs="10",
     )

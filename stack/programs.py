@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from stack.account import Account
-from stack.settings import Stack
+from stack.settings import REPO, Stack
 
 
 def run_as(account: Account | None) -> str:
@@ -65,3 +65,24 @@ def supervisor_dir(stack: Stack) -> Path:
     """supervisord's socket and pid file: root's alone, out of the servers' run dir (whoever
     could replace the socket there could answer supervisorctl)."""
     return stack.state / "supervisor"
+
+
+def app_program(
+    stack: Stack,
+    name: str,
+    module: str,
+    account: Account | None,
+    env: dict[str, str],
+    **extra: str,
+) -> str:
+    """[program:NAME]: `python -m MODULE` of the app (app/processes), from the venv, in backend/,
+    with ENV as its whole environment."""
+    return supervisor_program(
+        stack,
+        name,
+        f"{stack.venv / 'bin' / 'python'} -m {module}",
+        account,
+        directory=str(REPO / "backend"),
+        environment=supervisor_env(env),
+        **extra,
+    )

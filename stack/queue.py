@@ -18,7 +18,7 @@ from typing import Any
 
 from stack.account import Account
 from stack.live import SAMPLE
-from stack.programs import supervisor_env, supervisor_program
+from stack.programs import app_program, supervisor_env, supervisor_program
 from stack.settings import REPO, NatsNode, Stack
 from stack.ui import step, table
 
@@ -137,6 +137,21 @@ def scrape(stack: Stack, port: int, wanted: dict[str, str]) -> dict[str, float] 
     return totals
 
 
+def broker_table(stack: Stack, found: dict[str, dict[str, Any]]) -> str:
+    """`make status`'s rows of the broker: each node, whether it answered (FOUND: reports()),
+    the metadata leader it names, and the events stream's leader and last sequence."""
+    stream = stack.env["EVENTS_STREAM"]
+    rows: list[tuple[str, ...]] = [("broker node", "answers", "meta leader", "stream leader")]
+    for node in stack.nats_nodes:
+        report = found.get(node.name)
+        if report is None:
+            rows.append((node.name, "no", "", ""))
+            continue
+        meta = str((report.get("meta_cluster") or {}).get("leader") or "none")
+        rows.append((node.name, "yes", meta, stream_leader(report, stream) or "none"))
+    return table(rows)
+
+
 def queue_table(stack: Stack) -> str:
     """A table of the relays and one of the workers, each row what the process reports."""
     ports = stack.queue_metrics_ports()
@@ -174,7 +189,7 @@ def nats_env(stack: Stack, node: NatsNode) -> dict[str, str]:
 
 def queue_programs(stack: Stack, account: Account | None) -> list[str]:
     """The broker's nodes, the relays and the workers (docs/messaging.md)."""
-    state, venv = stack.state, stack.venv
+    state = stack.state
     programs = [
         supervisor_program(
             stack,
@@ -203,15 +218,6 @@ def queue_programs(stack: Stack, account: Account | None) -> list[str]:
             "PID_FILE": str(state / "run" / f"{name}.pid"),
         }
         programs.append(
-            supervisor_program(
-                stack,
-                name,
-                f"{venv / 'bin' / 'python'} -m {module}",
-                account,
-                directory=str(REPO / "backend"),
-                environment=supervisor_env(env),
-                priority="18",
-                stopwaitsecs="15",
-            )
+            app_program(stack, name, module, account, env, priority="18", stopwaitsecs="15")
         )
     return programs

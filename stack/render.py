@@ -10,7 +10,14 @@ from stack import rolling
 from stack.account import Account
 from stack.mysql import MYSQL_CONF, REPLICATION_SCRIPT, mysql_config, mysql_programs
 from stack.nginx import NGINX_TEMPLATE, nginx_program, nginx_values, purger_program, render_template
-from stack.programs import root_run, run_as, supervisor_dir, supervisor_env, supervisor_program
+from stack.programs import (
+    app_program,
+    root_run,
+    run_as,
+    supervisor_dir,
+    supervisor_env,
+    supervisor_program,
+)
 from stack.queue import NATS_CONF, queue_programs
 from stack.redis import REDIS_CONF, redis_config, redis_program
 from stack.settings import REPO, Stack
@@ -51,17 +58,10 @@ serverurl=unix://{own / "supervisor.sock"}
 
 """
     programs = [*mysql_programs(stack, account), redis_program(stack, account)]
+    heartbeat = {**stack.api_env(), "HEARTBEAT_PID_FILE": str(state / "run" / "heartbeat.pid")}
     programs.append(
-        supervisor_program(
-            stack,
-            "heartbeat",
-            f"{venv / 'bin' / 'python'} -m app.processes.heartbeat",
-            account,
-            directory=str(REPO / "backend"),
-            environment=supervisor_env(
-                {**stack.api_env(), "HEARTBEAT_PID_FILE": str(state / "run" / "heartbeat.pid")}
-            ),
-            priority="15",
+        app_program(
+            stack, "heartbeat", "app.processes.heartbeat", account, heartbeat, priority="15"
         )
     )
     programs += queue_programs(stack, account)
