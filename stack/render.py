@@ -9,7 +9,14 @@ from pathlib import Path
 from stack import rolling
 from stack.account import Account
 from stack.mysql import MYSQL_CONF, REPLICATION_SCRIPT, mysql_config, mysql_programs
-from stack.nginx import NGINX_TEMPLATE, nginx_program, nginx_values, purger_program, render_template
+from stack.nginx import (
+    NGINX_TEMPLATE,
+    config_file,
+    nginx_program,
+    nginx_values,
+    purger_program,
+    render_template,
+)
 from stack.programs import (
     app_program,
     root_run,
@@ -155,7 +162,7 @@ def render_all(stack: Stack, account: Account | None = None) -> None:
     supervisor_dir(stack).mkdir(mode=0o700, exist_ok=True)
     supervisor_dir(stack).chmod(0o700)
     template = NGINX_TEMPLATE.read_text()
-    write(state / "nginx.conf", render_template(template, nginx_values(stack)))
+    write(config_file(stack), render_template(template, nginx_values(stack)))
     for server_id, db in enumerate(stack.databases, start=1):
         write(
             state / "mysql" / db.name / "my.cnf",

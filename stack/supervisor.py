@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from stack import processes, rolling
+from stack import nginx, processes, rolling
 from stack.install import venv_bin
 from stack.settings import Stack
 from stack.ui import step
@@ -69,17 +69,23 @@ def ensure_running(stack: Stack) -> None:
             check=True,
         )
         wait_for_socket(stack)
+        nginx.mark_loaded(stack)
         return
     step("supervisord", "running: applying config changes")
     since = time.time()
     ctl(stack, "reread")
     ctl(stack, "update")
     ctl(stack, "start", "all", check=False)
-    # nginx re-reads its rendered config, and each push process's gunicorn replaces its worker
-    # with one running the current code, both without dropping a request (a push process's
-    # streams end after PUSH_GRACEFUL_TIMEOUT_S; their clients resume on the new worker or
-    # another process).
-    ctl(stack, "signal", "HUP", "nginx", *(push.name for push in stack.pushes), check=False)
+    # nginx re-reads its rendered config if it changed (nginx.config_changed: a reload closes
+    # idle keepalive connections under clients), and each push process's gunicorn replaces its
+    # worker with one running the current code, both without dropping a request (a push
+    # process's streams end after PUSH_GRACEFUL_TIMEOUT_S; their clients resume on the new
+    # worker or another process).
+    reload_nginx = nginx.config_changed(stack)
+    to_reload = [*(["nginx"] if reload_nginx else []), *(push.name for push in stack.pushes)]
+    ctl(stack, "signal", "HUP", *to_reload, check=False)
+    if reload_nginx:
+        nginx.mark_loaded(stack)
     # Each API replica's old workers serve until new ones running the current code are ready;
     # meanwhile the other Python programs restart to run it: the heartbeat, the edge purger (its
     # position is durable), and the queue's relays (one gives its lease up as it stops) and
