@@ -93,6 +93,7 @@ class Served:
     status: int
     body: bytes
     outcome: Outcome
+    direct: bool = False  # an edge fill loaded without asking Redis (reads.py)
 
 
 @dataclass(frozen=True)

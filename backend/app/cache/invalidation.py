@@ -22,6 +22,7 @@ from app.cache.entries import CacheUnavailable, changed_key, encode_tombstone
 from app.gtid import newest
 
 T = TypeVar("T")
+MARKER_TTL_MS = 1000  # how long a write's "changed" marker lives (its expiry wakes workers too)
 log = logging.getLogger(__name__)
 
 
@@ -73,8 +74,10 @@ class Invalidations:
         for key, gtid in pending.items():
             pipe.set(key, encode_tombstone(gtid), px=ttl_ms)
             # Writes also touch the key's "changed" marker, which near caches watch: fills
-            # rewrite cache keys all the time, and must not wake every worker.
-            pipe.set(changed_key(key), gtid, px=ttl_ms)
+            # rewrite cache keys all the time, and must not wake every worker. The marker's
+            # expiry is broadcast too, as if written again: kept short, it ends a key's watch
+            # (near.unchanged) a second after the tombstone's start, not a tombstone later.
+            pipe.set(changed_key(key), gtid, px=min(ttl_ms, MARKER_TTL_MS))
         for channel in notify:
             pipe.publish(channel, b"")
         pipe.execute()

@@ -13,6 +13,12 @@ only staleness left is the delivery time of one message.
 
 A read that carries a consistency token skips the near cache (it goes to Redis, which the write
 updated before its response left), so read-your-writes does not depend on message delivery.
+
+The same markers tell each worker which keys were written lately: a key with no marker in the
+last ``watch_s`` (the tombstone's lifetime), heard over a subscription alive all that time, holds
+no tombstone in Redis either (``unchanged``). A marker's expiry is broadcast like a write, a
+second after it (invalidation.py), and counts as one: it only moves the watch's start later.
+An edge fill of such a key needs nothing from Redis that the database cannot give (reads.py).
 """
 
 from __future__ import annotations
@@ -35,11 +41,18 @@ ADDRESS_OPTIONS = ("host", "port", "db", "username", "password", "socket_connect
 class NearCache:
     """Per-process LRU of entries, valid while Redis keeps this process's subscription."""
 
-    def __init__(self, redis: Redis, prefix: str, ttl_s: float, max_entries: int) -> None:
-        """REDIS is the data client; PREFIX marks the keys whose changes are broadcast."""
+    def __init__(
+        self, redis: Redis, prefix: str, ttl_s: float, max_entries: int, watch_s: float = 0.0
+    ) -> None:
+        """REDIS is the data client; PREFIX marks the keys whose changes are broadcast; WATCH_S
+        is how long a write's tombstone lives (0: `unchanged` never vouches for a key)."""
         self.redis, self.prefix, self.ttl_s, self.max_entries = redis, prefix, ttl_s, max_entries
+        self.watch_s = watch_s
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._changed: dict[str, int] = {}  # key -> sequence number of its last invalidation
+        self._changed_at: dict[str, float] = {}  # key -> when its last marker came (monotonic)
+        self._prune_at = 10_000
+        self._heard_since: float | None = None  # every marker since then was heard (monotonic)
         self._sequence = 0
         self._subscribed_at = 0  # reads that began earlier may have missed an invalidation
         self._lock = threading.Lock()
@@ -66,6 +79,19 @@ class NearCache:
             self._entries.move_to_end(key)
             return held[1]
 
+    def unchanged(self, key: str) -> bool:
+        """Whether no write touched KEY within the last `watch_s`, as far as this process heard
+        every marker over that whole time (a subscription that dropped, or a flush, starts the
+        count again). Left open: the delivery time of the one marker in flight."""
+        heard_since = self._heard_since
+        if self.watch_s <= 0 or self.redirect_id is None or heard_since is None:
+            return False
+        now = time.monotonic()
+        if now - heard_since < self.watch_s:
+            return False
+        changed_at = self._changed_at.get(key)
+        return changed_at is None or now - changed_at > self.watch_s
+
     def put(self, key: str, value: Any, since: int, fresh_for_s: float) -> None:
         """Keep VALUE for at most FRESH_FOR_S, unless KEY changed after its read began (SINCE)."""
         if self.redirect_id is None or fresh_for_s <= 0:
@@ -84,11 +110,20 @@ class NearCache:
             if keys is None:  # Redis flushed: forget everything
                 self._entries.clear()
                 self._changed.clear()
+                self._changed_at.clear()
+                self._heard_since = time.monotonic()
                 return
+            now = time.monotonic()
             for raw in keys:
                 key = raw.decode().removeprefix(self.prefix)
                 self._entries.pop(key, None)
                 self._changed[key] = self._sequence
+                self._changed_at[key] = now
+            if len(self._changed_at) > self._prune_at:  # only the last watch_s matter
+                self._changed_at = {
+                    k: t for k, t in self._changed_at.items() if now - t <= self.watch_s
+                }
+                self._prune_at = max(10_000, 2 * len(self._changed_at))
             if len(self._changed) > 100_000:  # old marks only matter for reads in flight
                 self._changed = {
                     k: s for k, s in self._changed.items() if s > self._sequence - 1000
@@ -103,6 +138,7 @@ class NearCache:
             self.redirect_id = None
             with self._lock:
                 self._entries.clear()
+                self._heard_since = None
             time.sleep(1.0)
 
     def _connection(self) -> Connection:
@@ -128,6 +164,7 @@ class NearCache:
             with self._lock:
                 self._sequence += 1
                 self._subscribed_at = self._sequence
+                self._heard_since = time.monotonic()
             self.redirect_id = client_id
             log.info("near cache on", extra={"redirect_id": client_id})
             while True:

@@ -13,6 +13,13 @@ the application layer's decision (app.services.consistency), not the cache's.
 
 Every Redis call of a request goes through a circuit breaker: with Redis down or slow the cache is
 bypassed at once (BYPASS).
+
+An edge fill (a read whose answer nginx's edge will keep, docs/caching.md) of a key that no write
+touched within the tombstone's lifetime, as this process's near cache heard (near.unchanged),
+and that this process has not loaded lately, reads the database without asking Redis: the edge
+holds the answer after it, so a Redis entry would be read by nobody; there is no tombstone whose
+GTID the read must see; and the stampede bound becomes one load per process, then the lock.
+Every other read takes the path above.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import contextlib
 import math
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -47,6 +55,8 @@ from app.ids import unique_hex
 from app.resilience.breaker import CircuitBreaker
 
 T = TypeVar("T")
+# Keys this process loaded on an edge fill without asking Redis; the next fill of one asks it.
+DIRECT_FILLS_REMEMBERED = 100_000
 # A load: given the GTID of the tombstone the read met (or None), the status and body to serve.
 Loader = Callable[[str | None], tuple[int, bytes]]
 
@@ -63,6 +73,7 @@ class Cache:
     ) -> None:
         """REDIS is the client; BREAKER guards every call to it; NEAR keeps entries in-process."""
         self.redis, self.breaker, self.policy, self.near = redis, breaker, policy, near
+        self._direct: OrderedDict[str, None] = OrderedDict()
         self._admission_ms = int(policy.admission_window_s * 1000)
         self._fill = redis.register_script(FILL)
         self._get_or_lock = redis.register_script(GET_OR_LOCK)
@@ -77,11 +88,15 @@ class Cache:
         except (RedisError, BreakerOpen) as error:
             raise CacheUnavailable(str(error)) from error
 
-    def read(self, key: str, load: Loader, *, near: bool = True) -> Served:
+    def read(self, key: str, load: Loader, *, near: bool = True, edge_fill: bool = False) -> Served:
         """Answer from the cache, or load (once, however many ask) and fill it.
 
         NEAR False skips this process's near cache (a read that must see a write asks Redis).
+        EDGE_FILL: the edge keeps the answer, so a quiet key may be loaded directly (above).
         """
+        if edge_fill and self._direct_fill(key):
+            status, body = load(None)
+            return Served(status, body, Outcome.MISS, direct=True)
         near_cache = self.near if near else None
         if near_cache is not None and (held := near_cache.get(key)) is not None:
             return Served(held.status, held.body, Outcome.HIT)
@@ -111,6 +126,19 @@ class Cache:
         except CacheUnavailable:
             status, body = load(None)
             return Served(status, body, Outcome.BYPASS)
+
+    def _direct_fill(self, key: str) -> bool:
+        """Whether an edge fill of KEY may skip Redis: quiet, and not loaded so here lately."""
+        if self.near is None or not self.near.unchanged(key):
+            return False
+        direct = self._direct
+        if key in direct:  # asked again: from now on through Redis, its lock and admission
+            direct.move_to_end(key)
+            return False
+        direct[key] = None
+        if len(direct) > DIRECT_FILLS_REMEMBERED:
+            direct.popitem(last=False)
+        return True
 
     def invalidate(self, keys: list[str], gtid: str, notify: tuple[str, ...] = ()) -> bool:
         """After a commit, replace KEYS with tombstones of GTID and publish on the NOTIFY

@@ -9,7 +9,9 @@ import signal
 import time
 
 import pytest
+import requests
 
+from loadtest import freshness as harness
 from stack.settings import Stack
 from tests.integration.conftest import supervisorctl
 from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
@@ -18,7 +20,7 @@ from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
     freshness,
     serving,
 )
-from tests.integration.helpers import Api, Databases
+from tests.integration.helpers import Api, Databases, metric_total
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("edge_on")]
 
@@ -55,6 +57,35 @@ def test_a_lagging_replica_never_puts_an_old_version_back_at_the_edge(
     # replica's 2 s of lag never shows, and no old version is stored (final versions fresh).
     assert result.p99 <= BOUND_S, result.summary
     assert max(result.lags) <= DELAY_S + BOUND_S, result.summary
+    assert result.final_fresh, result.summary
+
+
+def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
+    api: Api, stack: Stack, dbs: Databases
+) -> None:
+    """An edge fill of a key no write touched within a tombstone's lifetime reads the database
+    without asking Redis (app/cache/reads.py): the worker's near cache heard no marker for it.
+    The first write to such a key must still send the refill after its purge to a node that has
+    the write: the marker reaches every worker before the purge does."""
+    writer = requests.Session()
+    writer.headers["X-API-Key"] = api.api_key or ""
+    users = harness.hot_users(writer, stack.base_url, 8)
+    # Quiet: every creation's tombstone has expired, and every worker has heard all markers
+    # for longer than that (their subscriptions are older than the users), the markers' expiry
+    # (a second after the write, broadcast as a change) included.
+    time.sleep(float(stack.env["CACHE_TOMBSTONE_TTL_S"]) + 2.5)
+    direct_before = metric_total(stack, "cache_direct_edge_fills_total")
+    delay_replicas(dbs, stack, DELAY_S)
+    try:
+        with writer:
+            load = harness.Load(stack.base_url, writer, users)
+            result = harness.freshness(load, writes=len(users), warmup=0, pace_s=0.2)
+    finally:
+        delay_replicas(dbs, stack, 0)
+    print(result.summary)
+    # the users' first fills went past Redis (the path under test was taken)
+    assert metric_total(stack, "cache_direct_edge_fills_total") > direct_before
+    assert result.p99 <= BOUND_S, result.summary
     assert result.final_fresh, result.summary
 
 

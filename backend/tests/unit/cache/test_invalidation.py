@@ -16,6 +16,8 @@ def test_a_write_leaves_tombstones_and_markers_that_expire(
     assert redis.get("c1:user:1") == redis.get("c1:posts:1") == b"T|0-1-9"
     assert redis.get("changed:c1:user:1") == b"0-1-9"
     assert 0 < redis.pttl("c1:user:1") <= 30_000
+    # the marker lives a second: its expiry, broadcast too, must not look like a later write
+    assert 0 < redis.pttl("changed:c1:user:1") <= 1_000
 
 
 def test_a_missed_invalidation_is_kept_and_written_by_the_retry(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import fakeredis
 
 from app.cache.near import NearCache
@@ -57,3 +59,43 @@ def test_a_flush_forgets_everything(redis: fakeredis.FakeRedis) -> None:
     near.put("k", "v", near.mark(), 10)
     near._invalidate(None)
     assert near.get("k") is None
+
+
+def watching(redis: fakeredis.FakeRedis, heard_for_s: float) -> NearCache:
+    """A near cache that has heard every marker for the last HEARD_FOR_S, watching 30 s."""
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=10, watch_s=30)
+    near.redirect_id = 1
+    near._heard_since = time.monotonic() - heard_for_s
+    return near
+
+
+def test_a_key_is_vouched_unchanged_only_once_a_whole_watch_was_heard(
+    redis: fakeredis.FakeRedis,
+) -> None:
+    assert not watching(redis, heard_for_s=5).unchanged("k")  # a marker may have been missed
+    assert watching(redis, heard_for_s=31).unchanged("k")
+
+
+def test_a_key_written_within_the_watch_is_not_vouched_for(redis: fakeredis.FakeRedis) -> None:
+    near = watching(redis, heard_for_s=31)
+    near._invalidate([b"changed:k"])
+    assert (near.unchanged("k"), near.unchanged("other")) == (False, True)
+    near._changed_at["k"] = time.monotonic() - 31  # its tombstone has expired
+    assert near.unchanged("k")
+
+
+def test_a_lost_subscription_or_a_flush_starts_the_watch_again(
+    redis: fakeredis.FakeRedis,
+) -> None:
+    near = watching(redis, heard_for_s=31)
+    near._invalidate(None)
+    assert not near.unchanged("k")
+    near = watching(redis, heard_for_s=31)
+    near.redirect_id = None
+    assert not near.unchanged("k")
+
+
+def test_without_a_watch_nothing_is_vouched_for(redis: fakeredis.FakeRedis) -> None:
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=10)
+    near.redirect_id, near._heard_since = 1, time.monotonic() - 3600
+    assert not near.unchanged("k")

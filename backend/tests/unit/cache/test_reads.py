@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import fakeredis
 import pytest
 
@@ -161,3 +163,42 @@ def test_a_404_first_miss_never_overwrites_a_write_that_landed_during_its_load(
 
     assert cache.read(KEY, load_then_write).status == 404
     assert redis.get(KEY) == encode_tombstone("0-1-10")
+
+
+def quiet_cache(redis: fakeredis.FakeRedis, breaker: CircuitBreaker) -> Cache:
+    """A cache whose near cache has heard every marker for longer than a tombstone lives."""
+    near = NearCache(redis, "changed:", ttl_s=30, max_entries=10, watch_s=30)
+    near.redirect_id, near._heard_since = 1, time.monotonic() - 31
+    return Cache(redis, breaker, CachePolicy(admission_window_s=60), near)
+
+
+def test_an_edge_fill_of_a_quiet_key_loads_without_asking_redis_once_per_process(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache, load = quiet_cache(redis, breaker), Loads()
+    first = cache.read(KEY, load, near=False, edge_fill=True)
+    assert (first.outcome, first.body, first.direct) == (Outcome.MISS, b'{"id":7}', True)
+    assert redis.dbsize() == 0  # not even counted for admission
+    # Asked again by this process: through Redis, its admission and its stampede lock.
+    second = cache.read(KEY, load, near=False, edge_fill=True)
+    assert (second.outcome, second.direct) == (Outcome.MISS, False)
+    assert redis.get(f"{KEY}:seen") is not None
+
+
+def test_an_edge_fill_of_a_key_written_lately_asks_redis_for_the_writes_gtid(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache, load = quiet_cache(redis, breaker), Loads()
+    redis.set(KEY, encode_tombstone("0-1-11"))
+    assert cache.near is not None
+    cache.near._invalidate([f"changed:{KEY}".encode()])  # the write's marker, heard
+    served = cache.read(KEY, load, near=False, edge_fill=True)
+    assert (served.direct, load.told) == (False, ["0-1-11"])
+
+
+def test_a_read_that_is_no_edge_fill_always_asks_redis(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    served = quiet_cache(redis, breaker).read(KEY, Loads(), near=False)
+    assert not served.direct
+    assert redis.get(f"{KEY}:seen") is not None
