@@ -23,7 +23,7 @@ from stack.settings import REPO, Stack
 from stack.ui import step
 
 # The state sub-folders the servers write to, handed to the account on every start.
-SERVER_DIRS = ("mysql", "redis", "nginx", "nats", "run", "logs", "metrics")
+SERVER_DIRS = ("mysql", "redis", "nginx", "nats", "run", "logs", "metrics", "tls")
 # Rendered files a server reads that no other user may (redis.conf holds the password).
 SERVER_FILES = ("redis.conf",)
 

@@ -19,6 +19,8 @@ SYSTEM_PACKAGES = {
     "redis-server": "redis-server",
     "nginx": "nginx",
     "nats-server": "nats-server",
+    # The certificate of the HTTPS listener when NGINX_TLS=on and none is given (stack/nginx.py).
+    "openssl": "openssl",
     "shellcheck": "shellcheck",
     "wrk": "wrk",
     # The live page's test drives a real headless browser (tests/integration/test_live_page.py).

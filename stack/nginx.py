@@ -4,7 +4,9 @@ switch file both read (docs/caching.md)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import subprocess
 from pathlib import Path
 
 from stack.account import Account
@@ -62,6 +64,7 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         "NGINX_LISTEN": f"{stack.host}:{stack.nginx_port}",
         "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{stack.nginx_internal_port}",
         "NGINX_INTERNAL_PORT": str(stack.nginx_internal_port),
+        "NGINX_TLS_LISTEN": tls_listener(stack),
         "EDGE_FOLLOWING_FILE": str(edge_following_file(stack)),
     }
 
@@ -91,6 +94,59 @@ def config_changed(stack: Stack) -> bool:
 def mark_loaded(stack: Stack) -> None:
     """Note that nginx has just loaded the rendered config (started, or reloaded)."""
     loaded_file(stack).write_text(digest(config_file(stack).read_text()))
+
+
+def subject_name(host: str) -> str:
+    """HOST as a certificate's subjectAltName entry."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"DNS:{host}"
+    return f"IP:{host}"
+
+
+def tls_files(stack: Stack) -> tuple[Path, Path]:
+    """The HTTPS listener's certificate and key: NGINX_TLS_CERT / NGINX_TLS_KEY when given,
+    else a self-signed pair for localhost and the stack's host, made once in the state dir."""
+    cert, key = stack.env["NGINX_TLS_CERT"], stack.env["NGINX_TLS_KEY"]
+    if cert or key:
+        if not (cert and key and Path(cert).is_file() and Path(key).is_file()):
+            raise SystemExit("NGINX_TLS_CERT and NGINX_TLS_KEY must both name readable files")
+        return Path(cert), Path(key)
+    folder = stack.state / "tls"
+    made_cert, made_key = folder / "cert.pem", folder / "key.pem"
+    if not (made_cert.is_file() and made_key.is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        names = sorted({"DNS:localhost", "IP:127.0.0.1", subject_name(stack.host)})
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=" + ",".join(names),
+                "-keyout", str(made_key), "-out", str(made_cert),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        made_key.chmod(0o600)
+    return made_cert, made_key
+
+
+def tls_listener(stack: Stack) -> str:
+    """The HTTPS listener's directives (NGINX_TLS=on), or nothing: the same server, the same
+    locations, on NGINX_TLS_PORT; the API sees X-Forwarded-Proto https (docs/deploy.md)."""
+    setting = stack.env["NGINX_TLS"]
+    if setting not in ("on", "off"):
+        raise SystemExit(f"NGINX_TLS must be on or off, not {setting!r}")
+    if setting == "off":
+        return ""
+    cert, key = tls_files(stack)
+    return (
+        f"listen {stack.host}:{stack.env['NGINX_TLS_PORT']} ssl;\n"
+        f"        ssl_certificate {cert};\n"
+        f"        ssl_certificate_key {key};\n"
+        "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "        ssl_session_cache shared:tls:10m;"
+    )
 
 
 def edge_following_file(stack: Stack) -> Path:

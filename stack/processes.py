@@ -266,6 +266,7 @@ def strangers_on_ports(stack: Stack) -> dict[int, str]:
     supervisord = supervisord_alive(stack)
     table = scan()
     ports = {stack.nginx_port, stack.redis_port, *(db.port for db in stack.databases)}
+    ports |= {stack.nginx_internal_port} | set(stack.nginx_tls_ports)
     ports |= {api.port for api in stack.apis} | {push.port for push in stack.pushes}
     ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port)}
     ports |= set(stack.queue_metrics_ports().values())

@@ -19,6 +19,10 @@ NGINX_SETTINGS = (
     "NGINX_ADDR_RATE",
     "NGINX_ADDR_BURST",
     "NGINX_RATE_LIMIT_EXEMPT",
+    "NGINX_TLS",
+    "NGINX_TLS_PORT",
+    "NGINX_TLS_CERT",
+    "NGINX_TLS_KEY",
     "EDGE_CACHE",
     "EDGE_CACHE_TTL_S",
     "EDGE_CACHE_MIN_USES",
@@ -229,6 +233,11 @@ class Stack:
     @property
     def nginx_internal_port(self) -> int:
         return int(self.env["NGINX_INTERNAL_PORT"])
+
+    @property
+    def nginx_tls_ports(self) -> list[int]:
+        """The HTTPS listener's port, when NGINX_TLS=on."""
+        return [int(self.env["NGINX_TLS_PORT"])] if self.env["NGINX_TLS"] == "on" else []
 
     @property
     def internal_url(self) -> str:

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     cache_xfetch_beta: float = Field(1.0, ge=0)
     cache_invalidation_retry_s: float = Field(0.2, ge=0)
     cache_admission_window_s: float = Field(60.0, ge=0)
-    cache_direct_edge_fills: bool = True
+    cache_direct_loads: bool = True
     # In-process copies of hot entries, invalidated by Redis client tracking (0 disables).
     near_cache_ttl_s: float = Field(30.0, ge=0)
     near_cache_max_entries: int = Field(10_000, ge=1)

@@ -43,9 +43,9 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 CACHE_REQUESTS = Counter("cache_requests_total", "Cached reads by outcome", ["outcome"])
-CACHE_DIRECT_FILLS = Counter(
-    "cache_direct_edge_fills_total",
-    "Edge fills of keys no write touched lately, loaded without asking Redis",
+CACHE_DIRECT_LOADS = Counter(
+    "cache_direct_loads_total",
+    "Reads of keys no write touched lately, loaded without asking Redis",
 )
 CACHE_LOADS = Counter("cache_loads_total", "Database loads behind cached reads", ["kind"])
 DB_READS = Counter("db_reads_total", "Read units of work by the node that served them", ["node"])

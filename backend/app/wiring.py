@@ -72,9 +72,9 @@ def make_cache(
     )
     near = None
     if near_cache and settings.near_cache_ttl_s > 0:
-        # Its markers also vouch for keys no write touched lately, which edge fills then load
-        # without asking Redis (CACHE_DIRECT_EDGE_FILLS, app/cache/reads.py).
-        watch_s = settings.cache_tombstone_ttl_s if settings.cache_direct_edge_fills else 0.0
+        # Its markers also vouch for keys no write touched lately, which reads then load
+        # without asking Redis (CACHE_DIRECT_LOADS, app/cache/reads.py).
+        watch_s = settings.cache_tombstone_ttl_s if settings.cache_direct_loads else 0.0
         near = NearCache(
             redis,
             CHANGED_PREFIX,

@@ -85,6 +85,40 @@ def test_a_bad_edge_cache_setting_stops_the_render(name: str, value: str) -> Non
         nginx_values(default_stack(**{name: value}))
 
 
+def test_the_https_listener_is_there_only_when_asked_with_its_certificate(tmp_path: Path) -> None:
+    template = (REPO / "nginx" / "nginx.conf.template").read_text()
+    assert " ssl;" not in render_template(template, nginx_values(default_stack()))
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("cert")
+    key.write_text("key")
+    stack = default_stack(NGINX_TLS="on", NGINX_TLS_CERT=str(cert), NGINX_TLS_KEY=str(key))
+    text = render_template(template, nginx_values(stack))
+    assert "listen 127.0.0.1:8443 ssl;" in text
+    assert f"ssl_certificate {cert};" in text
+    assert f"ssl_certificate_key {key};" in text
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in text
+    assert stack.nginx_tls_ports == [8443]
+
+
+def test_the_https_listener_makes_its_own_certificate_once(tmp_path: Path) -> None:
+    stack = default_stack(NGINX_TLS="on", STACK_DIR=str(tmp_path))
+    first = nginx_values(stack)["NGINX_TLS_LISTEN"]
+    made = (tmp_path / "tls" / "cert.pem").read_bytes()
+    assert f"ssl_certificate {tmp_path / 'tls' / 'cert.pem'};" in first
+    assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+    nginx_values(stack)
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == made
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"NGINX_TLS": "yes"}, {"NGINX_TLS": "on", "NGINX_TLS_CERT": "/nonexistent.pem"}],
+)
+def test_a_bad_tls_setting_stops_the_render(overrides: dict[str, str]) -> None:
+    with pytest.raises(SystemExit, match="NGINX_TLS"):
+        nginx_values(default_stack(**overrides))
+
+
 def test_supervisor_environment_is_quoted_and_escapes_percent() -> None:
     assert supervisor_env({"B": 'say "hi"', "A": "100%"}) == 'A="100%%",B="say \\"hi\\""'
 

@@ -90,7 +90,8 @@ def init_app(
     app: Flask, served_by: str, cookie_max_age_s: int, *, secure_cookie: bool = False
 ) -> None:
     """Install the hooks that stamp every response. SECURE_COOKIE: the consistency cookie is
-    sent over HTTPS only (production, behind TLS; development and test stacks speak plain HTTP)."""
+    sent over HTTPS only (production, behind TLS); elsewhere it is Secure on requests that came
+    over HTTPS (NGINX_TLS=on) and not on plain HTTP (development and test stacks)."""
 
     @app.before_request
     def take_request_id() -> None:
@@ -128,6 +129,8 @@ def init_app(
                 max_age=cookie_max_age_s,
                 httponly=True,
                 samesite="Lax",
-                secure=secure_cookie,
+                # Over HTTPS (nginx's TLS listener says so in X-Forwarded-Proto) always;
+                # in production whatever the scheme, as production is served over HTTPS.
+                secure=secure_cookie or request.is_secure,
             )
         return response

@@ -93,7 +93,7 @@ class Served:
     status: int
     body: bytes
     outcome: Outcome
-    direct: bool = False  # an edge fill loaded without asking Redis (reads.py)
+    direct: bool = False  # loaded without asking Redis (reads.py, direct loads)
 
 
 @dataclass(frozen=True)

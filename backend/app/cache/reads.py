@@ -14,12 +14,14 @@ the application layer's decision (app.services.consistency), not the cache's.
 Every Redis call of a request goes through a circuit breaker: with Redis down or slow the cache is
 bypassed at once (BYPASS).
 
-An edge fill (a read whose answer nginx's edge will keep, docs/caching.md) of a key that no write
+Direct loads: a read with nothing it must see (no consistency token) of a key that no write
 touched within the tombstone's lifetime, as this process's near cache heard (near.unchanged),
-and that this process has not loaded lately, reads the database without asking Redis: the edge
-holds the answer after it, so a Redis entry would be read by nobody; there is no tombstone whose
-GTID the read must see; and the stampede bound becomes one load per process, then the lock.
-Every other read takes the path above.
+and that this process has not loaded within the admission window, reads the database without
+asking Redis: there is no tombstone whose GTID the read must see, and a first miss stores
+nothing anyway (admission). Its next read here within the window asks Redis, admitted at once
+(this process has seen it twice). Most reads of a Zipf mix's cold tail, and most of what nginx's
+edge asks for (it keeps the answer itself), never reach Redis. The stampede bound becomes one
+load per process, then the lock. Every other read takes the path above.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ from app.ids import unique_hex
 from app.resilience.breaker import CircuitBreaker
 
 T = TypeVar("T")
-# Keys this process loaded on an edge fill without asking Redis; the next fill of one asks it.
-DIRECT_FILLS_REMEMBERED = 100_000
+# Keys this process loaded without asking Redis, with when (the next read within the admission
+# window asks Redis, admitted at once); the oldest are forgotten beyond this many.
+DIRECT_LOADS_REMEMBERED = 100_000
 # A load: given the GTID of the tombstone the read met (or None), the status and body to serve.
 Loader = Callable[[str | None], tuple[int, bytes]]
 
@@ -73,7 +76,7 @@ class Cache:
     ) -> None:
         """REDIS is the client; BREAKER guards every call to it; NEAR keeps entries in-process."""
         self.redis, self.breaker, self.policy, self.near = redis, breaker, policy, near
-        self._direct: OrderedDict[str, None] = OrderedDict()
+        self._direct: OrderedDict[str, float] = OrderedDict()
         self._admission_ms = int(policy.admission_window_s * 1000)
         self._fill = redis.register_script(FILL)
         self._get_or_lock = redis.register_script(GET_OR_LOCK)
@@ -88,18 +91,29 @@ class Cache:
         except (RedisError, BreakerOpen) as error:
             raise CacheUnavailable(str(error)) from error
 
-    def read(self, key: str, load: Loader, *, near: bool = True, edge_fill: bool = False) -> Served:
+    def read(self, key: str, load: Loader, *, near: bool = True, direct: bool = False) -> Served:
         """Answer from the cache, or load (once, however many ask) and fill it.
 
         NEAR False skips this process's near cache (a read that must see a write asks Redis).
-        EDGE_FILL: the edge keeps the answer, so a quiet key may be loaded directly (above).
+        DIRECT: the read must see no particular write, so a quiet key may be loaded without
+        asking Redis (above).
         """
-        if edge_fill and self._direct_fill(key):
-            status, body = load(None)
-            return Served(status, body, Outcome.MISS, direct=True)
         near_cache = self.near if near else None
         if near_cache is not None and (held := near_cache.get(key)) is not None:
             return Served(held.status, held.body, Outcome.HIT)
+        admission_ms = self._admission_ms
+        # (Direct loads rely on admission: with it off, every miss is to be stored.)
+        if direct and admission_ms and self.near is not None and self.near.unchanged(key):
+            if not self._seen_here_lately(key):
+                status, body = load(None)
+                return Served(status, body, Outcome.MISS, direct=True)
+            admission_ms = 0  # its second read here: filled on this miss
+        return self._read_through(key, load, near_cache, admission_ms)
+
+    def _read_through(
+        self, key: str, load: Loader, near_cache: NearCache | None, admission_ms: int
+    ) -> Served:
+        """Through Redis: the entry, or the lock and a load that fills it (module docstring)."""
         since = near_cache.mark() if near_cache is not None else 0
         try:
             self.invalidations.flush()
@@ -107,7 +121,7 @@ class Cache:
             raw, locked = self._call(
                 lambda: self._get_or_lock(
                     keys=[key, f"{key}:lock", f"{key}:seen"],
-                    args=[token, self.policy.lock_ttl_ms, self._admission_ms],
+                    args=[token, self.policy.lock_ttl_ms, admission_ms],
                 )
             )
             if locked == NOT_ADMITTED:
@@ -127,18 +141,18 @@ class Cache:
             status, body = load(None)
             return Served(status, body, Outcome.BYPASS)
 
-    def _direct_fill(self, key: str) -> bool:
-        """Whether an edge fill of KEY may skip Redis: quiet, and not loaded so here lately."""
-        if self.near is None or not self.near.unchanged(key):
-            return False
-        direct = self._direct
-        if key in direct:  # asked again: from now on through Redis, its lock and admission
-            direct.move_to_end(key)
-            return False
-        direct[key] = None
-        if len(direct) > DIRECT_FILLS_REMEMBERED:
+    def _seen_here_lately(self, key: str) -> bool:
+        """Whether this process loaded KEY directly within the admission window; if not, note
+        that it does now."""
+        direct, now = self._direct, time.monotonic()
+        loaded_at = direct.get(key)
+        if loaded_at is not None and now - loaded_at <= self.policy.admission_window_s:
+            return True
+        direct[key] = now
+        direct.move_to_end(key)
+        if len(direct) > DIRECT_LOADS_REMEMBERED:
             direct.popitem(last=False)
-        return True
+        return False
 
     def invalidate(self, keys: list[str], gtid: str, notify: tuple[str, ...] = ()) -> bool:
         """After a commit, replace KEYS with tombstones of GTID and publish on the NOTIFY

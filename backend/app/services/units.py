@@ -168,10 +168,9 @@ class Units:
             served = Served(*load(None), Outcome.BYPASS)
         else:
             near = near_cache_allowed(token) and not call.for_edge
-            edge_fill = call.for_edge and token is None
-            served = self.cache.read(key, load, near=near, edge_fill=edge_fill)
+            served = self.cache.read(key, load, near=near, direct=token is None)
         call.cache = served.outcome.value
         metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
         if served.direct:
-            metrics.CACHE_DIRECT_FILLS.inc()
+            metrics.CACHE_DIRECT_LOADS.inc()
         return served

@@ -21,6 +21,7 @@ TEST_STACK_ENV = {
     "STACK_DIR": ".stack-test",
     "NGINX_PORT": "18080",
     "NGINX_INTERNAL_PORT": "18081",
+    "NGINX_TLS_PORT": "18443",
     # The tests' own load comes from 127.0.0.1; the ones about nginx's limits use other
     # loopback addresses (127.0.0.2, ...), which stay limited.
     "NGINX_RATE_LIMIT_EXEMPT": "127.0.0.1/32",

@@ -165,40 +165,58 @@ def test_a_404_first_miss_never_overwrites_a_write_that_landed_during_its_load(
     assert redis.get(KEY) == encode_tombstone("0-1-10")
 
 
-def quiet_cache(redis: fakeredis.FakeRedis, breaker: CircuitBreaker) -> Cache:
+def quiet_cache(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker, admission_window_s: float = 60
+) -> Cache:
     """A cache whose near cache has heard every marker for longer than a tombstone lives."""
     near = NearCache(redis, "changed:", ttl_s=30, max_entries=10, watch_s=30)
     near.redirect_id, near._heard_since = 1, time.monotonic() - 31
-    return Cache(redis, breaker, CachePolicy(admission_window_s=60), near)
+    return Cache(redis, breaker, CachePolicy(admission_window_s=admission_window_s), near)
 
 
-def test_an_edge_fill_of_a_quiet_key_loads_without_asking_redis_once_per_process(
+def test_a_quiet_keys_first_read_here_loads_without_asking_redis_and_its_second_fills(
     redis: fakeredis.FakeRedis, breaker: CircuitBreaker
 ) -> None:
     cache, load = quiet_cache(redis, breaker), Loads()
-    first = cache.read(KEY, load, near=False, edge_fill=True)
+    first = cache.read(KEY, load, near=False, direct=True)
     assert (first.outcome, first.body, first.direct) == (Outcome.MISS, b'{"id":7}', True)
     assert redis.dbsize() == 0  # not even counted for admission
-    # Asked again by this process: through Redis, its admission and its stampede lock.
-    second = cache.read(KEY, load, near=False, edge_fill=True)
+    # Read again by this process within the admission window: through Redis, with its
+    # stampede lock, and admitted at once (this process has seen it twice).
+    second = cache.read(KEY, load, near=False, direct=True)
     assert (second.outcome, second.direct) == (Outcome.MISS, False)
-    assert redis.get(f"{KEY}:seen") is not None
+    third = cache.read(KEY, load, near=False, direct=True)
+    assert third.outcome is Outcome.HIT
+    assert len(load.told) == 2
+    assert redis.get(f"{KEY}:lock") is None
 
 
-def test_an_edge_fill_of_a_key_written_lately_asks_redis_for_the_writes_gtid(
+def test_a_quiet_key_read_again_after_the_admission_window_is_loaded_directly_again(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+) -> None:
+    cache = quiet_cache(redis, breaker)
+    assert cache.read(KEY, Loads(), direct=True).direct
+    cache._direct[KEY] = time.monotonic() - 61  # loaded longer ago than the window
+    assert cache.read(KEY, Loads(), direct=True).direct
+    assert redis.dbsize() == 0
+
+
+def test_a_read_of_a_key_written_lately_asks_redis_for_the_writes_gtid(
     redis: fakeredis.FakeRedis, breaker: CircuitBreaker
 ) -> None:
     cache, load = quiet_cache(redis, breaker), Loads()
     redis.set(KEY, encode_tombstone("0-1-11"))
     assert cache.near is not None
     cache.near._invalidate([f"changed:{KEY}".encode()])  # the write's marker, heard
-    served = cache.read(KEY, load, near=False, edge_fill=True)
+    served = cache.read(KEY, load, near=False, direct=True)
     assert (served.direct, load.told) == (False, ["0-1-11"])
 
 
-def test_a_read_that_is_no_edge_fill_always_asks_redis(
-    redis: fakeredis.FakeRedis, breaker: CircuitBreaker
+@pytest.mark.parametrize(("direct", "admission_window_s"), [(False, 60), (True, 0)])
+def test_a_read_that_must_see_a_write_or_with_admission_off_always_asks_redis(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker, direct: bool, admission_window_s: float
 ) -> None:
-    served = quiet_cache(redis, breaker).read(KEY, Loads(), near=False)
+    cache = quiet_cache(redis, breaker, admission_window_s)
+    served = cache.read(KEY, Loads(), near=False, direct=direct)
     assert not served.direct
-    assert redis.get(f"{KEY}:seen") is not None
+    assert redis.dbsize() > 0
