@@ -5,7 +5,7 @@ VENV := .venv
 STACK := $(PYTHON) -m stack
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed bench bench-queue bench-push screenshots bench-semisync loadtest loadtest-queue chaos profile key keys revoke breaker
+.PHONY: help bootstrap install up down clean status failover switchover rebuild-node compose-failover compose-switchover compose-up compose-down compose-clean test-compose compose-chaos repl-status test test-unit test-integration lint diagrams seed stage bench bench-queue bench-push screenshots bench-semisync loadtest loadtest-queue chaos profile key keys revoke breaker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -115,6 +115,9 @@ revoke: install ## Revoke an API key: KEY=<key id>
 breaker: install ## Override a circuit breaker: NAME=primary|replica-N|redis STATE=open|closed|auto (none: list)
 	@if [ -n "$(NAME)" ]; then $(STACK) app breaker force "$(NAME)" "$(or $(STATE),auto)"; \
 	else $(STACK) app breaker list; fi
+
+stage: bootstrap ## The stack as step N of the chapter: make stage N=1..5 (docs/tutorial.md); make up returns to the full stack
+	@STAGE=$(N) $(STACK) stage
 
 seed: bootstrap ## Bulk-load USERS users (default 100000; try USERS=1000000) and wait for the replicas
 	@SEED_USERS=$(or $(USERS),100000) $(STACK) seed

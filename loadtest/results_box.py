@@ -79,9 +79,31 @@ def render(repo: Path = REPO) -> str:
     )
 
 
+def stages(repo: Path = REPO) -> str:
+    """The tutorial's table of the staircase: each stage's Zipf throughput in the last `make
+    bench`, and its ratios to the stage before and to the naive stack."""
+    bench = section(repo / "docs" / "benchmarks.md", "bench")
+    targets = {cells[0]: cells[1:] for cells in rows(bench) if len(cells) == 4}
+    lines = [
+        "| stage | Zipf mix, req/s (p99 ≤ 50 ms) | ÷ the stage before | ÷ the naive stack |",
+        "|---|---|---|---|",
+    ]
+    for cells in rows(bench):
+        number = cells[0].split(".", 1)[0]
+        if len(cells) == 11 and number.isdigit():
+            n = int(number)
+            before = targets.get(f"Zipf mix: stage {n} ÷ stage {n - 1}", ["–"])[0]
+            lines.append(f"| {cells[0]} | {cells[1]} | {before} | {cells[9].strip('*')} |")
+    if len(lines) == 2:
+        lines.append("| (no `make bench` run yet) | – | – | – |")
+    return "\n".join(lines) + f"\n\nFrom `make bench` ({stamp(bench)}), on this machine."
+
+
 def refresh(repo: Path = REPO) -> None:
-    """Rewrite the README's results box from the docs' generated sections."""
+    """Rewrite the README's results box and the tutorial's staircase table from the docs'
+    generated sections."""
     replace_section(repo / "README.md", "results", render(repo))
+    replace_section(repo / "docs" / "tutorial.md", "stages", stages(repo))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from stack import account, compose, mysql, processes, programs, queue, secrets, seed, supervisor
+from stack import (
+    account,
+    compose,
+    mysql,
+    processes,
+    programs,
+    queue,
+    secrets,
+    seed,
+    stages,
+    supervisor,
+)
 from stack.install import ensure_installed
 from stack.keys import app_cli
 from stack.live import live_table
@@ -155,6 +166,39 @@ def seed_users(stack: Stack) -> None:
     seed.seed(stack, int(os.environ.get("SEED_USERS", "100000")))
 
 
+def stage(stack: Stack) -> None:
+    """Run the stack as step STAGE (1-5) of the chapter (stack/stages.py, docs/tutorial.md)."""
+    n = stages.number(stack)
+    if n is None:
+        raise SystemExit("usage: make stage N=1..5 (docs/tutorial.md)")
+    stack = Stack({**stack.env, **stages.overrides(n)})
+    config = stack.state / "supervisord.conf"
+    before = config.read_text() if config.exists() else ""
+    if supervisor.supervisord_pid(stack) is None or not before:
+        up(stack)  # nothing runs yet: the whole start, as this stage
+    else:
+        user = account.ensure(stack)
+        render_all(stack, user)
+        account.hand_over(stack, user)
+        if stages.only_the_stage_changed(before, config.read_text()):
+            supervisor.apply_programs(stack)
+            supervisor.verify_supervised(stack)
+        else:  # other settings changed too: `up` applies them the careful way
+            up(stack)
+    current = stages.STAGES[n]
+    if current.single_server:
+        url = stages.server_url(stack)
+        wait_for_url(stack, f"{url}/healthz", lambda s, _: "" if s == 200 else f"HTTP {s}", 60)
+    else:
+        url = stack.base_url
+        wait_until_ready(stack)
+    step(f"stage {n}", current.title)
+    print(
+        f"\nStage {n}: send requests to {url} (curl -si {url}/api/users/1). What to look at,"
+        " load and break: docs/tutorial.md. `make up` returns to the full stack.\n"
+    )
+
+
 COMMANDS = {
     "install": ensure_installed,
     "up": up,
@@ -168,6 +212,7 @@ COMMANDS = {
     "rebuild-node": mysql.rebuild_node,
     "migrate": mysql.migrate,
     "seed": seed_users,
+    "stage": stage,
 }
 
 
@@ -181,7 +226,10 @@ def main(argv: list[str]) -> None:
     if len(argv) != 1 or argv[0] not in COMMANDS:
         names = ",".join([*COMMANDS, *compose.COMMANDS])
         raise SystemExit(f"usage: python3 -m stack {{{names},app ...}}")
-    if argv[0] == "up":  # before the settings are read: no stack runs on the example secrets
+    if argv[0] in (
+        "up",
+        "stage",
+    ):  # before the settings are read: no stack runs on the example secrets
         secrets.ensure_env_file()
     COMMANDS[argv[0]](load_stack())
 

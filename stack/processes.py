@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack import stages
 from stack.settings import Stack
 
 PROC = Path("/proc")
@@ -267,6 +268,7 @@ def strangers_on_ports(stack: Stack) -> dict[int, str]:
     table = scan()
     ports = {stack.nginx_port, stack.redis_port, *(db.port for db in stack.databases)}
     ports |= {stack.nginx_internal_port} | set(stack.nginx_tls_ports)
+    ports |= set(stages.server_ports(stack))
     ports |= {api.port for api in stack.apis} | {push.port for push in stack.pushes}
     ports |= {p for n in stack.nats_nodes for p in (n.client_port, n.cluster_port)}
     ports |= set(stack.queue_metrics_ports().values())

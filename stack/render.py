@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stack import rolling
+from stack import rolling, stages
 from stack.account import Account
 from stack.mysql import MYSQL_CONF, REPLICATION_SCRIPT, mysql_config, mysql_programs
 from stack.nginx import (
@@ -74,6 +74,7 @@ serverurl=unix://{own / "supervisor.sock"}
     programs += queue_programs(stack, account)
     programs += push_programs(stack, account)
     programs.append(purger_program(stack, account))
+    programs += stages.server_program(stack, account)  # stages 1-3 only (make stage N=...)
     for api in stack.apis:
         env = {
             **stack.api_env(),

@@ -40,7 +40,11 @@ BROKER_SECRETS = frozenset(
 # primary instead) and nginx's. They are kept out of the programs' environment, so that changing
 # one does not make supervisord restart every API replica at once (which nginx would answer with
 # 502s meanwhile): nginx re-reads its config instead.
-SERVER_ONLY = frozenset({"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS", *NGINX_SETTINGS})
+# `make stage N` (stack/stages.py): the launcher's alone; no program's environment names the stage.
+STAGE_SETTINGS = ("STAGE", "STAGE_PORT")
+SERVER_ONLY = frozenset(
+    {"MYSQL_SEMI_SYNC", "MYSQL_SEMI_SYNC_TIMEOUT_MS", *NGINX_SETTINGS, *STAGE_SETTINGS}
+)
 # Longest unix socket path (sun_path is 108 bytes, with the terminating NUL).
 MAX_SOCKET_PATH = 107
 

@@ -107,3 +107,24 @@ def server_program(stack: Stack, account: Account | None) -> list[str]:
             stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
         )
     ]
+
+
+def sections(config: str) -> dict[str, str]:
+    """supervisord.conf's sections by name."""
+    found: dict[str, str] = {}
+    name = ""
+    for line in config.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            name = line[1:-1]
+        found[name] = found.get(name, "") + line + "\n"
+    return found
+
+
+def only_the_stage_changed(before: str, after: str) -> bool:
+    """Whether two renders of supervisord.conf differ in the stage server's section alone (then
+    `make stage` applies it without replacing anything else; else it runs the whole `up`)."""
+    ours = f"program:{SERVER}"
+    old, new = sections(before), sections(after)
+    old.pop(ours, None)
+    new.pop(ours, None)
+    return old == new

@@ -97,6 +97,17 @@ def ensure_running(stack: Stack) -> None:
         rolled.result()
 
 
+def apply_programs(stack: Stack) -> None:
+    """Start and stop the programs whose config changed (only those), and reload nginx if its
+    config changed: what `make stage` needs when only the stage server and nginx differ."""
+    ctl(stack, "reread")
+    ctl(stack, "update")
+    ctl(stack, "start", "all", check=False)
+    if nginx.config_changed(stack):
+        ctl(stack, "signal", "HUP", "nginx", check=False)
+        nginx.mark_loaded(stack)
+
+
 def running_pids(stack: Stack, names: list[str]) -> dict[str, int]:
     """Program -> its pid, for those of NAMES that are RUNNING."""
     pids = {}

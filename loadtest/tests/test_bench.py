@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest import bench
 from loadtest.bench import Result, Row, Target, busy_cpu_s, markdown, median, median_ratio, to_ms
 
 
@@ -54,3 +55,18 @@ def test_a_ratio_to_the_peer_is_the_median_of_the_rounds_ratios() -> None:
     theirs = [run(100), run(100), run(400)]
     assert median_ratio(ours, theirs) == 1.0  # ratios 1.0, 3.0, 0.5
     assert median(ours).rps == 200
+
+
+def test_the_edge_share_counts_across_a_rotation_of_the_access_log(tmp_path: Path) -> None:
+    log = tmp_path / "nginx-access.log"
+    log.write_bytes(b'{"edge":"MISS"}\n')
+    start = bench.log_position(log)
+    with log.open("ab") as writing:
+        writing.write(b'{"edge":"HIT"}\n')
+    log.replace(tmp_path / "nginx-access.log.1")  # rotated while the runs wrote it
+    log.write_bytes(b'{"edge":"HIT"}\n{"edge":"MISS"}\n')
+    assert bench.logged_since(log, start) == [
+        b'{"edge":"HIT"}\n',
+        b'{"edge":"HIT"}\n',
+        b'{"edge":"MISS"}\n',
+    ]

@@ -30,5 +30,11 @@ def test_the_box_says_not_met_for_a_target_the_bench_missed(tmp_path: Path) -> N
     assert "(never)" in box  # no load test has run
 
 
+def test_the_tutorials_staircase_is_what_the_last_bench_wrote() -> None:
+    tutorial = REPO / "docs" / "tutorial.md"
+    assert results_box.section(tutorial, "stages").strip() == results_box.stages()
+    assert "| 5. + edge cache" in results_box.stages()
+
+
 def test_the_readme_fits_two_screens() -> None:
     assert len((REPO / "README.md").read_text().splitlines()) <= 120

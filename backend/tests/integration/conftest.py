@@ -22,6 +22,7 @@ TEST_STACK_ENV = {
     "NGINX_PORT": "18080",
     "NGINX_INTERNAL_PORT": "18081",
     "NGINX_TLS_PORT": "18443",
+    "STAGE_PORT": "18087",
     # The tests' own load comes from 127.0.0.1; the ones about nginx's limits use other
     # loopback addresses (127.0.0.2, ...), which stay limited.
     "NGINX_RATE_LIMIT_EXEMPT": "127.0.0.1/32",
