@@ -183,15 +183,15 @@ def edge_share(log: Path, start: tuple[int, int]) -> float:
 
 def wait_for(url: str, timeout: float = 30) -> None:
     """Poll URL until it answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
-                if response.status == 200:
-                    return
+                return bool(response.status == 200)
         except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer 200 within {timeout:.0f}s")
+            return False
+
+    until(answers, timeout, f"{url} answering 200", 0.2)
 
 
 def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Popen[bytes]:

@@ -39,6 +39,7 @@ from stack import processes
 from stack.exempt import launcher_up
 from stack.keys import ensure_key
 from stack.settings import REPO, Stack, load_stack
+from stack.waiting import until
 
 CHART = REPO / "imgs" / "push-bench.png"
 LADDER = [int(n) for n in os.environ.get("BENCH_PUSH_STREAMS", "250,500,1000,2000,4000").split(",")]
@@ -257,13 +258,11 @@ def compare_worker_classes() -> list[dict[str, Any]]:
 def wait_for_port(port: int, timeout: float = 20) -> None:
     import socket
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listens() -> bool:
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    until(listens, timeout, f"a listener on 127.0.0.1:{port}", 0.1)
 
 
 def classes_table(rows: list[dict[str, Any]]) -> str:

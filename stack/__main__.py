@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -29,25 +28,25 @@ from stack.live import live_table
 from stack.render import render_all
 from stack.settings import Node, Stack, load_stack
 from stack.ui import address_rows, step, table
+from stack.waiting import until
 
 
 def wait_for_url(stack: Stack, url: str, done: Callable[[int, bytes], str], timeout: float) -> None:
     """Poll URL until DONE(status, body) finds nothing missing (''), or exit with what was."""
-    deadline = time.monotonic() + timeout
-    while True:
+    last = [""]
+
+    def ready() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (http URL)
-                missing = done(response.status, response.read())
+                last[0] = done(response.status, response.read())
         except urllib.error.HTTPError as error:
-            missing = done(error.code, error.read())
+            last[0] = done(error.code, error.read())
         except OSError as error:
-            missing = str(error)
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            logs = stack.state / "logs"
-            raise SystemExit(f"{url} not ready after {timeout:.0f}s ({missing}); see {logs}")
-        time.sleep(0.3)
+            last[0] = str(error)
+        return not last[0]
+
+    logs = stack.state / "logs"
+    until(ready, timeout, f"{url} ready (see {logs})", 0.3, detail=lambda: last[0])
 
 
 def wait_until_ready(stack: Stack, timeout: float = 90) -> None:

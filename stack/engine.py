@@ -13,12 +13,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from stack.install import apt_install, command_exists
 from stack.settings import REPO
 from stack.ui import step
+from stack.waiting import until
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org")
@@ -107,11 +107,7 @@ def start_dockerd(state: Path, timeout: float = 60) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while not engine_answers():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"dockerd did not answer within {timeout:.0f}s: see {log}")
-        time.sleep(0.3)
+    until(engine_answers, timeout, f"dockerd answering (see {log})", 0.3)
     step("container engine", f"dockerd started (pid file {pid_path})")
 
 
@@ -135,9 +131,7 @@ def stop_engine(state: Path, timeout: float = 60) -> None:
         step("container engine", f"left running: {len(running)} container(s) still on it")
         return
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    until(lambda: not alive(pid), timeout, "dockerd stopping", 0.2, required=False)
     step("container engine", "dockerd stopped (started by this project)")
 
 

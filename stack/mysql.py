@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
+from functools import partial
 
 from stack import supervisor
 from stack.account import Account
@@ -12,6 +12,7 @@ from stack.install import venv_bin
 from stack.programs import supervisor_program
 from stack.settings import REPO, Node, Stack
 from stack.ui import step
+from stack.waiting import until
 
 MYSQL_CONF = REPO / "mysql" / "conf"
 REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
@@ -53,14 +54,20 @@ def socket_sql(
     )
 
 
+def answers(stack: Stack, db: Node) -> bool:
+    """Whether node DB answers a query over its socket."""
+    return socket_sql(stack, db, "SELECT 1").returncode == 0
+
+
 def wait_for_databases(stack: Stack, timeout: float = 60) -> None:
     """Poll each node's socket until it answers, with a deadline."""
     for db in stack.databases:
-        deadline = time.monotonic() + timeout
-        while socket_sql(stack, db, "SELECT 1").returncode != 0:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"mysql {db.name} did not start: see {stack.state / 'logs'}")
-            time.sleep(0.2)
+        until(
+            partial(answers, stack, db),
+            timeout,
+            f"mysql {db.name} answering (see {stack.state / 'logs'})",
+            0.2,
+        )
     step("mysql", f"{len(stack.databases)} node(s) answering")
 
 

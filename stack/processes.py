@@ -19,12 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from stack import stages
 from stack.settings import Stack
+from stack.waiting import until
 
 PROC = Path("/proc")
 # Executables that name this stack's state dir on their command line (none of them rewrites it).
@@ -209,16 +210,17 @@ def stop(processes: list[Process], timeout: float = 60) -> list[Process]:
     for prefix, tier in zip(STOP_ORDER, tiers, strict=True):
         for process in tier:
             signal_pid(process.pid, STOP_SIGNALS.get(prefix, signal.SIGTERM))
-        deadline = time.monotonic() + timeout
-        while any(alive(p.pid) for p in tier) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(partial(all_gone, tier), timeout, f"{prefix} stopping", required=False)
         for process in tier:
             if alive(process.pid):
                 signal_pid(process.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(alive(p.pid) for p in processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(partial(all_gone, processes), 5, "stopping", required=False)
     return [p for p in processes if alive(p.pid)]
+
+
+def all_gone(group: list[Process]) -> bool:
+    """Whether every process of GROUP has exited."""
+    return not any(alive(p.pid) for p in group)
 
 
 def signal_pid(pid: int, number: signal.Signals) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -21,6 +20,7 @@ from stack.live import SAMPLE
 from stack.programs import app_program, supervisor_env, supervisor_program
 from stack.settings import REPO, NatsNode, Stack
 from stack.ui import step, table
+from stack.waiting import until
 
 NATS_CONF = REPO / "nats" / "nats-server.conf"
 # Settings every broker node reads as they are (.env.example).
@@ -89,21 +89,22 @@ def stream_leader_of(stack: Stack) -> str:
 def wait_for_broker(stack: Stack, timeout: float = 90) -> None:
     """Poll until every node answers, the cluster has a metadata leader and the events stream
     (defined by the relays at their start) a leader of its own."""
-    stream = stack.env["EVENTS_STREAM"]
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
+    stream, nodes = stack.env["EVENTS_STREAM"], len(stack.nats_nodes)
+    last = ["no answer"]
+
+    def leader() -> str:
+        """The stream's leader once every node answers and the cluster has a metadata leader."""
         answering = list(reports(stack).values())
-        nodes = len(stack.nats_nodes)
         leaders = {stream_leader(r, stream) for r in answering} - {""}
         meta = {str((r.get("meta_cluster") or {}).get("leader") or "") for r in answering}
         if len(answering) == nodes and meta - {""} and leaders:
-            step("broker", f"{nodes} node(s), stream {stream} led by {leaders.pop()}")
-            return
-        last = f"{len(answering)}/{nodes} answering, stream leader: {leaders or 'none'}"
-        time.sleep(0.3)
+            return leaders.pop()
+        last[0] = f"{len(answering)}/{nodes} answering, stream leader: {leaders or 'none'}"
+        return ""
+
     logs = stack.state / "logs"
-    raise SystemExit(f"the broker is not ready after {timeout:.0f}s ({last}); see {logs}")
+    led_by = until(leader, timeout, f"the broker ready (see {logs})", 0.3, detail=lambda: last[0])
+    step("broker", f"{nodes} node(s), stream {stream} led by {led_by}")
 
 
 # What `make status` shows of each relay and each worker: metric name -> column.

@@ -157,24 +157,22 @@ def restart(stack: Stack, names: list[str], timeout: float = 60) -> None:
     before = running_pids(stack, names)
     if before:
         ctl(stack, "signal", "TERM", *before, check=False)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def late() -> list[str]:
         now = running_pids(stack, names)
-        late = [name for name in names if now.get(name, before.get(name)) == before.get(name)]
-        if not late:
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"not running again within {timeout:.0f}s: {', '.join(late)}")
-        time.sleep(0.1)
+        return [name for name in names if now.get(name, before.get(name)) == before.get(name)]
+
+    until(lambda: not late(), timeout, "running again", 0.1, detail=lambda: ", ".join(late()))
 
 
 def wait_for_socket(stack: Stack, timeout: float = 20) -> None:
     """Poll until supervisorctl can talk to supervisord."""
-    deadline = time.monotonic() + timeout
-    while ctl(stack, "pid", check=False).returncode != 0:
-        if time.monotonic() > deadline:
-            raise SystemExit("supervisord did not come up: see its log in the state dir")
-        time.sleep(0.1)
+    until(
+        lambda: ctl(stack, "pid", check=False).returncode == 0,
+        timeout,
+        "supervisord answering (see its log in the state dir)",
+        0.1,
+    )
 
 
 def shutdown(stack: Stack, timeout: float = 90) -> None:
@@ -190,36 +188,31 @@ def shutdown(stack: Stack, timeout: float = 90) -> None:
         return
     step("down", "stopping all processes (data kept)")
     ctl(stack, "shutdown", check=False)
-    deadline = time.monotonic() + timeout
     # supervisord removes its pid file before its last moments: wait for the process itself.
-    while processes.alive(pid) and "supervisord" in processes.cmdline(pid):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"supervisord (pid {pid}) did not stop within {timeout:.0f}s")
-        time.sleep(0.2)
+    until(
+        lambda: not (processes.alive(pid) and "supervisord" in processes.cmdline(pid)),
+        timeout,
+        f"supervisord (pid {pid}) stopping",
+        0.2,
+    )
     stop_orphans(stack)  # what a killed master left behind, which supervisord does not know
     step("down", "stopped")
 
 
 def verify_supervised(stack: Stack, timeout: float = 30) -> None:
     """Every program RUNNING, and every port of the stack held by one of them; else exit."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def missing() -> str:
+        """What is not yet as it must be ('' when everything is)."""
         lines = ctl(stack, "status", check=False).stdout.splitlines()
         not_running = [line.split()[0] for line in lines if " RUNNING " not in f"{line} "]
         strangers = processes.strangers_on_ports(stack)
-        if lines and not not_running and not strangers:
-            return
-        if time.monotonic() > deadline:
-            held = ", ".join(f"port {port} by {who}" for port, who in strangers.items())
-            raise SystemExit(
-                "not ready: "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"not running: {', '.join(not_running)}" if not_running else "",
-                        f"held outside supervisord: {held}" if held else "",
-                    )
-                    if part
-                )
-            )
-        time.sleep(0.3)
+        held = ", ".join(f"port {port} by {who}" for port, who in strangers.items())
+        parts = (
+            "no program listed" if not lines else "",
+            f"not running: {', '.join(not_running)}" if not_running else "",
+            f"held outside supervisord: {held}" if held else "",
+        )
+        return "; ".join(part for part in parts if part)
+
+    until(lambda: not missing(), timeout, "every program supervised", 0.3, detail=missing)

@@ -1,4 +1,4 @@
-"""Polling with a deadline, for the launcher's waits on processes it does not control."""
+"""Polling with a deadline: the one way the launcher waits on processes it does not control."""
 
 from __future__ import annotations
 
@@ -9,12 +9,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """CHECK's first truthy value, polled every INTERVAL until TIMEOUT; after it, SystemExit
-    saying WHAT did not happen."""
+def until(
+    check: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    *,
+    detail: Callable[[], str] | None = None,
+    required: bool = True,
+) -> T:
+    """CHECK's first truthy value, polled every INTERVAL until TIMEOUT. After it: SystemExit
+    saying WHAT did not happen (and DETAIL(), what was still missing), or, when not REQUIRED,
+    CHECK's last (falsy) value, for waits that go on to a harder measure."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
         if time.monotonic() > deadline:
-            raise SystemExit(f"{what}: not within {timeout:.0f}s")
+            if not required:
+                return value
+            missing = f" ({found})" if detail and (found := detail()) else ""
+            raise SystemExit(f"{what}: not within {timeout:.0f}s{missing}")
         time.sleep(interval)
     return value

@@ -112,5 +112,5 @@ def test_make_up_waits_until_a_push_process_follows_the_stream(
 
 def test_a_url_that_never_gets_ready_ends_make_up_with_what_was_missing(tmp_path: Path) -> None:
     stack = Stack(read_env_file(REPO / ".env.example") | {"STACK_DIR": str(tmp_path)})
-    with pytest.raises(SystemExit, match=r"not ready after 0s \(.*refused.*\); see .*logs"):
+    with pytest.raises(SystemExit, match=r"ready \(see .*logs\): not within 0s \(.*refused.*\)"):
         launcher.wait_for_url(stack, "http://127.0.0.1:9/", lambda *_: "", timeout=0)
