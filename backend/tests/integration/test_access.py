@@ -18,7 +18,7 @@ import requests
 
 from stack.settings import REPO, Stack
 from tests.integration.conftest import TEST_STACK_ENV, supervisorctl
-from tests.integration.helpers import Api, Databases, eventually
+from tests.integration.helpers import Api, Databases, eventually, metric_total
 
 pytestmark = pytest.mark.integration
 
@@ -272,6 +272,10 @@ def test_a_breaker_forced_open_by_the_cli_takes_a_replica_out_until_released(
         )
 
     eventually(replica_1_back, timeout=10)
+    # Some worker reads replica-1 again; the test ends when every worker has let the override
+    # go (each polls it on its own), so that no later test meets a breaker still forced open.
+    released = 'breaker_open{breaker="replica-1"}'
+    eventually(lambda: metric_total(stack, released) == 0, timeout=10)
 
 
 def flood(stack: Stack, source: str, key: str) -> list[tuple[int, dict[str, str], bytes]]:

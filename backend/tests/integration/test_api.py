@@ -135,7 +135,7 @@ def test_readyz_reports_each_dependency(api: Api) -> None:
         "broker",
         "edge",
     }
-    assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values())
+    assert all(c["status"] == "ok" and "latency_ms" in c for c in checks.values()), checks
     assert checks["replica-1"]["lag_s"] is not None
     broker = checks["broker"]
     assert (broker["answering"], broker["cluster_size"]) == (3, 3)
