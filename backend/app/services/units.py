@@ -168,7 +168,10 @@ class Units:
             served = Served(*load(None), Outcome.BYPASS)
         else:
             near = near_cache_allowed(token) and not call.for_edge
-            served = self.cache.read(key, load, near=near, direct=token is None)
+            # Direct loads never fill the edge: an answer nginx keeps must have seen the key's
+            # tombstone in Redis, not a marker a busy worker may hear late (docs/caching.md).
+            direct = token is None and not call.for_edge
+            served = self.cache.read(key, load, near=near, direct=direct)
         call.cache = served.outcome.value
         metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
         if served.direct:

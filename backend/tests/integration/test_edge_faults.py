@@ -130,10 +130,10 @@ def quiet_users(
 def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     api: Api, stack: Stack, dbs: Databases, quiet_users: tuple[list[int], float]
 ) -> None:
-    """An edge fill of a key no write touched within a tombstone's lifetime reads the database
-    without asking Redis (app/cache/reads.py): the worker's near cache heard no marker for it.
-    The first write to such a key must still send the refill after its purge to a node that has
-    the write: the marker reaches every worker before the purge does."""
+    """A quiet key (no write within a tombstone's lifetime) may be read without asking Redis
+    (app/cache/reads.py), but never to fill the edge: the first write to such a key must send
+    the edge's refill after its purge to a node that has the write, which only the tombstone in
+    Redis guarantees (a worker busy under load heard a write's marker 225 ms late)."""
     users, created_at = quiet_users
     # Quiet: every creation's tombstone has expired, and every worker has heard all markers for
     # longer than that (their subscriptions are older than the users: edge_on's `make up`
@@ -151,7 +151,7 @@ def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     finally:
         delay_replicas(dbs, stack, 0)
     print(result.summary)
-    # the users' first fills went past Redis (the path under test was taken)
-    assert metric_total(stack, "cache_direct_loads_total") > direct_before
+    # every edge fill asked Redis: none was loaded directly
+    assert metric_total(stack, "cache_direct_loads_total") == direct_before
     assert result.p99 <= BOUND_S, result.summary
     assert result.final_fresh, result.summary
