@@ -98,7 +98,7 @@ bench-semisync: install ## Writes only, semi-sync off and on in interleaved roun
 	$(VENV)/bin/python -m loadtest.semisync
 
 compose-chaos: install ## The compose faults under load on a compose project of its own -> docs/reliability.md
-	$(VENV)/bin/python -m loadtest.compose_chaos
+	$(VENV)/bin/python -m loadtest.chaos.compose
 
 profile: install ## Python calls and µs per request inside the API (in-process, against the running stack)
 	PYTHONPATH=backend:. $(VENV)/bin/python -m tools.hotpath
@@ -122,8 +122,9 @@ stage: bootstrap ## The stack as step N of the chapter: make stage N=1..5 (docs/
 seed: bootstrap ## Bulk-load USERS users (default 100000; try USERS=1000000) and wait for the replicas
 	@SEED_USERS=$(or $(USERS),100000) $(STACK) seed
 
-diagrams: install ## Write the request-path diagram from the source, render docs/diagrams/*.dot into imgs/*.png (Graphviz)
+diagrams: install ## Write the request-path and processes diagrams from the source, render docs/diagrams/*.dot into imgs/*.png (Graphviz)
 	@PYTHONPATH=backend:. $(VENV)/bin/python -m tools.request_path
+	@PYTHONPATH=backend:. $(VENV)/bin/python -m tools.process_map
 	@command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
 	@for src in docs/diagrams/*.dot; do \
 	  out=imgs/$$(basename "$${src%.dot}").png; dot -Tpng -Gdpi=110 "$$src" -o "$$out" && echo "$$out"; \

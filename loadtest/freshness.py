@@ -2,7 +2,7 @@
 nginx; for each write, the last read that began after its 2xx yet showed an older version.
 
 Shared by the integration tests (backend/tests/integration/test_edge_*.py) and `make chaos`'s
-edge rows (loadtest/edge_chaos.py).
+edge rows (loadtest/chaos/edge.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from loadtest.stats import percentile
+from loadtest.harness.stats import percentile
 from stack.waiting import until
 
 MIN_USES = 2  # EDGE_CACHE_MIN_USES as .env.example has it: stored from a key's 2nd request
@@ -24,6 +24,8 @@ MIN_USES = 2  # EDGE_CACHE_MIN_USES as .env.example has it: stored from a key's 
 BOUND_S = 0.1
 # Writes of the same traffic before the measured ones (the steady state is what is measured).
 WARMUP_WRITES = 20
+# How long a final answer that was old is watched for the new one (what the failure says).
+FINAL_WATCH_S = 8.0
 
 
 def anonymous(base_url: str, path: str, **headers: str) -> requests.Response:
@@ -56,6 +58,12 @@ class Freshness:
     reads: int
     edge_reads: int
     final_fresh: bool
+    # For each final answer that was old: the user, the version shown and the one written, who
+    # answered (X-Cache) and how long after the final look a fresh version was read (or never,
+    # within FINAL_WATCH_S): a copy the edge kept, or a purge that came late.
+    stale_finals: tuple[str, ...] = ()
+    # Where the time went meanwhile, when the caller measured it (the test stack's metrics).
+    notes: str = ""
 
     @property
     def p99(self) -> float:
@@ -76,6 +84,8 @@ class Freshness:
             f"{len(self.lags)} writes, {self.reads} reads ({self.edge_share:.0%} EDGE); "
             f"2xx -> last old version seen: p99 {self.p99 * 1000:.0f} ms, worst "
             f"{[round(w * 1000) for w in worst]} ms; final versions fresh: {self.final_fresh}"
+            + "".join(f"; {stale}" for stale in self.stale_finals)
+            + (f"; {self.notes}" if self.notes else "")
         )
 
 
@@ -173,6 +183,29 @@ def measure(
         lags.append(max(late, default=0.0))
     finals = {user: max((v for u, v, _ in acked if u == user), default=0) for user in load.users}
     answers = {user: anonymous(load.base_url, f"/api/users/{user}") for user in load.users}
-    final_fresh = all(version_of(a.json(), posts) == finals[u] for u, a in answers.items())
+    stale = {u: a for u, a in answers.items() if version_of(a.json(), posts) != finals[u]}
     edge_reads = sum(1 for *_, cache in seen if cache == "EDGE")
-    return Freshness(lags, len(seen), edge_reads, final_fresh)
+    described = tuple(
+        describe_stale(load.base_url, u, a, finals[u], posts) for u, a in stale.items()
+    )
+    return Freshness(lags, len(seen), edge_reads, not stale, described)
+
+
+def describe_stale(
+    base_url: str, user: int, answer: requests.Response, final: int, posts: bool
+) -> str:
+    """What an old final answer was, and when (if within FINAL_WATCH_S) the new one came."""
+    looked = time.monotonic()
+    shown = version_of(answer.json(), posts)
+    shown_as = f"user {user} showed {shown} of {final} ({answer.headers.get('X-Cache')})"
+
+    def fresh() -> float | None:
+        again = anonymous(base_url, f"/api/users/{user}")
+        if version_of(again.json(), posts) != final:
+            return None
+        return time.monotonic() - looked
+
+    after = until(fresh, FINAL_WATCH_S, "", interval=0.05, required=False)
+    if after:
+        return f"{shown_as}, fresh {after * 1000:.0f} ms later"
+    return f"{shown_as}, still old {FINAL_WATCH_S:g} s later"

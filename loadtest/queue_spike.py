@@ -25,7 +25,7 @@ from typing import Any
 import pymysql
 
 from loadtest import run as locust_run
-from loadtest.docs import replace_section
+from loadtest.harness.docs import replace_section
 from stack import queue
 from stack.exempt import launcher_up, loopback_exempt
 from stack.keys import ensure_key

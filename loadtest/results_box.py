@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from loadtest.docs import replace_section
+from loadtest.harness.docs import replace_section
 from stack.settings import REPO
 
 # The rows of the bench's targets table the box shows, by their label there.

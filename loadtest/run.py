@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import capacity, results_box
-from loadtest.cpu import busy_cpu_s, children_cpu_s
-from loadtest.docs import replace_section
+from loadtest.harness.cpu import busy_cpu_s, children_cpu_s
+from loadtest.harness.docs import replace_section
 from stack.exempt import loopback_exempt
 from stack.keys import ensure_key
 from stack.settings import REPO, load_stack

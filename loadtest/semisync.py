@@ -13,19 +13,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from loadtest.bench import (
-    DURATION_S,
-    ROUNDS,
-    WARMUP_S,
-    Result,
-    median,
-    median_ratio,
-    print_row,
-    seeded_range,
-    wrk,
-    wrk_env,
-)
-from loadtest.docs import replace_section
+from loadtest.bench.config import ROUNDS, WARMUP_S
+from loadtest.bench.staircase import seeded_range, wrk_env
+from loadtest.harness.docs import replace_section
+from loadtest.harness.wrk import DURATION_S, Result, median, median_ratio, print_row, wrk
 from stack.exempt import LOOPBACK, launcher_up
 from stack.settings import REPO, load_stack
 

@@ -26,26 +26,38 @@ INIT_SOCKET=/run/mysqld/init.sock
 log() { printf '[mariadb-entrypoint] %s\n' "$*"; }
 die() { printf '[mariadb-entrypoint] error: %s\n' "$*" >&2; exit 1; }
 
-# The shared role config, plus this container's paths, exactly as stack/render.py does natively.
+# fill_template FILE NAME=VALUE...: FILE with each ${NAME} replaced by its VALUE; a name left
+# without one is an error (as stack/templates.py does natively).
+fill_template() {
+  local file=$1 text pair name
+  text=$(<"$file")
+  shift
+  for pair in "$@"; do
+    name=${pair%%=*}
+    text=${text//"\${$name}"/"${pair#*=}"}
+  done
+  if [[ $text =~ \$\{([A-Z0-9_]+)\} ]]; then die "$file: no value for \${${BASH_REMATCH[1]}}"; fi
+  printf '%s\n' "$text"
+}
+
+# The instance's option file from the template that stack/mysql.py renders natively
+# (mysql/conf/instance.cnf.template), with this container's paths and port.
 write_instance_config() {
-  local role=${MYSQL_ROLE:-primary}
+  local role=${MYSQL_ROLE:-primary} lines semi_sync=OFF
   [[ $role == primary || $role == replica ]] || die "MYSQL_ROLE must be primary or replica, not '$role'"
-  {
-    printf '!include %s/common.cnf\n!include %s/%s.cnf\n[mariadbd]\n' "$CONFIG_DIR" "$CONFIG_DIR" "$role"
-    printf 'datadir = %s\nsocket = %s\npid_file = /run/mysqld/mysqld.pid\n' "$DATADIR" "$SOCKET"
-    printf 'port = 3306\nbind_address = 0.0.0.0\n'
-    # Writable only as the primary: the configured one, or the one a failover recorded.
-    printf 'read_only = %s\n' "$(startup_read_only "${MYSQL_SELF_ADDRESS:-}" "$role")"
-    local semi_sync=OFF
-    if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then semi_sync=ON; fi
-    printf 'rpl_semi_sync_master_enabled = %s\nrpl_semi_sync_slave_enabled = %s\n' "$semi_sync" "$semi_sync"
-    printf 'rpl_semi_sync_master_timeout = %d\n' "${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000}"
-    if [[ -n ${MYSQL_SERVER_ID:-} ]]; then printf 'server_id = %s\n' "$MYSQL_SERVER_ID"; fi
-    if [[ -n ${MYSQL_SERVER_ID_OFFSET:-} ]]; then
-      [[ $(hostname) =~ -([0-9]+)$ ]] || die "MYSQL_SERVER_ID_OFFSET needs a host name ending in -N"
-      printf 'server_id = %d\n' $((MYSQL_SERVER_ID_OFFSET + BASH_REMATCH[1]))
-    fi
-  } >"$INSTANCE_CONFIG"
+  if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then semi_sync=ON; fi
+  # Writable only as the primary: the configured one, or the one a failover recorded.
+  lines="read_only = $(startup_read_only "${MYSQL_SELF_ADDRESS:-}" "$role")"
+  if [[ -n ${MYSQL_SERVER_ID:-} ]]; then lines+=$'\n'"server_id = $MYSQL_SERVER_ID"; fi
+  if [[ -n ${MYSQL_SERVER_ID_OFFSET:-} ]]; then
+    [[ $(hostname) =~ -([0-9]+)$ ]] || die "MYSQL_SERVER_ID_OFFSET needs a host name ending in -N"
+    lines+=$'\n'"server_id = $((MYSQL_SERVER_ID_OFFSET + BASH_REMATCH[1]))"
+  fi
+  fill_template "$CONFIG_DIR/instance.cnf.template" \
+    "CONFIG_DIR=$CONFIG_DIR" "ROLE=$role" "DATADIR=$DATADIR" "SOCKET=$SOCKET" \
+    "PID_FILE=/run/mysqld/mysqld.pid" "PORT=3306" "BIND_ADDRESS=0.0.0.0" \
+    "SEMI_SYNC=$semi_sync" "SEMI_SYNC_TIMEOUT_MS=$((${MYSQL_SEMI_SYNC_TIMEOUT_MS:-1000}))" \
+    "INSTANCE_LINES=$lines" >"$INSTANCE_CONFIG"
 }
 
 # sql_string VALUE: VALUE as a single-quoted SQL string literal.

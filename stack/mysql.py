@@ -11,10 +11,12 @@ from stack.account import Account
 from stack.install import venv_bin
 from stack.programs import supervisor_program
 from stack.settings import REPO, Node, Stack
+from stack.templates import render_template
 from stack.ui import step
 from stack.waiting import until
 
 MYSQL_CONF = REPO / "mysql" / "conf"
+INSTANCE_TEMPLATE = MYSQL_CONF / "instance.cnf.template"
 REPLICATION_SCRIPT = REPO / "mysql" / "setup-replication.sh"
 
 
@@ -210,38 +212,39 @@ def replication_status(stack: Stack) -> None:
 
 
 def mysql_config(stack: Stack, node: Node, server_id: int, user: str) -> str:
-    """An instance option file: the shared role config plus this instance's paths and port."""
-    role = "primary" if node.name == "primary" else "replica"
+    """An instance option file (mysql/conf/instance.cnf.template, as the image renders it too):
+    the shared role config plus this instance's paths and port."""
     data = stack.state / "mysql" / node.name
-    return "\n".join(
-        [
-            f"!include {MYSQL_CONF / 'common.cnf'}",
-            f"!include {MYSQL_CONF / f'{role}.cnf'}",
-            "[mariadbd]",
-            f"user = {user}",
-            f"server_id = {server_id}",
-            f"datadir = {data / 'data'}",
-            f"socket = {data / 'mysqld.sock'}",
-            f"pid_file = {data / 'mysqld.pid'}",
-            f"log_error = {stack.state / 'logs' / f'mysql-{node.name}.err'}",
-            f"port = {node.port}",
-            f"bind_address = {stack.host}",
-            *semi_sync_lines(stack.env),
-            "",
-        ]
+    return render_template(
+        INSTANCE_TEMPLATE.read_text(),
+        {
+            "CONFIG_DIR": str(MYSQL_CONF),
+            "ROLE": "primary" if node.name == "primary" else "replica",
+            "DATADIR": str(data / "data"),
+            "SOCKET": str(data / "mysqld.sock"),
+            "PID_FILE": str(data / "mysqld.pid"),
+            "PORT": str(node.port),
+            "BIND_ADDRESS": stack.host,
+            **semi_sync_values(stack.env),
+            "INSTANCE_LINES": "\n".join(
+                [
+                    f"user = {user}",
+                    f"server_id = {server_id}",
+                    f"log_error = {stack.state / 'logs' / f'mysql-{node.name}.err'}",
+                ]
+            ),
+        },
     )
 
 
-def semi_sync_lines(env: dict[str, str]) -> list[str]:
+def semi_sync_values(env: dict[str, str]) -> dict[str, str]:
     """The semi-synchronous replication settings of an instance (both sides on every node)."""
     if env["MYSQL_SEMI_SYNC"] not in ("on", "off"):
         raise SystemExit(f"MYSQL_SEMI_SYNC must be on or off, not {env['MYSQL_SEMI_SYNC']!r}")
-    state = "ON" if env["MYSQL_SEMI_SYNC"] == "on" else "OFF"
-    return [
-        f"rpl_semi_sync_master_enabled = {state}",
-        f"rpl_semi_sync_slave_enabled = {state}",
-        f"rpl_semi_sync_master_timeout = {int(env['MYSQL_SEMI_SYNC_TIMEOUT_MS'])}",
-    ]
+    return {
+        "SEMI_SYNC": "ON" if env["MYSQL_SEMI_SYNC"] == "on" else "OFF",
+        "SEMI_SYNC_TIMEOUT_MS": str(int(env["MYSQL_SEMI_SYNC_TIMEOUT_MS"])),
+    }
 
 
 def mysql_programs(stack: Stack, account: Account | None) -> list[str]:

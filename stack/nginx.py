@@ -5,7 +5,6 @@ switch file both read (docs/caching.md)."""
 from __future__ import annotations
 
 import ipaddress
-import re
 import subprocess
 from pathlib import Path
 
@@ -13,18 +12,9 @@ from stack.account import Account
 from stack.programs import app_program, digest, supervisor_program
 from stack.settings import NGINX_SETTINGS, REPO, Node, Stack
 
-PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 NGINX_TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 # The live page and anything else nginx serves from the repo by itself.
 NGINX_WEB_DIR = REPO / "nginx" / "web"
-
-
-def render_template(text: str, values: dict[str, str]) -> str:
-    """Fill ${NAME} placeholders; an unknown name is an error, never a silent blank."""
-    missing = sorted({m for m in PLACEHOLDER.findall(text) if m not in values})
-    if missing:
-        raise KeyError(f"template placeholders without a value: {missing}")
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
 def upstream_address(stack: Stack, api: Node) -> str:

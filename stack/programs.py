@@ -86,3 +86,18 @@ def app_program(
         environment=supervisor_env(env),
         **extra,
     )
+
+
+def api_program(stack: Stack, name: str, account: Account | None, env: dict[str, str]) -> str:
+    """[program:NAME]: the API under gunicorn (backend/gunicorn.conf.py, the app factory of
+    app/processes/api.py), with ENV as its whole environment; stopped within its graceful time."""
+    return supervisor_program(
+        stack,
+        name,
+        f"{stack.venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app.processes.api:create_app()'",
+        account,
+        directory=str(REPO / "backend"),
+        environment=supervisor_env(env),
+        priority="20",
+        stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
+    )

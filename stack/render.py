@@ -15,9 +15,9 @@ from stack.nginx import (
     nginx_program,
     nginx_values,
     purger_program,
-    render_template,
 )
 from stack.programs import (
+    api_program,
     app_program,
     root_run,
     run_as,
@@ -28,6 +28,7 @@ from stack.programs import (
 from stack.queue import NATS_CONF, queue_programs
 from stack.redis import REDIS_CONF, redis_config, redis_program
 from stack.settings import REPO, Stack
+from stack.templates import render_template
 
 LOG_SETTINGS = ("LOG_MAX_BYTES", "LOG_BACKUPS", "LOG_ROTATE_INTERVAL_S")
 # The files every way to run shares (docker-compose and k8s/ use these very files; tests check).
@@ -87,18 +88,7 @@ serverurl=unix://{own / "supervisor.sock"}
             # nginx's workers run as STACK_USER, or as nobody when the servers run as root.
             "API_SOCKET_UMASK": stack.env["API_SOCKET_UMASK"] if not root_run(account) else "0",
         }
-        programs.append(
-            supervisor_program(
-                stack,
-                api.name,
-                f"{venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app.processes.api:create_app()'",
-                account,
-                directory=str(REPO / "backend"),
-                environment=supervisor_env(env),
-                priority="20",
-                stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
-            )
-        )
+        programs.append(api_program(stack, api.name, account, env))
     log_settings = {name: stack.env[name] for name in LOG_SETTINGS}
     programs.append(
         supervisor_program(

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stack.account import Account
-from stack.programs import supervisor_env, supervisor_program
-from stack.settings import REPO, Stack
+from stack.programs import api_program
+from stack.settings import Stack
 
 SERVER = "stage-server"
 
@@ -92,21 +92,7 @@ def server_program(stack: Stack, account: Account | None) -> list[str]:
         "RATE_LIMIT_ENABLED": "true" if stage.cache else "false",
         "DB_REPLICAS": stack.api_env()["DB_REPLICAS"] if stage.replicas else "",
     }
-    command = (
-        f"{stack.venv / 'bin' / 'gunicorn'} -c gunicorn.conf.py 'app.processes.api:create_app()'"
-    )
-    return [
-        supervisor_program(
-            stack,
-            SERVER,
-            command,
-            account,
-            directory=str(REPO / "backend"),
-            environment=supervisor_env(env),
-            priority="20",
-            stopwaitsecs=stack.env["GUNICORN_GRACEFUL_TIMEOUT"],
-        )
-    ]
+    return [api_program(stack, SERVER, account, env)]
 
 
 def sections(config: str) -> dict[str, str]:

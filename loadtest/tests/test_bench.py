@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import bench
-from loadtest.bench import Result, Row, Target, busy_cpu_s, markdown, median, median_ratio, to_ms
+from loadtest.bench.report import Target, markdown
+from loadtest.harness import accesslog
+from loadtest.harness.cpu import busy_cpu_s
+from loadtest.harness.wrk import Result, Row, median, median_ratio, to_ms
 
 
 def test_wrk_latencies_are_read_in_milliseconds() -> None:
@@ -60,12 +62,12 @@ def test_a_ratio_to_the_peer_is_the_median_of_the_rounds_ratios() -> None:
 def test_the_edge_share_counts_across_a_rotation_of_the_access_log(tmp_path: Path) -> None:
     log = tmp_path / "nginx-access.log"
     log.write_bytes(b'{"edge":"MISS"}\n')
-    start = bench.log_position(log)
+    start = accesslog.log_position(log)
     with log.open("ab") as writing:
         writing.write(b'{"edge":"HIT"}\n')
     log.replace(tmp_path / "nginx-access.log.1")  # rotated while the runs wrote it
     log.write_bytes(b'{"edge":"HIT"}\n{"edge":"MISS"}\n')
-    assert bench.logged_since(log, start) == [
+    assert accesslog.logged_since(log, start) == [
         b'{"edge":"HIT"}\n',
         b'{"edge":"HIT"}\n',
         b'{"edge":"MISS"}\n',

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from loadtest.bench_queue import percentile, table
+from loadtest.bench_queue.report import table
+from loadtest.harness.stats import percentile
 
 
 def test_percentile_takes_the_value_at_the_share() -> None:

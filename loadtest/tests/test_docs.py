@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtest.docs import replace_section
+from loadtest.harness.docs import replace_section
 
 
 def test_a_section_is_replaced_in_place_and_the_text_around_it_kept(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from loadtest.stats import percentile
+from loadtest.harness.stats import percentile
 
 
 def test_the_nearest_rank_of_unsorted_values() -> None:

@@ -1,5 +1,5 @@
 -- Shared by the wrk scripts of `make bench`: the seeded id range and a Zipf-like id sampler.
--- FIRST_ID / LAST_ID come from the environment (bench.py passes the range `make seed` loaded).
+-- FIRST_ID / LAST_ID come from the environment (loadtest/bench/ passes the range `make seed` loaded).
 local first = tonumber(os.getenv("FIRST_ID") or "1")
 local last = tonumber(os.getenv("LAST_ID") or "1000")
 local count = last - first + 1

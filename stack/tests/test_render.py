@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ import pytest
 from stack import settings
 from stack.account import Account
 from stack.mysql import mysql_config
-from stack.nginx import nginx_values, render_template
+from stack.nginx import nginx_values
 from stack.programs import supervisor_env
 from stack.render import supervisor_config
 from stack.settings import REPO, Stack, read_env_file, searchable_by_all
+from stack.templates import render_template
 
 
 def default_stack(**overrides: str) -> Stack:
@@ -303,3 +305,40 @@ def test_each_broker_client_gets_its_roles_user_and_the_api_none() -> None:
         assert f'NATS_PASSWORD="{password}"' in sections[program], program
     for password in ("s-relay", "s-worker", "s-read"):
         assert password not in sections["api-1"]
+
+
+def test_the_image_fills_the_mariadb_template_as_the_launcher_does() -> None:
+    """One instance template for both ways to run: the image's entrypoint (bash) and the native
+    launcher fill it alike, odd characters included, and both refuse a name left without a
+    value."""
+    entrypoint = REPO / "mysql" / "docker-entrypoint.sh"
+    template = (REPO / "mysql" / "conf" / "instance.cnf.template").read_text()
+    values = {
+        name: f"{name.lower()} & \\1 'q' $HOME"
+        for name in sorted(set(re.findall(r"\$\{([A-Z0-9_]+)\}", template)))
+    }
+    values["INSTANCE_LINES"] = "read_only = ON\nserver_id = 12"
+
+    def bash_fill(pairs: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        script = (
+            f'die() {{ echo "$*" >&2; exit 1; }}\n'
+            f"eval \"$(sed -n '/^fill_template() {{/,/^}}/p' {entrypoint})\"\n"
+            f'fill_template "$@"'
+        )
+        args = [f"{name}={value}" for name, value in pairs.items()]
+        return subprocess.run(
+            ["bash", "-c", script, "fill", str(REPO / "mysql/conf/instance.cnf.template"), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    filled = bash_fill(values)
+    assert filled.returncode == 0, filled.stderr
+    assert filled.stdout == render_template(template, values)
+    del values["PORT"]
+    refused = bash_fill(values)
+    assert refused.returncode != 0
+    assert "no value for ${PORT}" in refused.stderr
+    with pytest.raises(KeyError, match="PORT"):
+        render_template(template, values)

@@ -18,6 +18,11 @@ PURGE_LAG = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
 )
+DERIVED = Counter(
+    "edge_derived_purges_total",
+    "Purges of what a worker derived from an event, by what told the purger it was applied",
+    ["via"],
+)  # via: nudge (the worker said so), early (said before the event came), floor (ack floor)
 POSITION = Gauge("edge_purger_position", "Stream sequence of the last event purged")
 FOLLOWING = Gauge(
     "edge_purger_following", "1 while the purger follows the stream and nginx serves its copies"

@@ -158,7 +158,7 @@ class Purger:
         self.held.append(held)
         metrics.POSITION.set(seq)
         if held.after_applied and seq in self.applied:  # a worker was quicker than this
-            self.purge_derived(held)
+            self.purge_derived(held, "early")
 
     async def on_applied(self, message: Msg) -> None:
         """A worker's nudge: it applied the event at this stream sequence."""
@@ -174,12 +174,14 @@ class Purger:
                 self.applied.discard(self.applied_order.popleft())
             return
         try:
-            self.purge_derived(held)
+            self.purge_derived(held, "nudge")
         except PurgeFailed as error:  # the loop's floor look tries again
             self.step_aside(repr(error)[:200])
 
-    def purge_derived(self, held: Held) -> None:
-        """Drop the copies of what a worker derived from HELD's event (it has applied it)."""
+    def purge_derived(self, held: Held, via: str) -> None:
+        """Drop the copies of what a worker derived from HELD's event (it has applied it; VIA:
+        what said so)."""
+        metrics.DERIVED.labels(via).inc()
         for path in held.after_applied:
             self.purge(path, "first")
         observe_lag(held.occurred_at, "derived")
@@ -215,7 +217,7 @@ class Purger:
         floor = await self.workers_floor() if unnudged else 0
         for held in list(self.held):
             if held.after_applied and floor >= held.seq:
-                self.purge_derived(held)
+                self.purge_derived(held, "floor")
             elif not held.after_applied and now >= held.due:
                 for path in held.purged:
                     self.purge(path, "repeat")

@@ -22,6 +22,11 @@ PUBLISH_LATENCY = Histogram(
 PUBLISH_FAILURES = Counter("relay_publish_failures_total", "Batches the broker did not ack")
 LEASE_HELD = Gauge("relay_lease_held", "1 while this relay holds the outbox lease")
 APPLIED = Counter("worker_events_total", "Events handled by a worker", ["outcome"])
+APPLY_AGE = Histogram(
+    "worker_event_age_seconds",
+    "From a write (its event's occurred_at) to a worker's commit of what it counts",
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+)
 DEAD_LETTERED = Counter("worker_dead_lettered_total", "Events sent to the dead-letter stream")
 CONSUMER_PENDING = Gauge("consumer_pending", "Events in the stream not yet delivered (lag)")
 CONSUMER_ACK_PENDING = Gauge("consumer_ack_pending", "Events delivered and not yet acknowledged")

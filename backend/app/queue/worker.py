@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client
@@ -120,6 +121,8 @@ class Worker:
             return
         await message.ack()
         metrics.APPLIED.labels("applied" if changed else "duplicate").inc()
+        if changed and event.occurred_at is not None:
+            metrics.APPLY_AGE.observe((datetime.now(UTC) - event.occurred_at).total_seconds())
         if self.nc is not None:  # the edge purgers' nudge (events.APPLIED_SUBJECT)
             with contextlib.suppress(*BROKER_ERRORS):
                 await self.nc.publish(

@@ -1,6 +1,6 @@
 """The compose end-to-end stack: the images and compose file users run, on a real engine.
 
-The project has its own name, ports and volumes (loadtest/compose_chaos.py TEST_PROJECT), so it
+The project has its own name, ports and volumes (loadtest/chaos/compose.py TEST_PROJECT), so it
 never touches a stack the user runs. It is brought up the way `make compose-up` does it (an
 engine found or started, the base image made if missing, images built, `up --wait`), and at the
 end removed with its volumes; a dockerd this run started is stopped (by its pid file). The wall
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from loadtest.compose_chaos import TEST_PROJECT, create_key
+from loadtest.chaos.compose import TEST_PROJECT, create_key
 from stack.compose import Project, build, compose, prepare, up
 from stack.engine import stop_engine
 from stack.settings import Stack

@@ -11,8 +11,8 @@ import pymysql
 import pytest
 import requests
 
-from loadtest.chaos import verdict
-from loadtest.compose_chaos import containers, inspect, run
+from loadtest.chaos.compose import containers, inspect, run
+from loadtest.chaos.report import verdict
 from stack.compose import Project, compose
 from stack.settings import Stack
 from stack.waiting import until

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.chaos import SCENARIOS, run_scenario, verdict
+from loadtest.chaos.checks import run_scenario
+from loadtest.chaos.report import verdict
+from loadtest.chaos.scenarios import SCENARIOS
 from stack.settings import Stack
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from loadtest.chaos import sql, supervise
+from loadtest.chaos.faults import sql, supervise
 from loadtest.freshness import BOUND_S, Freshness, Load, freshness, hot_users
 from stack.nginx import edge_serving
 from stack.settings import Stack

@@ -90,7 +90,7 @@ def idle(seconds: float) -> dict[str, float]:
     return {g: (after[g] - before.get(g, 0.0)) / wall for g in sorted(after)}
 
 
-if __name__ == "__main__":  # python -m loadtest.cpu [seconds]: the stack's idle CPU by group
+if __name__ == "__main__":  # python -m loadtest.harness.cpu [seconds]: idle CPU by group
     import sys
 
     spent = idle(float(sys.argv[1]) if len(sys.argv) > 1 else 20.0)

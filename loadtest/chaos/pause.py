@@ -17,8 +17,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from loadtest.chaos import CLIENTS, Scenario, launcher, lease_holder, primary_returns, table
-from loadtest.docs import replace_section
+from loadtest.chaos.config import CLIENTS, launcher
+from loadtest.chaos.faults import lease_holder, primary_returns
+from loadtest.chaos.report import table
+from loadtest.chaos.scenarios import Scenario
+from loadtest.harness.docs import replace_section
 from stack import queue, supervisor
 from stack.settings import REPO, Stack
 
@@ -86,7 +89,7 @@ def report(rows: list[dict[str, Any]]) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = (
         f"## Latest run: frozen parts\n\n`make chaos`, {stamp}, {CLIENTS} clients, each part "
-        f"frozen {PAUSE_S:.0f} s (loadtest/pause_chaos.py; `slowest s` bounded by "
+        f"frozen {PAUSE_S:.0f} s (loadtest/chaos/pause.py; `slowest s` bounded by "
         f"{ROUTED_AROUND_S:.0f} s where the stack routes around the part).\n\n"
         f"{table(rows)}\n"
     )

@@ -2,7 +2,7 @@
 
 A compose project of its own (own name, ports and volumes) is brought up exactly as
 `make compose-up` does; then, under the same bounded client load as `make chaos`
-(loadtest/chaos.py: acknowledged writes recorded, read back with their token, then checked on
+(loadtest/chaos/: acknowledged writes recorded, read back with their token, then checked on
 every node), one fault at a time:
 
 - an API container crashes (SIGKILL of its main process from the host, as the OOM killer
@@ -23,7 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadtest.chaos import FAULT_S, Scenario, run_scenario, table, verdict, write_report
+from loadtest.chaos.checks import run_scenario
+from loadtest.chaos.config import FAULT_S
+from loadtest.chaos.report import table, verdict, write_report
+from loadtest.chaos.scenarios import Scenario
 from stack.compose import Project, build, compose, prepare, up
 from stack.engine import docker, stop_engine
 from stack.keys import key_printed
