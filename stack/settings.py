@@ -30,6 +30,7 @@ NGINX_SETTINGS = (
     "EDGE_CACHE_KEYS_ZONE",
     "PUSH_STREAMS_PER_ADDRESS",
     "NGINX_STREAM_TIMEOUT_S",
+    "NGINX_ANSWER_TIMEOUT_S",
 )
 # The broker's users by role (nats/nats-server.conf): a process gets its role's pair only.
 BROKER_ROLES = ("RELAY", "WORKER", "READER", "ADMIN")

@@ -26,6 +26,7 @@ __all__ = [
     "edge_answer",
     "edge_on",
     "freshness",
+    "measured",
     "serving",
 ]
 
@@ -84,18 +85,27 @@ def freshness(
     """The harness on 4 new hot users of the test stack, written with API's key."""
     writer = requests.Session()
     writer.headers["X-API-Key"] = api.api_key or ""
-    before = timings(stack)
     with writer:
         load = Load(stack.base_url, writer, harness.hot_users(writer, stack.base_url, 4))
-        result = harness.freshness(load, writes, posts=posts, pace_s=pace_s, during=during)
+        return measured(
+            stack,
+            lambda: harness.freshness(load, writes, posts=posts, pace_s=pace_s, during=during),
+        )
+
+
+def measured(stack: Stack, run: Callable[[], Freshness]) -> Freshness:
+    """RUN's result, with where the time went meanwhile (its notes)."""
+    before = timings(stack)
+    result = run()
     after = timings(stack)
     spent = {name: after[name] - before.get(name, 0.0) for name in after}
     return dataclasses.replace(result, notes=where_time_went(spent))
 
 
 def where_time_went(spent: dict[str, float]) -> str:
-    """SPENT (TIMED counts during a run) in a line: how many of the workers' commits and of the
-    purges came within 0.1 s and 0.5 s of their write, of all; what told the purger of each."""
+    """SPENT (TIMED counts during a run) in a line: how many of the relays' publishes, the
+    workers' commits and the purges came within 0.1 s and 0.5 s (of their write; a publish, of
+    its start), of all; the publishes that failed; what told the purger of each derived purge."""
 
     def within(prefix: str) -> str:
         counts = [spent.get(prefix + 'le="' + le + '"}', 0.0) for le in ("0.1", "0.5", "+Inf")]
@@ -107,19 +117,24 @@ def where_time_went(spent: dict[str, float]) -> str:
         if name.startswith("edge_derived_purges_total") and count
     }
     via = ", ".join(f"{name} {count:g}" for name, count in sorted(told.items())) or "none"
+    publishes = within("relay_publish_seconds_bucket{")
+    failed = spent.get("relay_publish_failures_total", 0.0)
     commits = within("worker_event_age_seconds_bucket{")
     writes = within('edge_purge_lag_seconds_bucket{kind="write",')
     derived = within('edge_purge_lag_seconds_bucket{kind="derived",')
     return (
-        f"within 0.1 s/0.5 s/all: workers' commits {commits}, write purges {writes}, "
-        f"derived purges {derived} ({via})"
+        f"within 0.1 s/0.5 s/all: relays' publishes {publishes} ({failed:g} failed), workers' "
+        f"commits {commits}, write purges {writes}, derived purges {derived} ({via})"
     )
 
 
-# The purger's and the workers' counts that say where a late purge's time went: the workers'
-# commits of counters by the event's age, and what told the purger of each (nudge or floor).
+# The counts that say where a late purge's time went: the relays' publishes (how long the broker
+# took to ack a batch, and batches it did not), the workers' commits of counters by the event's
+# age, the purges by their lag, and what told the purger of each derived one (nudge or floor).
 TIMED = re.compile(
     r'^(worker_event_age_seconds_bucket\{le="(?:0\.1|0\.5|\+Inf)"\}'
+    r'|relay_publish_seconds_bucket\{le="(?:0\.1|0\.5|\+Inf)"\}'
+    r"|relay_publish_failures_total"
     r"|edge_derived_purges_total\{[^}]*\}"
     r'|edge_purge_lag_seconds_bucket\{kind="\w+",le="(?:0\.1|0\.5|\+Inf)"\}) (\S+)$',
     re.MULTILINE,
@@ -127,11 +142,11 @@ TIMED = re.compile(
 
 
 def timings(stack: Stack) -> dict[str, float]:
-    """The TIMED counts of the edge purger and every queue worker now (summed by name; one that
-    does not answer is left out: a restarted process's counts start again, too)."""
+    """The TIMED counts of the edge purger, the relays and the workers now (summed by name; one
+    that does not answer is left out: a restarted process's counts start again, too)."""
     ports = [int(stack.env["EDGE_PURGER_METRICS_PORT"])]
     workers = stack.queue_metrics_ports().items()
-    ports += [port for name, port in workers if name.startswith("worker")]
+    ports += [port for _, port in workers]
     found: dict[str, float] = {}
     for port in ports:
         try:  # what is told, not what is tested: a process restarting meanwhile is left out

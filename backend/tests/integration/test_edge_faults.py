@@ -18,6 +18,7 @@ from tests.integration.edge import (  # noqa: F401 (edge_on: a fixture)
     BOUND_S,
     edge_on,
     freshness,
+    measured,
     serving,
 )
 from tests.integration.helpers import Api, Databases, metric_total
@@ -147,7 +148,9 @@ def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     try:
         with writer:
             load = harness.Load(stack.base_url, writer, users)
-            result = harness.freshness(load, writes=len(users), warmup=0, pace_s=0.2)
+            result = measured(
+                stack, lambda: harness.freshness(load, writes=len(users), warmup=0, pace_s=0.2)
+            )
     finally:
         delay_replicas(dbs, stack, 0)
     print(result.summary)
