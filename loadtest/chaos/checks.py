@@ -3,6 +3,7 @@ the longest wait of an event."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from typing import Any
@@ -104,10 +105,19 @@ def run_scenario(
     for thread in clients:
         thread.start()
     time.sleep(1.0)
-    scenario.inject(stack)
-    time.sleep(fault_s)
-    scenario.heal(stack)
-    problem = scenario.check(stack) if scenario.check else ""
+    problem = ""
+    try:
+        scenario.inject(stack)
+        time.sleep(fault_s)
+    finally:
+        # A heal that fails (a launcher command refused) is the row's problem, not the end of
+        # the run: the clients are stopped, the row is reported, the next scenario runs.
+        try:
+            scenario.heal(stack)
+        except (subprocess.CalledProcessError, OSError) as error:
+            problem = f"healing failed: {healing_error(error)}"
+    if not problem and scenario.check:
+        problem = scenario.check(stack)
     recovery = recovered(stack.base_url, api_key)
     time.sleep(1.0)
     stop.set()
@@ -135,3 +145,10 @@ def run_scenario(
         "evidence": tally.evidence,
         "problem": problem,
     }
+
+
+def healing_error(error: BaseException) -> str:
+    """What a failed heal said: its command's last error line, or the error itself."""
+    stderr = getattr(error, "stderr", None) or ""
+    lines = [line for line in str(stderr).splitlines() if "error" in line.lower()]
+    return (lines[-1] if lines else repr(error))[:300]

@@ -41,8 +41,7 @@ def keyed_session(api_key: str) -> requests.Session:
 
 def client(base: str, api_key: str, tally: Tally, stop: threading.Event) -> None:
     """Write, read back with the token, read others; until STOP. Each write carries an
-    Idempotency-Key, as a careful client's does: nginx may then send it to another API replica
-    when the first does not answer (a frozen one), and it is still written once."""
+    Idempotency-Key, as a careful client's does (a retry of it would be written once)."""
     session = keyed_session(api_key)
     while not stop.is_set():
         name = f"chaos-{random.getrandbits(40):x}"

@@ -38,11 +38,17 @@ CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "4"))
 
 
 def launcher(command: str, overrides: dict[str, str] | None = None) -> None:
-    """The native launcher on the chaos stack, with OVERRIDES of its settings."""
-    subprocess.run(
+    """The native launcher on the chaos stack, with OVERRIDES of its settings. What it says on
+    stderr is shown, and kept in the CalledProcessError when it fails."""
+    done = subprocess.run(
         [sys.executable, "-m", "stack", command],
         cwd=REPO,
-        check=True,
         env={**os.environ, **CHAOS_ENV, **(overrides or {})},
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
     )
+    sys.stderr.write(done.stderr)
+    if done.returncode:
+        raise subprocess.CalledProcessError(done.returncode, done.args, stderr=done.stderr)

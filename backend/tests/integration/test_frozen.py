@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -208,66 +207,43 @@ def test_a_frozen_push_process_costs_a_new_stream_its_first_byte_timeout_and_no_
     assert "push-1" not in served
 
 
-def test_a_frozen_api_replica_costs_a_read_or_a_keyed_write_one_answer_timeout(
-    stack: Stack, api: Api, dbs: Databases
-) -> None:
-    """api-2 frozen (master and workers: its socket open, none of its code running) under reads
-    and keyed posts: nginx gives up on it after NGINX_ANSWER_TIMEOUT_S and sends the request to
-    another replica, so every request is answered within that and its second try, none fails;
-    and once api-2 wakes and runs the posts it was sent, each post is still written once (their
-    Idempotency-Keys)."""
-    user_id = api.create_user("Frozen", "Api")["id"]
+def test_a_frozen_api_replica_costs_a_read_one_answer_timeout(stack: Stack) -> None:
+    """api-2 frozen (master and workers: its socket open, none of its code running) under reads:
+    nginx gives up on it after NGINX_ANSWER_TIMEOUT_S and sends the read to another replica, so
+    every read is answered within that and its second try, none fails. (Writes are not sent
+    again: docs/reliability.md, "A frozen API replica".)"""
     timeout_s = float(stack.env["NGINX_ANSWER_TIMEOUT_S"])
-    outcomes: list[tuple[str, float, int | str]] = []
-    posted: list[str] = []
+    outcomes: list[tuple[float, int | str]] = []
     stop = threading.Event()
 
-    def run(kind: str) -> None:
+    def run(path: str) -> None:
         with requests.Session() as session:
-            session.headers["X-API-Key"] = api.api_key or ""
             while not stop.is_set():
-                key = f"frozen-api-{uuid.uuid4()}"
                 sent = time.monotonic()
                 try:
-                    if kind == "post":
-                        answer = session.post(
-                            f"{stack.base_url}/api/users/{user_id}/posts",
-                            json={"body": key},
-                            headers={"Idempotency-Key": key},
-                            timeout=15,
-                        )
-                    else:
-                        answer = session.get(f"{stack.base_url}/api/users?limit=2", timeout=15)
-                    status: int | str = answer.status_code
+                    status: int | str = session.get(stack.base_url + path, timeout=15).status_code
                 except requests.RequestException as error:
                     status = type(error).__name__
-                outcomes.append((kind, time.monotonic() - sent, status))
-                if status == 201:
-                    posted.append(key)
+                outcomes.append((time.monotonic() - sent, status))
                 time.sleep(0.01)
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in ("post", "post", "get", "get")]
+    paths = ["/api/users?limit=1", "/api/users?limit=2", "/api/users?limit=3", "/healthz"]
+    threads = [threading.Thread(target=run, args=(path,)) for path in paths]
     for thread in threads:
         thread.start()
     try:
         time.sleep(1.0)
         with frozen(stack, "api-2"):
             time.sleep(2 * timeout_s + 2)
-        time.sleep(2.0)
+        time.sleep(1.0)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    failed = [o for o in outcomes if o[2] not in (200, 201)]
-    sent_again = [o for o in outcomes if o[1] >= timeout_s]
-    slowest = max(o[1] for o in outcomes)
-    print(f"{len(outcomes)} requests; {len(sent_again)} sent again; slowest {slowest:.2f} s")
+    failed = [o for o in outcomes if o[1] != 200]
+    sent_again = [o for o in outcomes if o[0] >= timeout_s]
+    slowest = max(o[0] for o in outcomes)
+    print(f"{len(outcomes)} reads; {len(sent_again)} sent again; slowest {slowest:.2f} s")
     assert failed == []
-    assert sent_again, "no request met the frozen replica: the test proved nothing"
+    assert sent_again, "no read met the frozen replica: the test proved nothing"
     assert slowest < timeout_s + 1.0
-    # Each acknowledged post once, whichever replica wrote it (api-2 woke and ran its share).
-    bodies = eventually(
-        lambda: dbs.query("primary", "SELECT body FROM app.posts WHERE user_id = %s", user_id),
-        timeout=5,
-    )
-    assert sorted(body for (body,) in bodies) == sorted(posted)
