@@ -135,8 +135,8 @@ SCENARIOS = [
 ]
 
 
-# Last, after the pauses too (loadtest/chaos/pause.py): the former primary may have diverged, and
-# the stack is removed afterwards.
+# Last, after the pauses and the edge rows (loadtest/chaos/pause.py, edge.py): the former primary
+# may have diverged, and the stack is removed afterwards.
 FINAL = Scenario(
     "semi-sync off: primary lost (kill -9, kept down), make failover",
     lose_primary_without_semi_sync,
