@@ -12,10 +12,9 @@ test checks that the committed file is what this writes.
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
-from tools.request_path import APP, module_name, parse
+from tools.request_path import APP, module_name, parse, write_dot
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "diagrams" / "processes.dot"
 # What each process is, and how it runs (its entry module's name -> label).
@@ -106,13 +105,7 @@ def dot(edges: dict[str, set[str]]) -> str:
 
 def main() -> None:
     """Write docs/diagrams/processes.dot (or, with --check, fail when it is out of date)."""
-    text = dot(graph())
-    if sys.argv[1:] == ["--check"]:
-        if OUT.read_text() != text:
-            raise SystemExit(f"{OUT} is out of date: run make diagrams")
-        return
-    OUT.write_text(text)
-    print(OUT.relative_to(OUT.parents[2]))
+    write_dot(OUT, dot(graph()))
 
 
 if __name__ == "__main__":

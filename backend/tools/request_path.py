@@ -125,15 +125,19 @@ def dot(edges: dict[str, set[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_dot(out: Path, text: str) -> None:
+    """Write TEXT to OUT (or, with --check on the command line, fail when OUT differs)."""
+    if sys.argv[1:] == ["--check"]:
+        if out.read_text() != text:
+            raise SystemExit(f"{out} is out of date: run make diagrams")
+        return
+    out.write_text(text)
+    print(out.relative_to(out.parents[2]))
+
+
 def main() -> None:
     """Write docs/diagrams/request-path.dot (or, with --check, fail when it is out of date)."""
-    text = dot(graph())
-    if sys.argv[1:] == ["--check"]:
-        if OUT.read_text() != text:
-            raise SystemExit(f"{OUT} is out of date: run make diagrams")
-        return
-    OUT.write_text(text)
-    print(OUT.relative_to(OUT.parents[2]))
+    write_dot(OUT, dot(graph()))
 
 
 if __name__ == "__main__":
