@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from loadtest.chaos.faults import sql, supervise
-from loadtest.freshness import BOUND_S, Freshness, Load, freshness, hot_users
+from loadtest.freshness import BOUND_S, Freshness, Load, freshness, hot_users, measured
 from stack.nginx import edge_serving
 from stack.settings import Stack
 from stack.waiting import until
@@ -108,16 +108,20 @@ def run_row(stack: Stack, api_key: str, scenario: EdgeScenario) -> dict[str, Any
     try:
         with writer:
             load = Load(stack.base_url, writer, hot_users(writer, stack.base_url, 4))
-            result = freshness(
-                load,
-                scenario.writes,
-                posts=scenario.posts,
-                pace_s=scenario.pace_s,
-                during=(lambda: fault(stack)) if fault else None,
+            result = measured(
+                stack,
+                lambda: freshness(
+                    load,
+                    scenario.writes,
+                    posts=scenario.posts,
+                    pace_s=scenario.pace_s,
+                    during=(lambda: fault(stack)) if fault else None,
+                ),
             )
     finally:
         if scenario.replica_delay_s:
             delay_replicas(stack, 0)
+    print(f"{scenario.name}: {result.summary}", flush=True)  # where its time went
     return {"scenario": scenario, "result": result}
 
 
