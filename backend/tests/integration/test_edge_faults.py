@@ -99,22 +99,6 @@ def test_with_the_purger_frozen_no_version_older_than_its_lease_is_read(
     serving(stack)
 
 
-def test_with_the_broker_stopped_for_10_s_no_old_version_is_read(api: Api, stack: Stack) -> None:
-    nodes = [node.name for node in stack.nats_nodes]
-
-    def outage() -> None:
-        time.sleep(1.0)
-        supervisorctl("stop", *nodes)
-        time.sleep(10.0)
-        supervisorctl("start", *nodes)
-
-    result = freshness(stack, api, writes=300, pace_s=0.04, during=outage)
-    print(result.summary)
-    assert max(result.lags) <= BROKER_BOUND_S, result.summary
-    serving(stack)  # the purger follows again once the broker is back and it caught up
-    assert result.final_fresh, result.summary
-
-
 @pytest.fixture(scope="module", autouse=True)
 def quiet_users(
     request: pytest.FixtureRequest, api_key: str, stack: Stack
@@ -157,4 +141,23 @@ def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     # every edge fill asked Redis: none was loaded directly
     assert metric_total(stack, "cache_direct_loads_total") == direct_before
     assert result.p99 <= BOUND_S, result.summary
+    assert result.final_fresh, result.summary
+
+
+# Last in the module: the outage leaves an outbox backlog that the relays publish for a while after
+# the purger follows the stream again (a CI run met it in the quiet-key test above: 286 late
+# purges, 9 failed publish batches); a test measuring a steady state must not start on it.
+def test_with_the_broker_stopped_for_10_s_no_old_version_is_read(api: Api, stack: Stack) -> None:
+    nodes = [node.name for node in stack.nats_nodes]
+
+    def outage() -> None:
+        time.sleep(1.0)
+        supervisorctl("stop", *nodes)
+        time.sleep(10.0)
+        supervisorctl("start", *nodes)
+
+    result = freshness(stack, api, writes=300, pace_s=0.04, during=outage)
+    print(result.summary)
+    assert max(result.lags) <= BROKER_BOUND_S, result.summary
+    serving(stack)  # the purger follows again once the broker is back and it caught up
     assert result.final_fresh, result.summary
