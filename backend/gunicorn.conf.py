@@ -24,6 +24,11 @@ fresh_metrics_dir()
 # package here: workers forked after a reload (SIGHUP) would inherit its old code.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jsonlog import JsonFormatter  # noqa: E402 (needs the two steps above)
+from onewrite import install as one_write_per_answer  # noqa: E402
+
+# Each answer's headers and body in one system call: a worker killed mid-answer never leaves
+# nginx with headers and no body (onewrite.py).
+one_write_per_answer()
 
 
 class NoAccessLogger(Logger):
