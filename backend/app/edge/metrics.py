@@ -28,3 +28,8 @@ FOLLOWING = Gauge(
     "edge_purger_following", "1 while the purger follows the stream and nginx serves its copies"
 )
 PENDING = Gauge("edge_purger_pending", "Events in the stream not yet delivered to the purger")
+OUTBOX_WAIT = Gauge(
+    "edge_outbox_wait_seconds",
+    "The longest an event may have waited in the outbox, by the relays' last word (-1: none "
+    "heard yet); past EDGE_PURGE_MAX_LAG_S the edge serves no copy",
+)

@@ -19,11 +19,12 @@ Its process is ``python -m app.processes.edge_purger``.
 * **Behind, the edge steps aside.** nginx serves copies only while the purger's lease lasts
   (nginx.py's switch, renewed at every turn of the loop, so a killed or frozen purger loses it
   within EDGE_LEASE_S): it stops at once when the broker connection drops or a call to it fails,
-  when a purge fails, or when a write took longer than EDGE_PURGE_MAX_LAG_S to be purged. Reads
-  then go to the API (Redis still caches them). It serves again once nothing waits in the stream
-  and every message a previous process held came back, after **every copy was dropped**: what
-  changed while the purger could not follow is not known here, and may not be in the stream yet
-  (a relay still publishing a backlog), so nothing stored before is trusted.
+  when a purge fails, when a write took longer than EDGE_PURGE_MAX_LAG_S to be purged, or when
+  an event may have waited longer than that in the outbox, where no purger sees it (the relays'
+  word: outbox.py; none heard counts as forever). Reads then go to the API (Redis caches them).
+  It serves again once nothing waits in the stream or the outbox and every message a previous
+  process held came back, after **every copy was dropped**: what changed while the purger could
+  not follow is not known here, so nothing stored before is trusted.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from app.edge import metrics
 from app.edge.config import PurgerSettings
 from app.edge.holding import Held, ack_wait_s, consumer_config, observe_lag
 from app.edge.nginx import Edge, PurgeFailed
+from app.edge.outbox import OutboxWatch
 from app.edge.paths import stale_paths
-from app.messaging import broker, events
+from app.messaging import broker, events, outbox_status
 from app.messaging.broker import BROKER_ERRORS
 from app.messaging.events import APPLIED_SUBJECT
 
@@ -78,6 +80,7 @@ class Purger:
         self.held: list[Held] = []
         self.behind = True
         self.failures = 0
+        self.outbox = OutboxWatch()
         self.last_check = 0.0
         self.leased_at = 0.0
         # Sequences the workers said they applied before this purger held their event.
@@ -117,6 +120,7 @@ class Purger:
                 self.settings, self.settings.process_name, disconnected_cb=self.disconnected
             )
             await self.nc.subscribe(APPLIED_SUBJECT, cb=self.on_applied)
+            await self.nc.subscribe(outbox_status.SUBJECT, cb=self.outbox.heard)
             self.subscription = None
             self.held.clear()  # unacknowledged on a closed connection: delivered again
         if self.subscription is None:
@@ -239,7 +243,11 @@ class Purger:
         return int(info.ack_floor.stream_seq) if info.ack_floor else 0
 
     async def check(self) -> None:
-        """Now and then: ask the broker how far behind this purger is; follow once caught up."""
+        """Step aside when an event may wait in the outbox past the bound; now and then ask the
+        broker how far behind this purger is; follow once caught up, the outbox's wait too."""
+        waited, bound = self.outbox.waited_s(), self.settings.edge_purge_max_lag_s
+        if waited > bound and not self.behind:
+            self.step_aside(f"an event may have waited {waited:.1f} s in the outbox")
         now = time.monotonic()
         if now - self.last_check < self.settings.edge_purge_check_s:
             return
@@ -253,7 +261,7 @@ class Purger:
         # Messages delivered and not held here were a previous process's, unfinished: caught up
         # only once they came back (after the ack wait) and were purged again.
         orphaned = (info.num_ack_pending or 0) > len(self.held)
-        if pending == 0 and not orphaned and self.behind:
+        if pending == 0 and not orphaned and self.behind and waited <= bound:
             dropped = await asyncio.to_thread(self.edge.purge_all)
             self.behind = False
             self.edge.serve(True, self.settings.edge_lease_s)

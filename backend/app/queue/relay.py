@@ -13,6 +13,9 @@ service). Each loop:
 3. **Mark** the rows the broker acknowledged (with R=3, once two nodes stored them). A row whose
    publish failed stays unpublished and goes in the next batch, after a backoff with jitter.
 
+After each look at the outbox, the lease holder tells the edge purgers how long its oldest row
+had waited (messaging/outbox_status.py): an edge whose purges wait in the outbox stops serving.
+
 Writes never wait for any of this: with the broker down the outbox grows, and drains once it is
 back. Published rows are purged after OUTBOX_RETENTION_S.
 """
@@ -24,6 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
@@ -34,8 +38,9 @@ from app.db.clock import utcnow
 from app.db.primary import FollowedPrimary
 from app.db.queries import idempotency, outbox
 from app.ids import unique_hex
-from app.messaging import broker
+from app.messaging import broker, outbox_status
 from app.messaging.broker import BROKER_ERRORS
+from app.messaging.outbox_status import OutboxStatus
 from app.messaging.wake import Wake
 from app.queue import metrics
 
@@ -120,7 +125,9 @@ class Relay:
         """One round: True when it published something (look again at once)."""
         if not await self.holds_lease():
             return False
+        looked_at = time.time()
         rows = await self.db(lambda conn: outbox.unpublished(conn, self.settings.outbox_batch))
+        await self.tell(rows, looked_at)
         await self.housekeeping()
         if not rows:
             return False
@@ -133,6 +140,15 @@ class Relay:
             raise partly.failure from None
         await self.db(lambda conn: outbox.mark_published(conn, acked))
         return True
+
+    async def tell(self, rows: list[Any], looked_at: float) -> None:
+        """Tell the edge purgers how long the oldest of ROWS (a look at LOOKED_AT) has waited
+        (messaging/outbox_status.py). A word, not a promise: one lost is one the next replaces."""
+        oldest = min((row.created_at for row in rows), default=None)  # naive UTC, as stored
+        since = oldest.replace(tzinfo=UTC).timestamp() if oldest is not None else looked_at
+        status = OutboxStatus(looked_at, max(looked_at - since, 0.0))
+        with contextlib.suppress(*BROKER_ERRORS):
+            await (await self.broker()).publish(outbox_status.SUBJECT, status.payload())
 
     async def housekeeping(self) -> None:
         """Now and then: the outbox's depth for the metrics, and a purge of old published rows."""

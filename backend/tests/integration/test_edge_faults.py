@@ -1,6 +1,6 @@
-"""The edge under faults: a lagging replica, a killed purger, a stopped broker. Hot users are
-changed while anonymous readers poll them through nginx; no old version may outlive the bound
-each fault is documented with (docs/caching.md, "The edge cache")."""
+"""The edge under faults: a lagging replica, a killed purger, stopped relays, a stopped broker.
+Hot users are changed while anonymous readers poll them through nginx; no old version may
+outlive the bound each fault is documented with (docs/caching.md, "The edge cache")."""
 
 from __future__ import annotations
 
@@ -97,6 +97,35 @@ def test_with_the_purger_frozen_no_version_older_than_its_lease_is_read(
     assert max(result.lags) <= LEASE_BOUND_S, result.summary
     assert result.final_fresh, result.summary
     serving(stack)
+
+
+def test_with_the_relays_stopped_no_old_version_outlives_the_outbox_bound(
+    api: Api, stack: Stack
+) -> None:
+    """With no relay, writes go on (their events wait in the outbox) but their purges cannot
+    come: the relays' word stops, and once an event may have waited EDGE_PURGE_MAX_LAG_S the
+    purger puts the edge aside (its next check, twice a second, and a second for the lease's
+    whole-second files). Before this, copies stayed until the relays were back: 12 s here,
+    longer than a purge's repeat (EDGE_PURGE_REPEAT_S, 5 s), which drops each copy once more
+    after its write's purge and would hide a shorter outage (a first try with 6 s: worst 2.5 s
+    without the relays' word)."""
+    bound_s = (
+        float(stack.env["EDGE_PURGE_MAX_LAG_S"]) + float(stack.env["EDGE_PURGE_CHECK_S"]) + 1.0
+    )
+
+    def stopped() -> None:
+        time.sleep(1.0)
+        supervisorctl("stop", *stack.relays)
+        try:
+            time.sleep(12.0)
+        finally:
+            supervisorctl("start", *stack.relays)
+
+    result = freshness(stack, api, writes=400, pace_s=0.04, during=stopped)
+    print(result.summary)
+    assert max(result.lags) <= bound_s, result.summary
+    serving(stack)  # the relays drained the outbox, and the purger caught up
+    assert result.final_fresh, result.summary
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,8 @@ from app.messaging.events import Event
 from app.models import outbox
 
 UNPUBLISHED = text(
-    "SELECT id, event_id, subject, payload FROM outbox FORCE INDEX (ix_outbox_published_at_id) "
+    "SELECT id, event_id, subject, payload, created_at FROM outbox "
+    "FORCE INDEX (ix_outbox_published_at_id) "
     "WHERE published_at IS NULL ORDER BY id LIMIT :limit"
 )
 DEPTH = text(
@@ -51,7 +52,8 @@ def add(conn: Connection, event: Event) -> None:
 
 
 def unpublished(conn: Connection, limit: int) -> list[Any]:
-    """Up to LIMIT rows not yet published, oldest first: (id, event_id, subject, payload)."""
+    """Up to LIMIT rows not yet published, oldest first: (id, event_id, subject, payload,
+    created_at)."""
     return list(conn.execute(UNPUBLISHED, {"limit": limit}))
 
 

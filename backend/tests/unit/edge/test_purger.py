@@ -15,6 +15,7 @@ import pytest
 from app.edge.config import PurgerSettings
 from app.edge.nginx import PurgeFailed
 from app.edge.purger import Purger
+from app.messaging.outbox_status import OutboxStatus
 
 
 @dataclass
@@ -66,15 +67,16 @@ class FakeMessage:
 SOON: list[tuple[object, ...]] = []  # the early repeats the purgers scheduled (delay, fn, path)
 
 
-def purger(edge: FakeEdge, floor: int = 0) -> Purger:
+def purger(edge: FakeEdge, floor: int = 0, max_lag_s: float = 10**9) -> Purger:
     settings = PurgerSettings(  # type: ignore[call-arg]  # the rest: their defaults
         edge_cache_dir="/nowhere",
         edge_following_file="/nowhere/following",
         edge_purge_repeat_s=60,
-        edge_purge_max_lag_s=10**9,
+        edge_purge_max_lag_s=max_lag_s,
     )
     made = Purger(settings, edge, later=lambda *call: SOON.append(call))  # type: ignore[arg-type]
     made.behind = False
+    made.outbox.last = OutboxStatus(time.time(), 0.0)  # a relay just looked: nothing waits
 
     async def workers_floor() -> int:
         return floor
@@ -184,6 +186,49 @@ def test_the_edge_serves_again_only_caught_up_and_after_every_copy_was_dropped(
     asyncio.run(process.check())
     assert edge.serving is serves
     assert edge.dropped_all == (1 if serves else 0)
+
+
+def caught_up(process: Purger) -> None:
+    """The broker says nothing waits for PROCESS and nothing is held elsewhere."""
+    info = SimpleNamespace(num_pending=0, num_ack_pending=0)
+
+    async def consumer_info(*_: Any, **__: Any) -> SimpleNamespace:
+        return info
+
+    process.nc = SimpleNamespace(  # type: ignore[assignment]
+        jetstream=lambda: SimpleNamespace(consumer_info=consumer_info)
+    )
+
+
+@pytest.mark.parametrize(
+    ("looked_ago_s", "oldest_wait_s"),
+    [(0.0, 2.5), (2.5, 0.0), (1.5, 1.0)],  # a backlog; no word since; both (2.5 s either way)
+)
+def test_an_event_that_may_wait_in_the_outbox_past_the_bound_puts_the_edge_aside(
+    looked_ago_s: float, oldest_wait_s: float
+) -> None:
+    """Its purge cannot come before a relay publishes it: the edge serves no copy meanwhile."""
+    edge = FakeEdge(serving=True)
+    process = purger(edge, max_lag_s=2.0)
+    process.outbox.last = OutboxStatus(time.time() - looked_ago_s, oldest_wait_s)
+    caught_up(process)
+    asyncio.run(process.check())
+    assert (edge.serving, process.behind) == (False, True)
+
+
+@pytest.mark.parametrize("word", [None, "old", "fresh"])
+def test_a_caught_up_purger_follows_again_only_once_the_relays_said_the_outbox_keeps_up(
+    word: str | None,
+) -> None:
+    edge = FakeEdge()
+    process = purger(edge, max_lag_s=2.0)
+    process.behind = True
+    now = time.time()
+    statuses = {"old": OutboxStatus(now - 3.0, 0.0), "fresh": OutboxStatus(now, 0.5)}
+    process.outbox.last = statuses.get(word or "")
+    caught_up(process)
+    asyncio.run(process.check())
+    assert edge.serving is (word == "fresh")
 
 
 def test_a_lease_that_ran_out_is_not_renewed_the_purger_catches_up_first() -> None:
