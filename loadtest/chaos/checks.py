@@ -12,7 +12,7 @@ import pymysql
 import requests
 
 from loadtest.chaos.clients import Tally, client, keyed_session
-from loadtest.chaos.config import CLIENTS
+from loadtest.chaos.config import CLIENTS, HealedOtherwise
 from loadtest.chaos.faults import sql
 from loadtest.chaos.scenarios import Scenario
 from stack.keys import ensure_key
@@ -116,6 +116,8 @@ def run_scenario(
             scenario.heal(stack)
         except (subprocess.CalledProcessError, OSError) as error:
             problem = f"healing failed: {healing_error(error)}"
+        except HealedOtherwise as error:
+            problem = str(error)[:300]
     if not problem and scenario.check:
         problem = scenario.check(stack)
     recovery = recovered(stack.base_url, api_key)

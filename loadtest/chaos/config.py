@@ -37,9 +37,9 @@ FAULT_S = float(os.environ.get("CHAOS_FAULT_SECONDS", "8"))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "4"))
 
 
-def launcher(command: str, overrides: dict[str, str] | None = None) -> None:
+def launcher(command: str, overrides: dict[str, str] | None = None) -> str:
     """The native launcher on the chaos stack, with OVERRIDES of its settings. What it says on
-    stderr is shown, and kept in the CalledProcessError when it fails."""
+    stderr is shown and returned, and kept in the CalledProcessError when it fails."""
     done = subprocess.run(
         [sys.executable, "-m", "stack", command],
         cwd=REPO,
@@ -52,3 +52,9 @@ def launcher(command: str, overrides: dict[str, str] | None = None) -> None:
     sys.stderr.write(done.stderr)
     if done.returncode:
         raise subprocess.CalledProcessError(done.returncode, done.args, stderr=done.stderr)
+    return done.stderr
+
+
+class HealedOtherwise(Exception):
+    """The heal a scenario names did not bring the stack back, and another one did (the row's
+    problem; the next scenarios still meet the stack as configured)."""

@@ -15,7 +15,7 @@ from typing import Any
 import nats
 import pymysql
 
-from loadtest.chaos.config import launcher
+from loadtest.chaos.config import HealedOtherwise, launcher
 from stack import processes, supervisor
 from stack.settings import Stack
 from stack.waiting import until
@@ -102,10 +102,20 @@ def lose_primary(stack: Stack) -> None:
 
 def primary_returns(stack: Stack) -> None:
     """The configured primary starts again, rejoins through `make up`, and `make switchover`
-    makes it the primary again (the next scenarios meet the stack as configured)."""
+    makes it the primary again (the next scenarios meet the stack as configured). When `make up`
+    refuses it (docs/replication.md, "A former primary that is refused"), `make rebuild-node`
+    brings it back instead, and the row says so: the later rows would otherwise all run on a
+    stack whose configured primary cannot take writes back (a run met it on 2026-12-07)."""
     supervise(stack, "start", "mysql-primary")
-    launcher("up")
-    launcher("switchover", {"MYSQL_SWITCHOVER_TO": f"{stack.host}:{stack.primary.port}"})
+    former = f"{stack.host}:{stack.primary.port}"
+    said = launcher("up")
+    refusal = next((line for line in said.splitlines() if f"refused {former}" in line), "")
+    if refusal:
+        launcher("rebuild-node", {"NODE": former})
+        launcher("up")
+    launcher("switchover", {"MYSQL_SWITCHOVER_TO": former})
+    if refusal:
+        raise HealedOtherwise(f"not back by make up: {refusal.strip()}; make rebuild-node did it")
 
 
 def lose_primary_without_semi_sync(stack: Stack) -> None:
