@@ -259,9 +259,15 @@ def test_a_breaker_forced_open_by_the_cli_takes_a_replica_out_until_released(
             return "replica-1" not in nodes
 
         eventually(replica_1_unused, timeout=10)
-        check = api.readyz().json()["checks"]["replica-1"]
-        assert check["breaker"] == "forced_open"
-        assert check["status"] == "breaker_open"
+
+        # Each worker reads the override on its own (overrides.py, poll_s): the 20 reads above
+        # may all meet workers that already have it while /readyz meets one a poll behind (a
+        # fresh-clone run answered "closed" once), so /readyz is asked until it says so too.
+        def readyz_says_forced_open() -> bool:
+            check = api.readyz().json()["checks"]["replica-1"]
+            return (check["breaker"], check["status"]) == ("forced_open", "breaker_open")
+
+        eventually(readyz_says_forced_open, timeout=10)
         assert "replica-1: forced open" in app_cli("breaker", "list")
     finally:
         app_cli("breaker", "force", "replica-1", "auto")
