@@ -43,11 +43,12 @@ fill_template() {
 # The instance's option file from the template that stack/mysql.py renders natively
 # (mysql/conf/instance.cnf.template), with this container's paths and port.
 write_instance_config() {
-  local role=${MYSQL_ROLE:-primary} lines semi_sync=OFF
+  local role=${MYSQL_ROLE:-primary} lines read_only semi_sync=OFF
   [[ $role == primary || $role == replica ]] || die "MYSQL_ROLE must be primary or replica, not '$role'"
   if [[ ${MYSQL_SEMI_SYNC:-on} == on ]]; then semi_sync=ON; fi
   # Writable only as the primary: the configured one, or the one a failover recorded.
-  lines="read_only = $(startup_read_only "${MYSQL_SELF_ADDRESS:-}" "$role")"
+  read_only=$(startup_read_only "${MYSQL_SELF_ADDRESS:-}" "$role")
+  lines="read_only = $read_only"$'\n'"init_rpl_role = $(startup_rpl_role "$read_only" "$semi_sync")"
   if [[ -n ${MYSQL_SERVER_ID:-} ]]; then lines+=$'\n'"server_id = $MYSQL_SERVER_ID"; fi
   if [[ -n ${MYSQL_SERVER_ID_OFFSET:-} ]]; then
     [[ $(hostname) =~ -([0-9]+)$ ]] || die "MYSQL_SERVER_ID_OFFSET needs a host name ending in -N"

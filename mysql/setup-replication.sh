@@ -229,6 +229,34 @@ startup_read_only() {
   fi
 }
 
+# startup_rpl_role READ_ONLY SEMI_SYNC: the role a node recovers in after a crash (MariaDB's
+# init_rpl_role), from how it starts (READ_ONLY: ON | OFF) and its semi-sync replica side (ON |
+# OFF). A node that starts read-only with semi-sync on recovers as a replica: a transaction its
+# binlog holds but its engine had only prepared (a commit still waiting for a replica's ack when
+# the node died, so never answered) is rolled back and cut from the binlog. Recovering as a
+# primary would commit it, and a former primary would then hold a transaction that the new one
+# may never have had (diverged: refused, rebuilt). With semi-sync off there is no such promise,
+# and a prepared transaction may have been answered: it is kept (committed), as before.
+startup_rpl_role() {
+  if [[ $1 == ON && $2 == ON ]]; then printf SLAVE; else printf MASTER; fi
+}
+
+# keep_binlog_tail SELF DATADIR: before the former primary a failover recorded (PREVIOUS) first
+# recovers as a replica, which cuts its binlog's in-doubt tail, a copy of its last binlog file
+# beside DATADIR (DATADIR/../binlog-kept-epoch-N), once per failover. With semi-sync fallen back
+# to asynchronous, that tail may hold writes that were answered and that no replica received:
+# lost for the new topology either way, but an operator can still read them (mariadb-binlog).
+keep_binlog_tail() {
+  local self=$1 datadir=$2 kept last
+  [[ $(topology_field PREVIOUS) == "$self" && $(topology_field PRIMARY) != "$self" ]] || return 0
+  kept="$(dirname "$datadir")/binlog-kept-epoch-$(topology_field EPOCH)"
+  [[ ! -e $kept && -f $datadir/mysql-bin.index ]] || return 0
+  last=$(tail -n 1 "$datadir/mysql-bin.index")
+  [[ -n $last && -f $datadir/${last#./} ]] || return 0
+  mkdir -p "$kept" && cp -p "$datadir/${last#./}" "$kept/" &&
+    log "kept a copy of $self's last binlog before it recovers as a replica: $kept"
+}
+
 # ensure_read_only HOST PORT ON|OFF: fence a node (ON) or open it for writes (OFF).
 ensure_read_only() {
   local host=$1 port=$2 wanted=$3 current
@@ -282,6 +310,11 @@ diverged() {
       "${extra% }" "$PRIMARY" "$promoted_at"
     return
   fi
+  # A semi-sync replica in GTID strict mode (both on every node here) applies a transaction of its
+  # own server_id that its binlog lacks (MariaDB's MDEV-21117 and MDEV-28609: a former primary that
+  # recovered as a replica gets back the cut tail a replica had received). Without semi-sync it
+  # skips it, as any replica skips its own server_id's events.
+  [[ ${MYSQL_SEMI_SYNC:-on} == off ]] || return 0
   own_id=$(sql "$1" "$2" 'SELECT @@server_id')
   missing=$(own_gtids_missing "$own" "$promoted_at" "$own_id")
   [[ -z $missing ]] || printf 'it lacks %s, written by its own server_id %s, which replication skips: restore a copy of the primary first' \

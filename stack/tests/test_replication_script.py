@@ -155,3 +155,68 @@ def test_a_node_that_lost_what_it_wrote_itself_is_named(position: str, missing: 
     # Promoted at 0-1-100: the last GTID before the failover was written by server_id 1.
     found = in_script(f'own_gtids_missing "{position}" "0-1-100" 1')
     assert found.split() == missing.split()
+
+
+@pytest.mark.parametrize(
+    ("read_only", "semi_sync", "role"),
+    [
+        ("ON", "ON", "SLAVE"),
+        ("ON", "OFF", "MASTER"),
+        ("OFF", "ON", "MASTER"),
+        ("OFF", "OFF", "MASTER"),
+    ],
+)
+def test_only_a_read_only_node_with_semi_sync_recovers_as_a_replica(
+    read_only: str, semi_sync: str, role: str
+) -> None:
+    """As a replica, a crash's in-doubt tail (a commit waiting for its ack: never answered) is cut
+    from the binlog; as a primary it would be committed, and a former primary would diverge."""
+    assert in_script(f"startup_rpl_role {read_only} {semi_sync}") == role
+
+
+def test_start_node_passes_the_recovery_role_from_the_nodes_own_option_file(
+    tmp_path: Path,
+) -> None:
+    """start-node.sh runs the server with --read-only and --init-rpl-role: a replica whose option
+    file has the semi-sync replica side on recovers as one, the configured primary as a primary."""
+    config = tmp_path / "my.cnf"
+    config.write_text("[mariadbd]\nrpl_semi_sync_slave_enabled = ON\n")
+    start = REPO / "mysql" / "start-node.sh"
+
+    def started(role: str) -> str:
+        return subprocess.run(
+            ["bash", str(start), "127.0.0.1:3307", role, "echo", f"--defaults-file={config}"],
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()[1:]
+
+    assert started("replica") == ["--read-only=ON", "--init-rpl-role=SLAVE"]
+    assert started("primary") == ["--read-only=OFF", "--init-rpl-role=MASTER"]
+    config.write_text("[mariadbd]\nrpl_semi_sync_slave_enabled = OFF\n")
+    assert started("replica") == ["--read-only=ON", "--init-rpl-role=MASTER"]
+
+
+def test_the_former_primary_keeps_a_copy_of_its_last_binlog_once_per_failover(
+    tmp_path: Path,
+) -> None:
+    """Recovering as a replica cuts an in-doubt tail from the binlog: the former primary the
+    record names (PREVIOUS) keeps a copy first, for an operator, and only once per failover."""
+    datadir = tmp_path / "node" / "data"
+    datadir.mkdir(parents=True)
+    (datadir / "mysql-bin.index").write_text("./mysql-bin.000001\n./mysql-bin.000002\n")
+    (datadir / "mysql-bin.000002").write_bytes(b"the tail")
+    record = tmp_path / "topology"
+    record.write_text("PRIMARY=127.0.0.1:3308\nPREVIOUS=127.0.0.1:3307\nEPOCH=3\n")
+    env = {"MYSQL_TOPOLOGY_FILE": str(record)}
+    kept = tmp_path / "node" / "binlog-kept-epoch-3" / "mysql-bin.000002"
+
+    assert in_script(f'keep_binlog_tail 127.0.0.1:3309 "{datadir}"', **env) == ""  # not it
+    assert not kept.parent.exists()
+    assert "kept a copy" in in_script(f'keep_binlog_tail 127.0.0.1:3307 "{datadir}"', **env)
+    assert kept.read_bytes() == b"the tail"
+    (datadir / "mysql-bin.000002").write_bytes(b"cut, then replicated")
+    assert in_script(f'keep_binlog_tail 127.0.0.1:3307 "{datadir}"', **env) == ""  # once
+    assert kept.read_bytes() == b"the tail"

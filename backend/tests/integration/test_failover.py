@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -117,6 +119,32 @@ def ids_on(dbs: Databases, node: str, ids: list[int]) -> int:
     """How many of IDS node NODE holds."""
     marks = ",".join(["%s"] * len(ids))
     return int(dbs.scalar(node, f"SELECT COUNT(*) FROM users WHERE id IN ({marks})", *ids))  # noqa: S608 (placeholders only)
+
+
+def ids_of(dbs: Databases, node: str, ids: list[int]) -> list[int]:
+    """Which of IDS node NODE holds."""
+    marks = ",".join(["%s"] * len(ids))
+    rows = dbs.query(node, f"SELECT id FROM users WHERE id IN ({marks})", *ids)  # noqa: S608 (placeholders only)
+    return [int(row[0]) for row in rows]
+
+
+def kept_in_binlog(stack: Stack, node: str, ids: list[int]) -> set[int]:
+    """Which of IDS (users inserted) the binlog copy that NODE kept before it recovered as a
+    replica holds (setup-replication.sh, keep_binlog_tail), read with mariadb-binlog."""
+    inserted: set[str] = set()
+    # One file at a time: the copies of two failovers overlap, which mariadb-binlog refuses to
+    # read as one sequence ("Found out of order GTID").
+    for copy in sorted((stack.state / "mysql" / node).glob("binlog-kept-epoch-*/mysql-bin.*")):
+        decoded = subprocess.run(
+            ["mariadb-binlog", "--base64-output=DECODE-ROWS", "--verbose", str(copy)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        inserted |= set(
+            re.findall(r"### INSERT INTO `\w+`\.`users`\n### SET\n###   @1=(\d+)\n", decoded)
+        )
+    return {user_id for user_id in ids if str(user_id) in inserted}
 
 
 def answering(dbs: Databases, stack: Stack) -> list[Node]:
@@ -246,11 +274,12 @@ def test_the_former_primary_returns_fenced_and_ends_a_replica(
     up = launcher("up")
     former = f"{stack.host}:{stack.primary.port}"
     if f"refused {former}" in up.stderr:
-        # Killed between writing a transaction to its binlog and committing it, the former primary
-        # rolled it back when it restarted, while a replica had received it: it lacks a
-        # transaction of its own server_id, which replication would skip. Refused, as documented;
-        # make rebuild-node brings it back.
-        assert "which replication skips" in up.stderr or "diverged" in up.stderr, up.stderr
+        # Semi-sync fell back to asynchronous before the freeze (a replica slower than
+        # MYSQL_SEMI_SYNC_TIMEOUT_MS under load): it holds answered writes no replica received.
+        # Refused, as documented; make rebuild-node brings it back. (An in-doubt tail is cut as
+        # it recovers as a replica, and a tail of its own that a replica had is applied back:
+        # neither is a refusal since 2026-12-07.)
+        assert "diverged" in up.stderr, up.stderr
         refusal = [line for line in up.stderr.splitlines() if f"refused {former}" in line]
         print(f"\nformer primary refused: {refusal[0]}")
         assert dbs.scalar("primary", "SELECT @@read_only") == 1
@@ -336,7 +365,12 @@ def test_a_former_primary_with_writes_no_replica_received_is_refused_then_rebuil
     assert f"refused {stack.host}:{stack.primary.port}: its GTID history diverged" in up.stderr
     assert dbs.scalar("primary", "SELECT @@read_only") == 1
     assert dbs.query("primary", "SHOW REPLICA STATUS") == []
-    assert ids_on(dbs, "primary", alone) == len(alone)  # kept there, for an operator to look at
+    # Kept for an operator to look at: in its tables, or, a commit not yet durable in its engine
+    # when it died (cut from the binlog as it recovered as a replica), in the binlog it kept.
+    held = set(ids_of(dbs, "primary", alone))
+    cut = [user_id for user_id in alone if user_id not in held]
+    print(f"former primary: {len(held)} of them in its tables, {len(cut)} cut at recovery")
+    assert set(cut) <= kept_in_binlog(stack, "primary", cut)
     # make rebuild-node: a copy of the new primary, then a replica of it.
     rebuilt = launcher("rebuild-node", {"NODE": f"{stack.host}:{stack.primary.port}"})
     assert "rebuilt: a replica of" in rebuilt.stdout
@@ -344,6 +378,69 @@ def test_a_former_primary_with_writes_no_replica_received_is_refused_then_rebuil
     assert "refused" not in up.stderr
     wait_converged(dbs, new, list(stack.databases), timeout=60)
     assert ids_on(dbs, "primary", alone) == 0
+    checksums = {
+        n.name: dbs.query(n.name, f"CHECKSUM TABLE {DATA_TABLES}") for n in stack.databases
+    }
+    assert len({tuple(rows) for rows in checksums.values()}) == 1, checksums
+
+
+def test_a_primary_lost_with_a_commit_waiting_for_its_ack_rejoins_without_a_rebuild(
+    stack: Stack, api_key: str, dbs: Databases, topology: None
+) -> None:
+    """The in-doubt tail (docs/replication.md, "When it diverges, and when not"): the primary is
+    killed while commits wait for a replica's ack, none of them answered and none on any replica.
+    Restarted read-only after the failover, it recovers as a replica (--init-rpl-role=SLAVE):
+    that tail is rolled back and cut from its binlog, a copy of which is kept beside it, and
+    `make up` makes it a replica of the new primary, with no refusal and no rebuild. Recovering
+    as a primary (as before) committed the tail, and the node was refused as diverged."""
+    writer = load_stack().writer
+    others = [node for node in stack.databases if node != writer]
+    with Api(stack.base_url, api_key) as api:
+        user = api.create_user("InDoubt", "Before")["id"]
+    wait_converged(dbs, writer, others)
+    for node in others:
+        dbs.query(node.name, "STOP REPLICA IO_THREAD")
+    before = str(dbs.scalar(writer.name, "SELECT @@gtid_binlog_pos"))
+    # No replica receives, and the primary waits a minute for an ack instead of falling back to
+    # asynchronous after MYSQL_SEMI_SYNC_TIMEOUT_MS: every commit from now on stays in doubt.
+    dbs.query(writer.name, "SET GLOBAL rpl_semi_sync_master_timeout = 60000")
+    errors: list[BaseException] = []
+
+    def in_doubt() -> None:
+        try:
+            dbs.query(writer.name, "UPDATE users SET second_name = 'Tail' WHERE id = %s", user)
+        except pymysql.err.MySQLError as error:  # the server dies under it: never answered
+            errors.append(error)
+
+    committing = threading.Thread(target=in_doubt)
+    committing.start()
+    eventually(lambda: str(dbs.scalar(writer.name, "SELECT @@gtid_binlog_pos")) != before, 10)
+    assert committing.is_alive(), "the commit was answered: it did not wait for its ack"
+    pid = int((stack.state / "mysql" / writer.name / "mysqld.pid").read_text())
+    supervisor.crash(stack, f"mysql-{writer.name}", pid)
+    committing.join(timeout=30)
+    assert errors, "the commit in doubt got no error when its server died"
+    for node in others:
+        dbs.query(node.name, "START REPLICA IO_THREAD")
+    launcher("failover")
+    new = load_stack().writer
+    assert new != writer
+    supervisorctl("start", f"mysql-{writer.name}")
+    up = launcher("up")
+    former = f"{stack.host}:{writer.port}"
+    assert f"refused {former}" not in up.stderr, up.stderr
+    kept = list((stack.state / "mysql" / writer.name).glob("binlog-kept-epoch-*/mysql-bin.*"))
+    assert kept, "the former primary kept no copy of its binlog before recovering as a replica"
+    with dbs.connect(writer.name) as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW REPLICA STATUS")
+        row = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+    assert int(row["Master_Port"]) == new.port
+    assert (row["Slave_IO_Running"], row["Slave_SQL_Running"]) == ("Yes", "Yes")
+    wait_converged(dbs, new, list(stack.databases))
+    for node in stack.databases:  # the tail is nowhere: cut on the former primary, never sent
+        assert dbs.scalar(node.name, "SELECT second_name FROM users WHERE id = %s", user) == (
+            "Before"
+        )
     checksums = {
         n.name: dbs.query(n.name, f"CHECKSUM TABLE {DATA_TABLES}") for n in stack.databases
     }
