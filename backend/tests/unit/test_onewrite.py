@@ -4,16 +4,12 @@ without a body."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config  # type: ignore[import-untyped]
-from gunicorn.http import wsgi  # type: ignore[import-untyped]
 
 from onewrite import OneWriteResponse
-from stack.settings import REPO
 
 
 class Socket:
@@ -69,26 +65,3 @@ def test_an_answer_without_a_body_sends_its_headers_when_it_closes(
     assert len(writes) == 1
     assert writes[0].startswith(f"HTTP/1.1 {status}\r\n".encode())
     assert writes[0].endswith(b"\r\n\r\n")
-
-
-CHECK = """
-import runpy
-from gunicorn.http import wsgi
-runpy.run_path("gunicorn.conf.py")
-from onewrite import OneWriteResponse
-assert wsgi.Response is OneWriteResponse, wsgi.Response
-"""
-
-
-def test_the_apis_gunicorn_config_makes_every_response_a_one_write_response() -> None:
-    """gunicorn's sync worker builds responses through wsgi.create, which looks Response up in
-    its module: a gunicorn that stops doing so fails here, not in production."""
-    assert wsgi.create.__defaults__ == (None, ())  # response_class: None means wsgi.Response
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK],
-        cwd=REPO / "backend",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
