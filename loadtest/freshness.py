@@ -218,9 +218,20 @@ def measured(stack: Stack, run: Callable[[], Freshness]) -> Freshness:
     """RUN's result, with where the time went meanwhile (its notes)."""
     before = timings(stack)
     result = run()
-    after = timings(stack)
-    spent = {name: after[name] - before.get(name, 0.0) for name in after}
-    return dataclasses.replace(result, notes=where_time_went(spent))
+    return dataclasses.replace(result, notes=where_time_went(increase(before, timings(stack))))
+
+
+def increase(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]
+) -> dict[str, float]:
+    """What each count grew by between BEFORE and AFTER (per process: its metrics port), summed
+    by name. A count that went down belongs to a process that restarted meanwhile (a killed
+    purger): it counts from zero, as Prometheus' increase() does, instead of going negative."""
+    spent: dict[str, float] = {}
+    for (port, name), now in after.items():
+        then = before.get((port, name), 0.0)
+        spent[name] = spent.get(name, 0.0) + (now - then if now >= then else now)
+    return spent
 
 
 def where_time_went(spent: dict[str, float]) -> str:
@@ -262,18 +273,18 @@ TIMED = re.compile(
 )
 
 
-def timings(stack: Stack) -> dict[str, float]:
-    """The TIMED counts of the edge purger, the relays and the workers now (summed by name; one
-    that does not answer is left out: a restarted process's counts start again, too)."""
+def timings(stack: Stack) -> dict[tuple[int, str], float]:
+    """The TIMED counts of the edge purger, the relays and the workers now, by metrics port and
+    name (one that does not answer is left out)."""
     ports = [int(stack.env["EDGE_PURGER_METRICS_PORT"])]
     workers = stack.queue_metrics_ports().items()
     ports += [port for _, port in workers]
-    found: dict[str, float] = {}
+    found: dict[tuple[int, str], float] = {}
     for port in ports:
         try:  # what is told, not what is tested: a process restarting meanwhile is left out
             text = requests.get(f"http://{stack.host}:{port}/metrics", timeout=2).text
         except requests.RequestException:
             continue
         for name, value in TIMED.findall(text):
-            found[name] = found.get(name, 0.0) + float(value)
+            found[port, name] = found.get((port, name), 0.0) + float(value)
     return found
