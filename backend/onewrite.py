@@ -54,7 +54,8 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]  # gunicorn has no 
         if not self.held:
             super()._emit_body(data)
             return
-        framed = self.captured(super()._emit_body, data)  # a chunk's framing, if chunked
+        # The API's answers have a length: the body as it is; a chunk takes gunicorn's framing.
+        framed = self.captured(super()._emit_body, data) if self.chunked else data
         held, self.held = self.held, b""
         self.sock.sendall(held + framed)
 

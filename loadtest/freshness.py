@@ -276,9 +276,7 @@ TIMED = re.compile(
 def timings(stack: Stack) -> dict[tuple[int, str], float]:
     """The TIMED counts of the edge purger, the relays and the workers now, by metrics port and
     name (one that does not answer is left out)."""
-    ports = [int(stack.env["EDGE_PURGER_METRICS_PORT"])]
-    workers = stack.queue_metrics_ports().items()
-    ports += [port for _, port in workers]
+    ports = [int(stack.env["EDGE_PURGER_METRICS_PORT"]), *stack.queue_metrics_ports().values()]
     found: dict[tuple[int, str], float] = {}
     for port in ports:
         try:  # what is told, not what is tested: a process restarting meanwhile is left out
