@@ -31,6 +31,11 @@ def nginx_values(stack: Stack) -> dict[str, str]:
         raise SystemExit(
             f"EDGE_CACHE_TTL_S must be whole seconds >= 1: {stack.env['EDGE_CACHE_TTL_S']!r}"
         )
+    # nginx sends a keyed write again only once the API had all its time to answer it.
+    if float(stack.env["DB_WRITE_DEADLINE_S"]) >= float(stack.env["NGINX_ANSWER_TIMEOUT_S"]):
+        raise SystemExit(
+            "DB_WRITE_DEADLINE_S must be below NGINX_ANSWER_TIMEOUT_S (docs/reliability.md)"
+        )
     servers = "\n".join(
         f"        server {upstream_address(stack, api)} max_fails=1 fail_timeout=2s;"
         for api in stack.apis

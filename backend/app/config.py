@@ -67,8 +67,14 @@ class Settings(BaseSettings):
     # Reads (on replicas, and on the primary as their fallback) and replica polls wait at most
     # this long for each round trip, connecting included: a frozen node (a paused VM, a stopped
     # process with its port open) costs a read this much before it goes elsewhere, never the
-    # whole request (writes keep DB_READ_TIMEOUT: a COMMIT is not abandoned lightly).
+    # whole request.
     db_read_deadline_s: float = Field(1.0, gt=0)
+    # An API write (its retries, a wait for a new primary, every round trip, the COMMIT) ends within
+    # this, answered 503 with Retry-After when the primary does not answer in time. Below nginx's
+    # NGINX_ANSWER_TIMEOUT_S, so that nginx reads its own timeout as "this replica is frozen" and
+    # sends a keyed write to the next one (docs/reliability.md). Queue workers' writes keep
+    # DB_READ_TIMEOUT per round trip.
+    db_write_deadline_s: float = Field(2.5, gt=0)
     # Every session bounds what a frozen peer's transaction can cost the others: a row lock is
     # waited for at most DB_LOCK_WAIT_TIMEOUT_S (MariaDB's default: 50 s), and a transaction left
     # idle (its process paused mid-way) is rolled back by the server, its locks freed, after

@@ -101,15 +101,17 @@ def make_router(
     redis: Redis,
     redis_breaker: CircuitBreaker,
     breakers: dict[str, CircuitBreaker],
+    write_deadline_s: float | None = None,
 ) -> Router:
     """The database router, its replica monitor, the primary's read bulkhead, and the topology
-    that moves the router to another primary after a failover."""
+    that moves the router to another primary after a failover. WRITE_DEADLINE_S: the deadline of
+    this process's writes (Engines)."""
     lag = LagPolicy(
         eject_above_s=settings.replica_lag_eject_s,
         readmit_below_s=settings.replica_lag_readmit_s,
         readmit_after_s=settings.replica_readmit_after_s,
     )
-    engines = Engines(settings)
+    engines = Engines(settings, write_deadline_s)
     topology: Topology | None = None
 
     def promoted(name: str) -> None:
@@ -196,12 +198,13 @@ def build_services(settings: Settings) -> Services:
     redis = make_redis(settings)
     redis_breaker = CircuitBreaker("redis", breaker_policy(settings, settings.redis_slow_call_s))
     breakers = {**db_breakers(settings), "redis": redis_breaker}
-    router = make_router(settings, redis, redis_breaker, breakers)
+    router = make_router(settings, redis, redis_breaker, breakers, settings.db_write_deadline_s)
     units = Units(
         router,
         make_retrier(settings),
         make_cache(settings, redis, redis_breaker),
         settings.cache_enabled,
+        settings.db_write_deadline_s,
     )
     limiter = make_rate_limiter(settings, redis, redis_breaker)
     services = Services(

@@ -34,8 +34,8 @@ from stack.settings import REPO, Stack
 PAUSE_S = float(os.environ.get("CHAOS_PAUSE_SECONDS", "10"))
 # Requests that do not need the frozen part: a read's deadline (DB_READ_DEADLINE_S) plus a retry.
 ROUTED_AROUND_S = 2.0
-# A read in flight to a frozen API replica: nginx gives it up after NGINX_ANSWER_TIMEOUT_S and the
-# next replica answers it (a write waits for the replica: docs/reliability.md).
+# A request in flight to a frozen API replica (a read, or a write with an Idempotency-Key, as the
+# chaos clients send): nginx gives it up after NGINX_ANSWER_TIMEOUT_S and the next replica answers.
 SENT_AGAIN_S = float(os.environ.get("NGINX_ANSWER_TIMEOUT_S", "4")) + 0.5
 _frozen: dict[str, int] = {}  # program -> the process group frozen
 
@@ -183,7 +183,7 @@ def report(rows: list[dict[str, Any]]) -> None:
         f"frozen {PAUSE_S:.0f} s (loadtest/chaos/pause.py; `slowest s` bounded by "
         f"{ROUTED_AROUND_S:.0f} s where the stack routes around the part, "
         f"{SENT_AGAIN_S:g} s for a frozen API replica: the timeout at nginx "
-        "of a read, and its second try).\n\n"
+        "of a read or a keyed write, and its second try).\n\n"
         f"{table(rows)}\n"
     )
     replace_section(REPO / "docs" / "reliability.md", "chaos-pause", text)

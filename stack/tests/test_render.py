@@ -46,10 +46,15 @@ def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
     assert "${" not in text
     assert text.count("server 127.0.0.1:80") == 3
     assert "listen 127.0.0.1:8080;" in text
-    # POST and PATCH are never re-sent to a second replica once they reached one.
-    retry_rule = re.search(r"^\s*proxy_next_upstream (.*);$", text, re.MULTILINE)
-    assert retry_rule is not None
-    assert "non_idempotent" not in retry_rule.group(1)
+    # A POST or PATCH that reached a replica is sent to a second one only with an Idempotency-Key.
+    resent = re.findall(r"location (?:\S+ )?(\S+) \{(?:[^{}]|\{[^{}]*\})*?non_idempotent", text)
+    assert resent == ["/_resendable/"]
+    assert '"~^[A-Z]+:." 1;' in text  # a write with a key, of any method but GET and HEAD
+
+
+def test_nginx_resends_a_write_only_after_the_api_had_all_its_time() -> None:
+    with pytest.raises(SystemExit, match="DB_WRITE_DEADLINE_S"):
+        nginx_values(default_stack(DB_WRITE_DEADLINE_S="4", NGINX_ANSWER_TIMEOUT_S="4"))
 
 
 def test_the_edge_cache_is_on_by_default_serves_only_while_its_purger_follows() -> None:

@@ -15,6 +15,7 @@ from flask import Flask, Response, current_app, g, request
 from app import logs
 from app.api.problems import Problem
 from app.ids import unique_hex
+from app.resilience import deadline
 from app.services.consistency import Token
 from app.services.container import Services
 from app.services.units import Call, Units
@@ -100,9 +101,18 @@ def init_app(
         g.request_id = incoming if valid else unique_hex()  # behind nginx, every request has one
         logs.REQUEST_ID.set(g.request_id)
 
+    @app.before_request
+    def start_write_deadline() -> None:
+        # A write answers within DB_WRITE_DEADLINE_S, its key check included: nginx gives up on a
+        # replica only after longer (app/resilience/deadline.py).
+        if request.method not in SAFE_METHODS:
+            g.deadline = deadline.start(services().settings.db_write_deadline_s)
+
     @app.teardown_request
     def forget_request_id(_error: BaseException | None) -> None:
         logs.REQUEST_ID.set(None)
+        if (opened := g.pop("deadline", None)) is not None:
+            deadline.end(opened)
 
     @app.after_request
     def stamp_headers(response: Response) -> Response:

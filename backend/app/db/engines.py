@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import ssl
 import threading
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine
 
 from app.config import Settings
+from app.db.deadlines import bounded
 from app.db.routing import PRIMARY, Nodes
 from app.db.topology import current_primary, replica_name
 
@@ -47,27 +49,46 @@ def tls_args(settings: Settings) -> dict[str, Any]:
     return {"ssl_disabled": True}
 
 
-def session_bounds(settings: Settings) -> str:
+def capped_bounds(lock_s: int, idle_s: int, deadline_s: float | None) -> tuple[int, int]:
+    """The (lock wait, idle) bounds of a session whose writes have DEADLINE_S (None: LOCK_S and
+    IDLE_S as they are). A row lock is waited for at most half the deadline (at least 1 s, the
+    server counts whole seconds), so that a write whose lock wait ended still has the time to
+    run again whole; a transaction left idle by a frozen process is rolled back within the
+    deadline, its rows (its Idempotency-Key's, first of all) freed before nginx sends that write
+    to another replica."""
+    if deadline_s is None:
+        return lock_s, idle_s
+    return min(lock_s, max(1, math.floor(deadline_s / 2))), min(idle_s, math.ceil(deadline_s))
+
+
+def session_bounds(settings: Settings, deadline_s: float | None = None) -> str:
     """The statement every connection runs first: how long its transactions may wait for a row
-    lock, and stay open while idle (the server then rolls back and closes the connection)."""
-    return (
-        f"SET SESSION innodb_lock_wait_timeout = {settings.db_lock_wait_timeout_s},"
-        f" idle_transaction_timeout = {settings.db_idle_transaction_timeout_s}"
+    lock, and stay open while idle (the server then rolls back and closes the connection);
+    capped by DEADLINE_S, an API write's (capped_bounds)."""
+    lock, idle = capped_bounds(
+        settings.db_lock_wait_timeout_s, settings.db_idle_transaction_timeout_s, deadline_s
     )
+    return f"SET SESSION innodb_lock_wait_timeout = {lock}, idle_transaction_timeout = {idle}"
 
 
 def make_engine(
-    settings: Settings, address: str, *, timeout_s: float | None = None, **options: Any
+    settings: Settings,
+    address: str,
+    *,
+    timeout_s: float | None = None,
+    bounds: str | None = None,
+    **options: Any,
 ) -> Engine:
     """An engine with a bounded pool and short timeouts, so a dead node fails fast.
 
     TIMEOUT_S, when given, bounds connecting and each read and write instead of the settings.
+    BOUNDS, when given, is the session's first statement instead of session_bounds(settings).
     """
     timeouts = {
         "connect_timeout": timeout_s or settings.db_connect_timeout,
         "read_timeout": timeout_s or settings.db_read_timeout,
         "write_timeout": timeout_s or settings.db_read_timeout,
-        "init_command": session_bounds(settings),
+        "init_command": bounds or session_bounds(settings),
     }
     defaults: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
@@ -97,8 +118,10 @@ class Engines:
     """The engines of every member address, each made once: a worker that follows the primary
     to another member (topology.py) reuses the pools it already has."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, write_deadline_s: float | None = None) -> None:
+        """WRITE_DEADLINE_S: the deadline of this process's writes (an API worker's), which also
+        caps its sessions' lock and idle bounds (session_bounds)."""
+        self.settings, self.write_deadline_s = settings, write_deadline_s
         self._made: dict[tuple[str, str], Engine] = {}
         self._lock = threading.Lock()
 
@@ -109,8 +132,17 @@ class Engines:
             return self._made[kind, address]
 
     def writer(self, address: str) -> Engine:
-        """Transactions for writes."""
-        return self._get("writer", address, lambda: make_engine(self.settings, address))
+        """Transactions for writes, each round trip bounded by the unit of work's deadline
+        (db/deadlines.py), and at most DB_READ_TIMEOUT."""
+        settings = self.settings
+        bounds = session_bounds(settings, self.write_deadline_s)
+        return self._get(
+            "writer",
+            address,
+            lambda: bounded(
+                make_engine(settings, address, bounds=bounds), float(settings.db_read_timeout)
+            ),
+        )
 
     def reader(self, address: str) -> Engine:
         """Autocommit reads, each round trip bounded by DB_READ_DEADLINE_S."""

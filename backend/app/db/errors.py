@@ -22,6 +22,9 @@ DEADLOCK = 1213
 READ_ONLY = 1290  # ER_OPTION_PREVENTS_STATEMENT: the server runs with read_only
 DUP_ENTRY = 1062
 NO_REFERENCED_ROW = 1452  # a foreign key names a row that does not exist
+# MariaDB's "statement time exceeded", raised here by the client itself (db/deadlines.py): a write's
+# deadline passed before its next round trip. Not retried: the deadline is what a retry lacks.
+DEADLINE_PASSED = 1969
 
 # The node is unreachable or going away: counted by its circuit breaker.
 NODE_FAILURES = frozenset(

@@ -60,6 +60,7 @@ from app.db.probes import applied_within
 from app.db.sql import fetch_one
 from app.errors import BreakerOpen, NoNodeAvailable
 from app.gtid import covers
+from app.resilience import deadline
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 
@@ -171,9 +172,11 @@ class Router:
             if node_failed:
                 self.suspect_primary()
             elif is_code(error, READ_ONLY) and self.topology is not None:
-                # Fenced: a switchover or failover is under way. Wait for the new primary; the
-                # caller's retry runs the unit of work there.
-                self.topology.wait_for_move(view.primary, self.topology_wait_s)
+                # Fenced: a switchover or failover is under way. Wait for the new primary (within
+                # the write's deadline); the caller's retry runs the unit of work there.
+                left = deadline.left()
+                wait_s = self.topology_wait_s if left is None else min(self.topology_wait_s, left)
+                self.topology.wait_for_move(view.primary, max(0.0, wait_s))
             raise
         finally:
             # The request's own error (bad input, a lock wait timeout, a deadlock) says nothing

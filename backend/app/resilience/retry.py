@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_random_e
 
 from app import metrics
 from app.config import default
+from app.resilience import deadline
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class Retrier:
             return False
         if attempt >= self.policy.attempts:
             return False  # out of attempts: no budget spent, no retry announced
+        if deadline.passed():
+            return False  # the unit of work's time is up: a retry would only be cut short
         if not self.budget.spend():
             metrics.RETRIES.labels(kind, "budget_exhausted").inc()
             return False

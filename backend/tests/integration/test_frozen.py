@@ -4,12 +4,14 @@ wait, never the whole tier (docs/reliability.md, "Frozen, not dead")."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -207,43 +209,130 @@ def test_a_frozen_push_process_costs_a_new_stream_its_first_byte_timeout_and_no_
     assert "push-1" not in served
 
 
-def test_a_frozen_api_replica_costs_a_read_one_answer_timeout(stack: Stack) -> None:
-    """api-2 frozen (master and workers: its socket open, none of its code running) under reads:
-    nginx gives up on it after NGINX_ANSWER_TIMEOUT_S and sends the read to another replica, so
-    every read is answered within that and its second try, none fails. (Writes are not sent
-    again: docs/reliability.md, "A frozen API replica".)"""
+def test_a_frozen_api_replica_costs_a_read_or_a_keyed_write_one_answer_timeout(
+    stack: Stack, api_key: str, dbs: Databases
+) -> None:
+    """api-2 frozen (master and workers: its socket open, none of its code running) under reads
+    and writes with an Idempotency-Key: nginx gives up on it after NGINX_ANSWER_TIMEOUT_S and
+    sends the request to another replica, so every request is answered within that and its
+    second try, none fails, and each write is written once (the frozen replica runs it too, once
+    woken: its key replays the first answer)."""
     timeout_s = float(stack.env["NGINX_ANSWER_TIMEOUT_S"])
-    outcomes: list[tuple[float, int | str]] = []
+    outcomes: list[tuple[float, int | str, str]] = []
+    names: list[str] = []
     stop = threading.Event()
 
-    def run(path: str) -> None:
+    def read(path: str, session: requests.Session) -> requests.Response:
+        return session.get(stack.base_url + path, timeout=15)
+
+    def write(path: str, session: requests.Session) -> requests.Response:
+        name = f"frozen-api-{secrets.token_hex(6)}"
+        names.append(name)
+        return session.post(
+            stack.base_url + path,
+            json={"name": name, "second_name": "Keyed"},
+            headers={"X-API-Key": api_key, "Idempotency-Key": name},
+            timeout=15,
+        )
+
+    def once(send: Callable[[str, requests.Session], requests.Response], path: str) -> None:
+        with requests.Session() as session:
+            timed(send, path, session)
+
+    def timed(send: Callable[..., requests.Response], path: str, session: Any) -> None:
+        sent = time.monotonic()
+        try:
+            status: int | str = send(path, session).status_code
+        except requests.RequestException as error:
+            status = type(error).__name__
+        outcomes.append((time.monotonic() - sent, status, send.__name__))
+
+    def run(send: Callable[[str, requests.Session], requests.Response], path: str) -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                sent = time.monotonic()
-                try:
-                    status: int | str = session.get(stack.base_url + path, timeout=15).status_code
-                except requests.RequestException as error:
-                    status = type(error).__name__
-                outcomes.append((time.monotonic() - sent, status))
+                timed(send, path, session)
                 time.sleep(0.01)
 
     paths = ["/api/users?limit=1", "/api/users?limit=2", "/api/users?limit=3", "/healthz"]
-    threads = [threading.Thread(target=run, args=(path,)) for path in paths]
+    threads = [threading.Thread(target=run, args=(read, path)) for path in paths]
+    threads += [threading.Thread(target=run, args=(write, "/api/users")) for _ in range(2)]
     for thread in threads:
         thread.start()
     try:
         time.sleep(1.0)
         with frozen(stack, "api-2"):
+            # nginx picks the replica with the fewest requests in flight (least_conn): a burst of
+            # writes at once is sure to send one to the frozen replica, which holds none yet.
+            burst = [threading.Thread(target=once, args=(write, "/api/users")) for _ in range(6)]
+            for thread in burst:
+                thread.start()
             time.sleep(2 * timeout_s + 2)
+            for thread in burst:
+                thread.join()
         time.sleep(1.0)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    failed = [o for o in outcomes if o[1] != 200]
-    sent_again = [o for o in outcomes if o[0] >= timeout_s]
+    failed = [o for o in outcomes if o[1] not in (200, 201)]
+    sent_again = {
+        kind: [o for o in outcomes if o[0] >= timeout_s and o[2] == kind]
+        for kind in ("read", "write")
+    }
     slowest = max(o[0] for o in outcomes)
-    print(f"{len(outcomes)} reads; {len(sent_again)} sent again; slowest {slowest:.2f} s")
+    # Once woken, api-2 runs the writes it held: their keys must make them no second user.
+    time.sleep(timeout_s)
+    written = dbs.query(
+        "primary",
+        "SELECT name, COUNT(*) FROM users WHERE name LIKE 'frozen-api-%%' GROUP BY name",
+    )
+    copies = {name: count for name, count in written if name in names}
+    print(
+        f"{len(outcomes)} requests; sent again: {len(sent_again['read'])} reads, "
+        f"{len(sent_again['write'])} writes; slowest {slowest:.2f} s; {len(copies)} users written"
+    )
     assert failed == []
-    assert sent_again, "no read met the frozen replica: the test proved nothing"
+    assert sent_again["read"], "no read met the frozen replica: the test proved nothing"
+    assert sent_again["write"], "no write met the frozen replica: the test proved nothing"
     assert slowest < timeout_s + 1.0
+    assert set(copies) == set(names)
+    assert set(copies.values()) == {1}
+
+
+def test_a_write_to_a_frozen_primary_is_refused_within_its_deadline(stack: Stack, api: Api) -> None:
+    """The primary frozen: each write answers 503 with Retry-After within DB_WRITE_DEADLINE_S
+    (its every round trip bounded by the time left), well before nginx would give up on the API
+    replica; once the primary wakes, writes go on."""
+    deadline_s = float(stack.env["DB_WRITE_DEADLINE_S"])
+    user_id = api.create_user("Frozen", "Primary")["id"]
+    answers: list[tuple[float, int | str, str | None]] = []
+
+    def post() -> None:
+        sent = time.monotonic()
+        try:
+            with Api(stack.base_url, api.api_key) as own:  # a session per thread
+                answer = own.post(
+                    f"/api/users/{user_id}/posts", json={"body": "while frozen"}, timeout=15
+                )
+            status: int | str = answer.status_code
+            retry_after = answer.headers.get("Retry-After")
+        except requests.RequestException as error:
+            status, retry_after = type(error).__name__, None
+        answers.append((time.monotonic() - sent, status, retry_after))
+
+    with frozen(stack, "mysql-primary"):
+        time.sleep(0.2)
+        for _ in range(2):  # the first waits out its deadline; the next ones, a breaker or not
+            threads = [threading.Thread(target=post) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    print("writes to the frozen primary: " + ", ".join(f"{s} in {t:.2f} s" for t, s, _ in answers))
+    assert all(status == 503 and retry_after for _, status, retry_after in answers)
+    assert max(seconds for seconds, _, _ in answers) < deadline_s + 0.5
+    eventually(
+        lambda: api.post(f"/api/users/{user_id}/posts", json={"body": "woken"}).status_code == 201,
+        timeout=20,
+        interval=0.5,
+    )

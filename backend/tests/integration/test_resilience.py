@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.db.engines import capped_bounds
 from stack.settings import Stack
 from tests.integration.helpers import Api, Databases, eventually, metric_total
 
@@ -66,11 +67,16 @@ def test_killed_connections_do_not_take_a_replica_out_of_rotation(
 def test_a_write_that_hits_a_lock_wait_timeout_is_retried_whole_and_succeeds(
     api: Api, stack: Stack, dbs: Databases
 ) -> None:
-    """A row lock held longer than the API's own lock wait (DB_LOCK_WAIT_TIMEOUT_S, which each
-    of its sessions sets): the write times out waiting, is run again whole, and succeeds once
-    the lock is gone."""
+    """A row lock held longer than the API's own lock wait (DB_LOCK_WAIT_TIMEOUT_S, capped at
+    half the write's deadline: each of its sessions sets it): the write times out waiting, is run
+    again whole, and succeeds once the lock is gone, within its deadline."""
     user = api.create_user("Locked", "Row")
-    lock_wait = int(stack.env["DB_LOCK_WAIT_TIMEOUT_S"])
+    write_deadline_s = float(stack.env["DB_WRITE_DEADLINE_S"])
+    lock_wait, _ = capped_bounds(
+        int(stack.env["DB_LOCK_WAIT_TIMEOUT_S"]),
+        int(stack.env["DB_IDLE_TRANSACTION_TIMEOUT_S"]),
+        write_deadline_s,
+    )
     holder = dbs.connect("primary")
     try:
         before = metric_total(stack, WRITE_RETRIES)
@@ -87,6 +93,7 @@ def test_a_write_that_hits_a_lock_wait_timeout_is_retried_whole_and_succeeds(
         assert patched[0].status_code == 200, patched[0].text
         assert patched[0].json()["name"] == "Unlocked"
         assert elapsed >= lock_wait  # it did wait for the lock, then went again
+        assert elapsed < write_deadline_s
         assert metric_total(stack, WRITE_RETRIES) > before
     finally:
         holder.close()

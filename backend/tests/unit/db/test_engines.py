@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, event
 
 from app.config import Settings
-from app.db.engines import make_engine
+from app.db.engines import capped_bounds, make_engine, session_bounds
 
 
 def settings(**overrides: Any) -> Settings:
@@ -65,3 +65,17 @@ def test_with_a_ca_tls_is_required_and_verified_with_one_context_per_process() -
 def test_a_ca_file_that_does_not_exist_fails_at_once() -> None:
     with pytest.raises(FileNotFoundError):
         make_engine(settings(db_tls_ca="/nonexistent/ca.pem"), "127.0.0.1:1")
+
+
+def test_an_api_writes_deadline_caps_its_sessions_lock_and_idle_bounds() -> None:
+    config = settings(db_lock_wait_timeout_s=5, db_idle_transaction_timeout_s=5)
+    assert session_bounds(config) == (
+        "SET SESSION innodb_lock_wait_timeout = 5, idle_transaction_timeout = 5"
+    )
+    # A lock wait leaves time for a second try; a frozen API process's transaction frees its
+    # rows before nginx resends its keyed write.
+    assert session_bounds(config, 2.5) == (
+        "SET SESSION innodb_lock_wait_timeout = 1, idle_transaction_timeout = 3"
+    )
+    assert capped_bounds(5, 5, 8.0) == (4, 5)
+    assert capped_bounds(5, 5, 0.5) == (1, 1)

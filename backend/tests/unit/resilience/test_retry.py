@@ -9,6 +9,7 @@ import pytest
 
 from app.db import errors
 from app.db import errors as db_errors
+from app.resilience import deadline
 from app.resilience.retry import Retrier, RetryPolicy
 
 
@@ -69,3 +70,10 @@ def test_an_empty_budget_stops_retries_until_requests_earn_more() -> None:
         outcomes.append(len(calls))
     # Two retries banked, then each request earns a quarter: the fifth may retry again.
     assert outcomes == [2, 2, 1, 1, 2]
+
+
+def test_a_write_whose_deadline_passed_is_not_tried_again() -> None:
+    calls, operation = failing(errors.CANNOT_CONNECT, times=1)
+    with deadline.within(0.0), pytest.raises(pymysql.err.OperationalError):
+        retrier().run(operation, kind="t", write=True)  # type: ignore[arg-type]
+    assert len(calls) == 1
