@@ -63,6 +63,15 @@ server_lines() {
   done
 }
 
+# nginx sends a keyed write to another replica once it had no answer within
+# NGINX_ANSWER_TIMEOUT_S: only safe if the API answers every write sooner (DB_WRITE_DEADLINE_S,
+# the API's own; docs/reliability.md). The native launcher refuses the same (stack/nginx.py).
+check_answer_timeout() {
+  local write=${DB_WRITE_DEADLINE_S:-2.5} answer=${NGINX_ANSWER_TIMEOUT_S:?NGINX_ANSWER_TIMEOUT_S is not set}
+  awk -v write="$write" -v answer="$answer" 'BEGIN { exit !(write + 0 < answer + 0) }' ||
+    die "DB_WRITE_DEADLINE_S ($write) must be below NGINX_ANSWER_TIMEOUT_S ($answer)"
+}
+
 # Fill every ${NAME} of the template; a name with no value stops the start (no silent blank).
 render() {
   local names name
@@ -105,6 +114,7 @@ follow_upstreams() {
 
 main() {
   local follow=false
+  check_answer_timeout
   if [[ -z ${NGINX_UPSTREAM_SERVERS:-} ]]; then
     [[ -n ${NGINX_UPSTREAM_HOST:-} ]] || die "set NGINX_UPSTREAM_SERVERS or NGINX_UPSTREAM_HOST"
     wait_for_upstreams

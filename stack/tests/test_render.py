@@ -52,9 +52,31 @@ def test_nginx_template_renders_one_upstream_server_per_api_replica() -> None:
     assert '"~^[A-Z]+:." 1;' in text  # a write with a key, of any method but GET and HEAD
 
 
-def test_nginx_resends_a_write_only_after_the_api_had_all_its_time() -> None:
-    with pytest.raises(SystemExit, match="DB_WRITE_DEADLINE_S"):
-        nginx_values(default_stack(DB_WRITE_DEADLINE_S="4", NGINX_ANSWER_TIMEOUT_S="4"))
+@pytest.mark.parametrize(
+    ("write_s", "answer_s", "refused"), [("4", "4", True), ("2.5", "4", False)]
+)
+def test_nginx_resends_a_write_only_after_the_api_had_all_its_time(
+    write_s: str, answer_s: str, refused: bool
+) -> None:
+    """Both ways to run refuse an answer timeout not above the API's write deadline: the native
+    render, and the image's entrypoint."""
+    overrides = {"DB_WRITE_DEADLINE_S": write_s, "NGINX_ANSWER_TIMEOUT_S": answer_s}
+    if refused:
+        with pytest.raises(SystemExit, match="DB_WRITE_DEADLINE_S"):
+            nginx_values(default_stack(**overrides))
+    else:
+        nginx_values(default_stack(**overrides))
+    entrypoint = REPO / "nginx" / "docker-entrypoint.sh"
+    script = (
+        'die() { echo "$*" >&2; exit 1; }\n'
+        f"eval \"$(sed -n '/^check_answer_timeout() {{/,/^}}/p' {entrypoint})\"\n"
+        "check_answer_timeout"
+    )
+    checked = subprocess.run(
+        ["bash", "-c", script], env={**os.environ, **overrides}, capture_output=True, text=True
+    )
+    assert (checked.returncode != 0) == refused, checked.stderr
+    assert ("DB_WRITE_DEADLINE_S" in checked.stderr) == refused
 
 
 def test_the_edge_cache_is_on_by_default_serves_only_while_its_purger_follows() -> None:
