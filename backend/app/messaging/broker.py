@@ -43,11 +43,33 @@ class BrokerLogin(Protocol):
     def nats_password(self) -> SecretStr: ...
 
 
+class Outage:
+    """A connection's errors told once per outage: nats-py's own callback logs every failed
+    reconnection (four a second, each with its traceback, in every process, for as long as the
+    broker is away). Here the first error of a run is a warning, and the reconnection that ends
+    it says how many errors the run had."""
+
+    def __init__(self) -> None:
+        self.errors = 0  # of the current run (each log line names its process: served_by)
+
+    async def error(self, error: Exception) -> None:
+        if self.errors == 0:
+            log.warning(
+                "broker connection failing: reconnecting", extra={"error": repr(error)[:200]}
+            )
+        self.errors += 1
+
+    async def reconnected(self) -> None:
+        log.info("broker connection back", extra={"errors": self.errors})
+        self.errors = 0
+
+
 async def connect(settings: BrokerLogin, name: str, **callbacks: Any) -> Client:
     """A connection to any node of the cluster that answers, reconnecting for ever once made;
-    CALLBACKS are nats-py's (disconnected_cb, ...)."""
+    CALLBACKS are nats-py's (disconnected_cb, ...). Its errors are told once per outage."""
+    outage = Outage()
     return await nats.connect(
-        **callbacks,
+        **{"error_cb": outage.error, "reconnected_cb": outage.reconnected, **callbacks},
         servers=list(settings.nats_servers),
         user=settings.nats_user,
         password=settings.nats_password.get_secret_value(),
