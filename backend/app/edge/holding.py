@@ -5,9 +5,11 @@ consumer that keeps that position, and the measure of a purge's lag behind its w
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -28,6 +30,51 @@ class Held:
     due: float = 0.0  # when the repeat is due (monotonic), once after_applied is empty
     touched: float = field(default_factory=time.monotonic)
     received: float = field(default_factory=time.monotonic)
+
+
+class Acked:
+    """The messages this purger acknowledged within the last ack wait (their reply subjects).
+
+    An ack sent while the broker is away, or before the consumer has a leader again, is lost: the
+    broker counts the message pending until the ack wait ends, and the purger, which finished its
+    purges, waits that long before it follows again ("every message held came back"). Acking those
+    again spares the wait after a broker restart; it is harmless: an ack of a message acked
+    already, or delivered again since (its purges were done before the first ack), changes
+    nothing else."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self.replies: deque[tuple[float, str]] = deque()
+
+    async def ack(self, message: Msg) -> None:
+        """Acknowledge MESSAGE, and remember it."""
+        await message.ack()
+        if message.reply:
+            self.replies.append((time.monotonic(), message.reply))
+        while self.replies and time.monotonic() - self.replies[0][0] > self.keep_s:
+            self.replies.popleft()
+
+    async def again(self, nc: Client) -> int:
+        """Send the acks of the last KEEP_S again; how many."""
+        for _, reply in self.replies:
+            await nc.publish(reply)
+        return len(self.replies)
+
+
+class Recent:
+    """The last KEEP stream sequences added (a bounded memory of them)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep, self.seqs, self.order = keep, set[int](), deque[int]()
+
+    def add(self, seq: int) -> None:
+        self.seqs.add(seq)
+        self.order.append(seq)
+        if len(self.order) > self.keep:
+            self.seqs.discard(self.order.popleft())
+
+    def __contains__(self, seq: object) -> bool:
+        return seq in self.seqs
 
 
 def observe_lag(occurred_at: datetime | None, kind: str) -> float | None:

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +43,7 @@ from nats.js.errors import NotFoundError
 
 from app.edge import metrics
 from app.edge.config import PurgerSettings
-from app.edge.holding import Held, ack_wait_s, consumer_config, observe_lag
+from app.edge.holding import Acked, Held, Recent, ack_wait_s, consumer_config, observe_lag
 from app.edge.nginx import Edge, PurgeFailed
 from app.edge.outbox import OutboxWatch
 from app.edge.paths import stale_paths
@@ -78,14 +77,14 @@ class Purger:
         self.nc: Client | None = None
         self.subscription: Any = None
         self.held: list[Held] = []
+        self.acked = Acked(ack_wait_s(settings))
         self.behind = True
         self.failures = 0
         self.outbox = OutboxWatch()
         self.last_check = 0.0
         self.leased_at = 0.0
         # Sequences the workers said they applied before this purger held their event.
-        self.applied: set[int] = set()
-        self.applied_order: deque[int] = deque()
+        self.applied = Recent(APPLIED_KEPT)
 
     async def run(self) -> None:
         """Follow the stream until SIGTERM; on any failure, step the edge aside and retry."""
@@ -173,9 +172,6 @@ class Purger:
         held = next((h for h in self.held if h.seq == seq and h.after_applied), None)
         if held is None:  # not here yet (or none to purge): remember it for a while
             self.applied.add(seq)
-            self.applied_order.append(seq)
-            if len(self.applied_order) > APPLIED_KEPT:
-                self.applied.discard(self.applied_order.popleft())
             return
         try:
             self.purge_derived(held, "nudge")
@@ -225,7 +221,7 @@ class Purger:
             elif not held.after_applied and now >= held.due:
                 for path in held.purged:
                     self.purge(path, "repeat")
-                await held.message.ack()
+                await self.acked.ack(held.message)
                 self.held.remove(held)
             elif now - held.touched > ack_wait_s(self.settings) / 2:
                 await held.message.in_progress()
@@ -261,6 +257,8 @@ class Purger:
         # Messages delivered and not held here were a previous process's, unfinished: caught up
         # only once they came back (after the ack wait) and were purged again.
         orphaned = (info.num_ack_pending or 0) > len(self.held)
+        if orphaned and self.behind:  # some may be this process's own acks, lost (Acked)
+            await self.acked.again(self.nc)
         if pending == 0 and not orphaned and self.behind and waited <= bound:
             dropped = await asyncio.to_thread(self.edge.purge_all)
             self.behind = False

@@ -55,6 +55,7 @@ class FakeMessage:
         }
         self.data = json.dumps(event).encode()
         self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
+        self.reply = f"$JS.ACK.EVENTS.purger-edge-1.1.{seq}.{seq}.0.0"
         self.acked = False
 
     async def ack(self) -> None:
@@ -186,6 +187,37 @@ def test_the_edge_serves_again_only_caught_up_and_after_every_copy_was_dropped(
     asyncio.run(process.check())
     assert edge.serving is serves
     assert edge.dropped_all == (1 if serves else 0)
+
+
+def test_acks_the_broker_lost_are_sent_again_and_the_purger_follows_without_the_ack_wait() -> None:
+    """Its own acks sent while the broker was away, or before the consumer had a leader again,
+    were lost: the broker still counts those messages delivered. Not a previous process's: the
+    purger acks them again and follows at the next look, not after the broker's ack wait."""
+    edge = FakeEdge()
+    process = purger(edge)
+    done = [FakeMessage(seq, "user.updated", seq) for seq in (7, 8)]
+    for message in done:
+        asyncio.run(process.acked.ack(message))  # type: ignore[arg-type]
+    acked_again: list[str] = []
+    info = SimpleNamespace(num_pending=0, num_ack_pending=2)
+
+    async def consumer_info(*_: Any, **__: Any) -> SimpleNamespace:
+        return info
+
+    async def publish(subject: str, payload: bytes = b"") -> None:
+        acked_again.append(subject)
+        info.num_ack_pending -= 1
+
+    process.nc = SimpleNamespace(  # type: ignore[assignment]
+        jetstream=lambda: SimpleNamespace(consumer_info=consumer_info), publish=publish
+    )
+    process.behind = True
+    asyncio.run(process.check())
+    assert acked_again == [message.reply for message in done]
+    assert not edge.serving  # this look saw them pending
+    process.last_check = 0.0  # the next look
+    asyncio.run(process.check())
+    assert edge.serving
 
 
 def caught_up(process: Purger) -> None:
