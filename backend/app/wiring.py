@@ -204,7 +204,6 @@ def build_services(settings: Settings) -> Services:
         make_retrier(settings),
         make_cache(settings, redis, redis_breaker),
         settings.cache_enabled,
-        settings.db_write_deadline_s,
     )
     limiter = make_rate_limiter(settings, redis, redis_breaker)
     services = Services(

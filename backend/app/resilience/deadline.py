@@ -2,13 +2,12 @@
 
 An API write must answer before nginx gives up on its replica (NGINX_ANSWER_TIMEOUT_S): only then
 can nginx read "no answer" as "this replica is frozen" and send a keyed write to the next one
-(docs/reliability.md, "A frozen API replica"). So the application layer opens a deadline around a
-write, and the layers below bound what they wait for by the time left: each database round trip
-(app/db/deadlines.py), a wait for the new primary after a fence, a retry.
+(docs/reliability.md, "A frozen API replica"). So a write's request opens a deadline when it
+arrives (app/api/context.py), and the layers below bound what they wait for by the time left:
+each database round trip (app/db/deadlines.py), a wait for the new primary after a fence, a retry.
 
 The deadline lives in a context variable: the API's sync workers serve one request per thread, and
-nothing between the unit of work and the socket has to pass it along. An API write's deadline
-starts with its request (app/api/context.py), so the key check before it counts too.
+nothing between the request and the socket has to pass it along; the key check counts too.
 """
 
 from __future__ import annotations

@@ -55,11 +55,10 @@ def once(
         )
         return answer
 
-    with units.deadline():  # one for the claim and, when the key was taken, the replay
-        try:
-            return units.write(call, claimed)
-        except stored_answers.KeyTaken:
-            return replay(units, call, request)
+    try:
+        return units.write(call, claimed)
+    except stored_answers.KeyTaken:
+        return replay(units, call, request)
 
 
 def replay(units: Units, call: Call, request: Idempotent) -> Answer:

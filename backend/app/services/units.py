@@ -9,7 +9,7 @@ it), and what the HTTP layer shows as headers comes back in the ``Call``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,7 +23,6 @@ from app.db.queries import outbox
 from app.db.routing import Router
 from app.errors import DatabaseUnavailable, NotFound
 from app.messaging import events
-from app.resilience import deadline
 from app.resilience.retry import Retrier
 from app.schemas import json_bytes
 from app.services.consistency import (
@@ -76,23 +75,10 @@ class Write:
 class Units:
     """Runs units of work on the router, with retries, around the cache."""
 
-    def __init__(
-        self,
-        router: Router,
-        retrier: Retrier,
-        cache: Cache,
-        cache_enabled: bool,
-        write_deadline_s: float | None = None,
-    ) -> None:
-        """CACHE_ENABLED False sends every cached read to the database (BYPASS). WRITE_DEADLINE_S
-        bounds each write, retries included (an API's: DB_WRITE_DEADLINE_S; None: unbounded)."""
+    def __init__(self, router: Router, retrier: Retrier, cache: Cache, cache_enabled: bool) -> None:
+        """CACHE_ENABLED False sends every cached read to the database (BYPASS)."""
         self.router, self.retrier, self.cache = router, retrier, cache
-        self.cache_enabled, self.write_deadline_s = cache_enabled, write_deadline_s
-
-    def deadline(self) -> AbstractContextManager[None]:
-        """A write's deadline, for a use case whose answer takes more than one unit of work (the
-        nested units keep it: deadline.within)."""
-        return deadline.within(self.write_deadline_s)
+        self.cache_enabled = cache_enabled
 
     @contextmanager
     def writing(self, call: Call) -> Iterator[Write]:
@@ -123,15 +109,14 @@ class Units:
                 return action(unit)
 
         try:
-            with self.deadline():
-                return self.retrier.run(once, kind="write", write=True)
+            return self.retrier.run(once, kind="write", write=True)
         except UNAVAILABLE_ERRORS as error:
             raise DatabaseUnavailable(str(error)) from error
 
     def write_once(self, call: Call, action: Callable[[Write], T]) -> T:
         """ACTION's result in one write unit of work, not retried (it decides what to answer)."""
         try:
-            with self.deadline(), self.writing(call) as unit:
+            with self.writing(call) as unit:
                 return action(unit)
         except UNAVAILABLE_ERRORS as error:
             raise DatabaseUnavailable(str(error)) from error
