@@ -59,11 +59,14 @@ def epoch(engine: Engine) -> int | None:
 
 def current_primary(probes: dict[str, Engine]) -> tuple[str | None, list[str]]:
     """(the member that takes writes, or None when none or no single one can be told; every
-    writable member). Of several writable members, the one with the highest epoch."""
+    writable member). Of several writable members, the one with the highest epoch, once each of
+    them has said its epoch: one that could not (a timeout) may hold the newest."""
     found = writable(probes)
     if len(found) <= 1:
         return (found[0] if found else None), found
     known = {a: e for a in found if (e := epoch(probes[a])) is not None}
+    if len(known) < len(found):
+        return None, found
     newest = [a for a, e in known.items() if e == max(known.values())]
     return (newest[0] if len(newest) == 1 else None), found
 
@@ -125,11 +128,18 @@ class Topology:
         self._wake.set()
 
     def start(self) -> None:
-        """Check at once, and then on every wake() or interval, in a thread of its own."""
+        """Check once before returning, and then on every wake() or interval, in a thread of its
+        own. The first check is not left to the thread: a process starting while a woken former
+        primary is writable (the configured one, where CURRENT starts) would write there until
+        the thread had looked."""
         with self._lock:
             if self._started:
                 return
             self._started = True
+        try:
+            self.check()
+        except Exception:  # the members down: the thread looks again
+            log.exception("topology check failed")
         threading.Thread(target=self._run, name="topology", daemon=True).start()
 
     def _run(self) -> None:

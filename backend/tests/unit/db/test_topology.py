@@ -101,6 +101,35 @@ def test_two_writable_members_of_one_epoch_are_not_followed(members: Members) ->
     assert followed == []
 
 
+def test_of_two_writable_members_none_is_followed_while_one_cannot_say_its_epoch(
+    members: Members,
+) -> None:
+    followed: list[str] = []
+    top = make_topology(followed)
+    top.current = "db2:1"  # following the promoted member, epoch 1
+    members.read_only.update({"db1:1": 0, "db2:1": 0})  # the old primary woke up writable
+    members.epochs.update({"db1:1": 0})  # and the promoted member's answer timed out
+    assert top.check() == "db2:1"
+    assert followed == []
+    members.epochs.update({"db2:1": 1})
+    assert top.check() == "db2:1"
+    assert followed == []
+
+
+def test_a_starting_process_finds_the_primary_before_it_serves_anything(
+    members: Members,
+) -> None:
+    followed: list[str] = []
+    probes: dict[str, Any] = {a: a for a in ["db1:1", "db2:1"]}
+    top = Topology(probes, "db1:1", followed.append, interval_s=60)
+    # The configured primary (db1) woke up writable after a failover to db2.
+    members.read_only.update({"db2:1": 0})
+    members.epochs.update({"db1:1": 0, "db2:1": 1})
+    top.start()
+    assert top.current == "db2:1"
+    assert followed == ["db2:1"]
+
+
 def test_a_wait_for_a_move_ends_when_another_member_takes_writes(members: Members) -> None:
     top = make_topology([])
     assert top.wait_for_move("db1:1", timeout_s=0.05) is False
