@@ -17,9 +17,9 @@ from loadtest.harness.docs import replace_section
 from stack.settings import REPO
 
 # The rows of the bench's targets table the box shows, by their label there.
-ZIPF = "Zipf mix: full stack (stage 5) ÷ peer, p99 ≤ 50 ms"
+ZIPF = "Zipf reads: full stack (stage 5) ÷ peer, p99 ≤ 50 ms"
 RANDOM = "random id, the full stack (edge on) ÷ peer with no cache"
-EDGE_SHARE = "Zipf mix: share of stage 5's requests the edge answered"
+EDGE_SHARE = "Zipf reads: share of stage 5's requests the edge answered"
 
 
 def section(doc: Path, name: str) -> str:
@@ -85,14 +85,14 @@ def stages(repo: Path = REPO) -> str:
     bench = section(repo / "docs" / "benchmarks.md", "bench")
     targets = {cells[0]: cells[1:] for cells in rows(bench) if len(cells) == 4}
     lines = [
-        "| stage | Zipf mix, req/s (p99 ≤ 50 ms) | ÷ the stage before | ÷ the naive stack |",
+        "| stage | Zipf reads, req/s (p99 ≤ 50 ms) | ÷ the stage before | ÷ the naive stack |",
         "|---|---|---|---|",
     ]
     for cells in rows(bench):
         number = cells[0].split(".", 1)[0]
         if len(cells) == 11 and number.isdigit():
             n = int(number)
-            before = targets.get(f"Zipf mix: stage {n} ÷ stage {n - 1}", ["–"])[0]
+            before = targets.get(f"Zipf reads: stage {n} ÷ stage {n - 1}", ["–"])[0]
             lines.append(f"| {cells[0]} | {cells[1]} | {before} | {cells[9].strip('*')} |")
     if len(lines) == 2:
         lines.append("| (no `make bench` run yet) | – | – | – |")

@@ -1,4 +1,5 @@
-"""Stages 1-5 of the staircase and the peer on the Zipf mix, in interleaved rounds."""
+"""Stages 1-5 of the staircase and the peer on the Zipf reads, and stage 5 and the peer on the
+Zipf mix (the same reads with 5% writes), in interleaved rounds after a steady-state warm-up."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from pathlib import Path
 from loadtest.bench.config import (
     CONNECTIONS,
     HOT_USERS,
+    MIX_SCRIPT,
     P99_LIMIT_MS,
+    READS_SCRIPT,
     ROUNDS,
     SINGLE_PORT,
     SINGLE_WORKERS,
+    STEADY_SLICE_S,
+    STEADY_WARMUP_S,
     ZIPF_WARMUP_S,
 )
 from loadtest.harness.accesslog import edge_share, log_position
@@ -30,22 +35,50 @@ from stack.waiting import until
 
 
 def best_within_p99(
-    name: str, url: str, script: str, env: dict[str, str], log: Path | None = None
+    name: str,
+    url: str,
+    script: str,
+    env: dict[str, str],
+    log: Path | None = None,
+    hits: list[float] | None = None,
 ) -> Result:
     """The highest throughput among CONNECTIONS whose p99 stays within the limit, after a warm-up
     of ZIPF_WARMUP_S; with LOG (nginx's access log), the share of the measured requests nginx's
-    edge answered is printed and kept (edge_hits)."""
+    edge answered is printed and appended to HITS (default EDGE_HITS)."""
     wrk(name, url, script, CONNECTIONS[0], env, duration_s=ZIPF_WARMUP_S)  # the steady state
     start = log_position(log) if log else (0, 0)
     results = [wrk(name, url, script, c, env) for c in CONNECTIONS]
     if log:
-        EDGE_HITS.append(edge_share(log, start))
+        (EDGE_HITS if hits is None else hits).append(edge_share(log, start))
     within = [r for r in results if r.p99_ms <= P99_LIMIT_MS and r.errors == 0]
     return max(within or results, key=lambda r: r.rps)
 
 
-# The edge's share of stage 5's measured requests, one per round.
+# The edge's share of stage 5's measured requests, one per round: on the Zipf reads, on the mix.
 EDGE_HITS: list[float] = []
+MIX_EDGE_HITS: list[float] = []
+# The steady-state warm-up, slice by slice: (requests the full stack has served so far, the
+# edge's share of the slice's requests, req/s of the slice, req/s of the peer's same slice).
+STEADY: list[tuple[int, float, float, float]] = []
+
+
+def steady_state(stack: Stack, peer: str, env: dict[str, str]) -> None:
+    """Before the first round: the full stack (edge on) and then the peer each serve the Zipf
+    reads for STEADY_WARMUP_S, in slices; the edge's share of each slice is kept (STEADY)."""
+    if STEADY_WARMUP_S <= 0:
+        return
+    log = stack.state / "logs" / "nginx-access.log"
+    conns, slices = CONNECTIONS[1], max(STEADY_WARMUP_S // STEADY_SLICE_S, 1)
+    run_env = {**env, "EDGE_BYPASS": "0"}
+    print(f"steady state: {slices} x {STEADY_SLICE_S} s of Zipf reads each", flush=True)
+    served, ours = 0, []
+    for _ in range(slices):
+        start = log_position(log)
+        result = wrk("steady", stack.base_url, READS_SCRIPT, conns, run_env, STEADY_SLICE_S)
+        served += round(result.rps * STEADY_SLICE_S)
+        ours.append((served, edge_share(log, start), result.rps))
+    theirs = [wrk("steady", peer, READS_SCRIPT, conns, env, STEADY_SLICE_S).rps for _ in ours]
+    STEADY[:] = [(*slice_, peer_rps) for slice_, peer_rps in zip(ours, theirs, strict=True)]
 
 
 def single_server(stack: Stack, *, replicas: bool, cache: bool) -> subprocess.Popen[bytes]:
@@ -116,9 +149,10 @@ def wrk_env(stack: Stack, ids: dict[str, int]) -> dict[str, str]:
 STEP_RATIOS: list[float] = []
 
 
-def staircase(stack: Stack, peer: str, env: dict[str, str]) -> list[Row]:
-    """Stages 1-5 and the peer on the Zipf mix, in ROUNDS interleaved rounds; each stage's median
-    round and its median ratio to the peer.
+def staircase(stack: Stack, peer: str, env: dict[str, str]) -> tuple[list[Row], list[Row]]:
+    """Stages 1-5 and the peer on the Zipf reads, in ROUNDS interleaved rounds after the steady
+    state; each stage's median round and its median ratio to the peer. And stage 5 and the peer
+    on the Zipf mix, in the same rounds: its row and the peer's.
 
     One sweep per stage put minutes between stage 1 and stage 4, and this machine's speed drifts
     over minutes: the same code measured full stack / stage 1 anywhere from 0.83 to 1.79.
@@ -136,30 +170,47 @@ def staircase(stack: Stack, peer: str, env: dict[str, str]) -> list[Row]:
     peer_name = f"naive peer: nginx, {peer_workers} sync workers, cache-aside"
     rounds: list[list[Result]] = [[] for _ in steps]
     peer_rounds: list[Result] = []
+    mix_names = (f"Zipf mix (5% writes): {peer_name}", "Zipf mix (5% writes): the full stack")
+    mix_rounds: tuple[list[Result], list[Result]] = ([], [])
+    log = stack.state / "logs" / "nginx-access.log"
+    steady_state(stack, peer, env)
     for round_number in range(1, ROUNDS + 1):
         print(f"round {round_number} of {ROUNDS}", flush=True)
-        peer_rounds.append(best_within_p99(peer_name, peer, "zipf_mix.lua", env))
+        peer_rounds.append(best_within_p99(peer_name, peer, READS_SCRIPT, env))
         print_row(peer_rounds[-1])
         for i, (name, options) in enumerate(steps):
             if isinstance(options, bool):
-                log = stack.state / "logs" / "nginx-access.log" if options else None
                 run_env = {**env, "EDGE_BYPASS": "0" if options else "1"}
                 rounds[i].append(
-                    best_within_p99(name, stack.base_url, "zipf_mix.lua", run_env, log)
+                    best_within_p99(
+                        name, stack.base_url, READS_SCRIPT, run_env, log if options else None
+                    )
                 )
             else:
                 process = single_server(stack, **options)
                 try:
-                    rounds[i].append(best_within_p99(name, single, "zipf_mix.lua", env))
+                    rounds[i].append(best_within_p99(name, single, READS_SCRIPT, env))
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
             print_row(rounds[i][-1])
+        mix_rounds[0].append(best_within_p99(mix_names[0], peer, MIX_SCRIPT, env))
+        print_row(mix_rounds[0][-1])
+        edge_env = {**env, "EDGE_BYPASS": "0"}
+        mix_rounds[1].append(
+            best_within_p99(mix_names[1], stack.base_url, MIX_SCRIPT, edge_env, log, MIX_EDGE_HITS)
+        )
+        print_row(mix_rounds[1][-1])
     peer_result = median(peer_rounds)
     rows = [Row(median(runs), peer_result, median_ratio(runs, peer_rounds)) for runs in rounds]
     STEP_RATIOS[:] = [median_ratio(after, before) for before, after in itertools.pairwise(rounds)]
+    mix_peer = median(mix_rounds[0])
+    mix = [
+        Row(median(mix_rounds[1]), mix_peer, median_ratio(mix_rounds[1], mix_rounds[0])),
+        Row(mix_peer, None, math.nan),
+    ]
     print("median of the rounds:")
     print_row(peer_result)
-    for row in rows:
+    for row in [*rows, *mix]:
         print_row(row.result, row.ratio)
-    return [*rows, Row(peer_result, None, math.nan)]
+    return [*rows, Row(peer_result, None, math.nan)], mix

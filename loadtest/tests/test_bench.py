@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.bench import report
 from loadtest.bench.report import Target, markdown
 from loadtest.harness import accesslog
 from loadtest.harness.cpu import busy_cpu_s
@@ -35,7 +36,19 @@ def test_the_results_table_shows_each_runs_cores_cpu_per_request_and_ratio_to_th
     peer = Result("peer: uncached list read", 600, 30.0, 45.0, 0, 32, 1.8, 3000)
     read = Result("uncached replica read", 750, 42.1, 69.4, 0, 32, 1.9, 2650)
     target = Target("a ratio", 1.5, 2.0)
-    text = markdown([Row(stage, None, math.nan)], [Row(read, peer, 1.27)], [target], "make bench")
+    mix = Result("Zipf mix (5% writes): the full stack", 900, 5.0, 20.0, 0, 16, 1.9, 2100)
+    mix_peer = Result("Zipf mix (5% writes): naive peer", 1000, 4.0, 15.0, 0, 16, 1.9, 1900)
+    text = markdown(
+        [Row(stage, None, math.nan)],
+        [Row(mix, mix_peer, 0.9), Row(mix_peer, None, math.nan)],
+        [Row(read, peer, 1.27)],
+        [target],
+        "make bench",
+    )
+    assert (
+        "| Zipf mix (5% writes): the full stack | 900 | 5.0 | 20.0 | 0 | 16 | 1.90 | 2,100 "
+        "| Zipf mix (5% writes): naive peer: 1,000/s, 1,900 µs | **0.90** | 1.11 |" in text
+    )
     assert (
         "| 1. one API process, primary only | 475 | 14.9 | 34.5 | 0 | 8 | 0.95 | 2,425 | | |"
         in text
@@ -47,6 +60,18 @@ def test_the_results_table_shows_each_runs_cores_cpu_per_request_and_ratio_to_th
     assert over in text
     assert "| cores busy | CPU µs per request | the peer's same workload |" in text
     assert "| a ratio | 1.50 | ≥ 2 | **not met** |" in text
+
+
+def test_the_steady_state_table_shows_the_edge_share_growing_slice_by_slice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slices = [(30_000, 0.45, 1000.0, 800.0), (66_000, 0.6, 1200.0, 800.0)]
+    monkeypatch.setattr(report, "STEADY", slices)
+    table = report.steady_table()
+    assert "| 30 | 30,000 | 45% | 1,000 | 800 | 1.25 |" in table
+    assert "| 60 | 66,000 | 60% | 1,200 | 800 | 1.50 |" in table
+    monkeypatch.setattr(report, "STEADY", [])
+    assert "BENCH_STEADY_WARMUP_S=0" in report.steady_table()
 
 
 def test_a_ratio_to_the_peer_is_the_median_of_the_rounds_ratios() -> None:
