@@ -10,9 +10,11 @@ import pytest
 
 from loadtest.bench import report
 from loadtest.bench.report import Target, markdown
+from loadtest.bench.staircase import watch_s
 from loadtest.harness import accesslog
 from loadtest.harness.cpu import busy_cpu_s
 from loadtest.harness.wrk import Result, Row, median, median_ratio, to_ms
+from stack.settings import Stack
 
 
 def test_wrk_latencies_are_read_in_milliseconds() -> None:
@@ -97,3 +99,10 @@ def test_the_edge_share_counts_across_a_rotation_of_the_access_log(tmp_path: Pat
         b'{"edge":"HIT"}\n',
         b'{"edge":"MISS"}\n',
     ]
+
+
+def test_stage_3_warms_past_its_near_caches_watch_unless_direct_loads_are_off() -> None:
+    stack = Stack({"CACHE_TOMBSTONE_TTL_S": "30", "CACHE_DIRECT_LOADS": "true"})
+    assert watch_s(stack) == 30
+    assert watch_s(Stack({"CACHE_TOMBSTONE_TTL_S": "2.5", "CACHE_DIRECT_LOADS": "true"})) == 3
+    assert watch_s(Stack({"CACHE_TOMBSTONE_TTL_S": "30", "CACHE_DIRECT_LOADS": "false"})) == 0
