@@ -18,7 +18,9 @@ The same markers tell each worker which keys were written lately: a key with no 
 last ``watch_s`` (the tombstone's lifetime), heard over a subscription alive all that time, holds
 no tombstone in Redis either (``unchanged``). A marker's expiry is broadcast like a write, a
 second after it (invalidation.py), and counts as one: it only moves the watch's start later.
-An edge fill of such a key needs nothing from Redis that the database cannot give (reads.py).
+A read of such a key that must see no particular write may then skip Redis (reads.py's direct
+loads); an edge fill never does: nginx keeps its answer, which must have met the key's tombstone
+itself, not this process's word of it (a busy process hears a marker late; docs/caching.md).
 """
 
 from __future__ import annotations
