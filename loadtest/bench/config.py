@@ -15,7 +15,8 @@ SINGLE_WORKERS = os.environ.get("BENCH_SINGLE_WORKERS", "1")
 HOT_USERS = os.environ.get("BENCH_HOT_USERS", "100")
 WARMUP_S = int(os.environ.get("BENCH_WARMUP_S", "3"))
 # Each stage of the Zipf staircase (and the peer) is warmed with the same traffic this long
-# before its measured runs: the steady state of its caches, not their filling.
+# before its measured runs: the steady state of its caches, not their filling. Stage 3's new
+# single server warms CACHE_TOMBSTONE_TTL_S longer (staircase.watch_s).
 ZIPF_WARMUP_S = int(os.environ.get("BENCH_ZIPF_WARMUP_S", "30"))
 # Before the first round, the full stack and the peer each serve the Zipf reads this long (in
 # slices of STEADY_SLICE_S, the edge's share printed after each): the edge keeps a copy until a

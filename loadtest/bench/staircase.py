@@ -63,12 +63,12 @@ MIX_EDGE_HITS: list[float] = []
 STEADY: list[tuple[int, float, float, float]] = []
 
 
-def steady_state(stack: Stack, peer: str, env: dict[str, str]) -> None:
+def steady_state(stack: Stack, peer: str, env: dict[str, str], log: Path) -> None:
     """Before the first round: the full stack (edge on) and then the peer each serve the Zipf
-    reads for STEADY_WARMUP_S, in slices; the edge's share of each slice is kept (STEADY)."""
+    reads for STEADY_WARMUP_S, in slices; the edge's share of each slice (LOG: nginx's access
+    log) is kept (STEADY)."""
     if STEADY_WARMUP_S <= 0:
         return
-    log = stack.state / "logs" / "nginx-access.log"
     conns, slices = CONNECTIONS[1], max(STEADY_WARMUP_S // STEADY_SLICE_S, 1)
     run_env = {**env, "EDGE_BYPASS": "0"}
     print(f"steady state: {slices} x {STEADY_SLICE_S} s of Zipf reads each", flush=True)
@@ -184,7 +184,7 @@ def staircase(stack: Stack, peer: str, env: dict[str, str]) -> tuple[list[Row], 
     mix_names = (f"Zipf mix (5% writes): {peer_name}", "Zipf mix (5% writes): the full stack")
     mix_rounds: tuple[list[Result], list[Result]] = ([], [])
     log = stack.state / "logs" / "nginx-access.log"
-    steady_state(stack, peer, env)
+    steady_state(stack, peer, env, log)
     for round_number in range(1, ROUNDS + 1):
         print(f"round {round_number} of {ROUNDS}", flush=True)
         peer_rounds.append(best_within_p99(peer_name, peer, READS_SCRIPT, env))
@@ -202,7 +202,7 @@ def staircase(stack: Stack, peer: str, env: dict[str, str]) -> tuple[list[Row], 
                 warmup = ZIPF_WARMUP_S + (watch_s(stack) if options["cache"] else 0)
                 try:
                     rounds[i].append(
-                        best_within_p99(name, single, READS_SCRIPT, env, None, None, warmup)
+                        best_within_p99(name, single, READS_SCRIPT, env, warmup_s=warmup)
                     )
                 finally:
                     process.terminate()
