@@ -47,6 +47,10 @@ CACHE_DIRECT_LOADS = Counter(
     "cache_direct_loads_total",
     "Reads of keys no write touched lately, loaded without asking Redis",
 )
+CACHE_EDGE_FILLS_BEHIND = Counter(
+    "cache_edge_fills_behind_total",
+    "Edge fills that asked Redis because this process had not yet applied every marker it got",
+)
 CACHE_LOADS = Counter("cache_loads_total", "Database loads behind cached reads", ["kind"])
 DB_READS = Counter("db_reads_total", "Read units of work by the node that served them", ["node"])
 INVALIDATION_FAILURES = Counter(

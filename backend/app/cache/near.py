@@ -19,13 +19,22 @@ last ``watch_s`` (the tombstone's lifetime), heard over a subscription alive all
 no tombstone in Redis either (``unchanged``). A marker's expiry is broadcast like a write, a
 second after it (invalidation.py), and counts as one: it only moves the watch's start later.
 A read of such a key that must see no particular write may then skip Redis (reads.py's direct
-loads); an edge fill never does: nginx keeps its answer, which must have met the key's tombstone
-itself, not this process's word of it (a busy process hears a marker late; docs/caching.md).
+loads).
+
+A busy process hears a marker late: its listener thread runs only when the request thread lets
+it, and a read that nginx's edge keeps for long must not trust a word not yet heard
+(docs/caching.md). Such a read first asks ``caught_up``: whether every marker that has reached
+this process (its socket) has been applied. Redis writes a write's markers to every subscriber
+before anything that follows the write can purge the edge (the purge comes from an event that
+the write's own pipeline wakes, or a worker's nudge sent after its invalidation), so a read that
+finds its process caught up after a purge has heard that purge's write.
 """
 
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +46,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 CHANNEL = "__redis__:invalidate"
+# How long `caught_up` waits for the listener to finish applying what it is reading.
+CATCH_UP_WAIT_S = 0.005
 ADDRESS_OPTIONS = ("host", "port", "db", "username", "password", "socket_connect_timeout")
 
 
@@ -58,6 +69,10 @@ class NearCache:
         self._sequence = 0
         self._subscribed_at = 0  # reads that began earlier may have missed an invalidation
         self._lock = threading.Lock()
+        # Held by the listener while it reads and applies what arrived; outside it, everything
+        # read from the subscription has been applied, and the rest is in the socket.
+        self._reading = threading.Lock()
+        self._socket: socket.socket | None = None
         self.redirect_id: int | None = None  # None: no subscription, near cache off
 
     def start(self) -> None:
@@ -93,6 +108,24 @@ class NearCache:
             return False
         changed_at = self._changed_at.get(key)
         return changed_at is None or now - changed_at > self.watch_s
+
+    def caught_up(self) -> bool:
+        """Whether every marker that reached this process has been applied: the subscription
+        is alive, the listener is not in the middle of applying, and nothing waits in its
+        socket (False when in doubt: the caller asks Redis instead)."""
+        sock = self._socket
+        if sock is None or self.redirect_id is None:
+            return False
+        if not self._reading.acquire(timeout=CATCH_UP_WAIT_S):
+            return False
+        try:
+            waiting = select.poll()
+            waiting.register(sock, select.POLLIN)
+            return not waiting.poll(0)
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+        finally:
+            self._reading.release()
 
     def put(self, key: str, value: Any, since: int, fresh_for_s: float) -> None:
         """Keep VALUE for at most FRESH_FOR_S, unless KEY changed after its read began (SINCE)."""
@@ -138,6 +171,7 @@ class NearCache:
             except (RedisError, OSError) as error:
                 log.warning("near cache off: subscription lost", extra={"error": str(error)})
             self.redirect_id = None
+            self._socket = None
             with self._lock:
                 self._entries.clear()
                 self._heard_since = None
@@ -167,12 +201,32 @@ class NearCache:
                 self._sequence += 1
                 self._subscribed_at = self._sequence
                 self._heard_since = time.monotonic()
+            sock = subscriber._sock
+            if sock is None:
+                raise OSError("the subscription has no socket")
+            self._socket = sock
             self.redirect_id = client_id
             log.info("near cache on", extra={"redirect_id": client_id})
+            arrived = select.poll()
+            arrived.register(sock, select.POLLIN)
             while True:
-                message = subscriber.read_response()
-                if isinstance(message, list) and len(message) == 3 and message[0] == b"message":
-                    self._invalidate(message[2])
+                self._wait(arrived)
+                with self._reading:
+                    self._apply_what_arrived(subscriber)
         finally:
             subscriber.disconnect()
             tracker.disconnect()
+
+    def _wait(self, arrived: select.poll) -> None:
+        """Until the subscription is readable; outside the lock: `caught_up` sees what waits."""
+        arrived.poll()
+
+    def _apply_what_arrived(self, subscriber: Connection) -> None:
+        """Read and apply every message the subscription holds (at least one: it is readable;
+        a closed socket raises ConnectionError)."""
+        while True:
+            message = subscriber.read_response()
+            if isinstance(message, list) and len(message) == 3 and message[0] == b"message":
+                self._invalidate(message[2])
+            if not subscriber.can_read(timeout=0):
+                return

@@ -37,6 +37,7 @@ from typing import TypeVar
 from redis import Redis
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.cache.entries import (
     FILL,
     GET_OR_LOCK,
@@ -91,14 +92,21 @@ class Cache:
         except (RedisError, BreakerOpen) as error:
             raise CacheUnavailable(str(error)) from error
 
-    def read(self, key: str, load: Loader, *, near: bool = True, direct: bool = False) -> Served:
+    def read(
+        self, key: str, load: Loader, *, near: bool = True, direct: bool = False, edge: bool = False
+    ) -> Served:
         """Answer from the cache, or load (once, however many ask) and fill it.
 
         NEAR False skips this process's near cache (a read that must see a write asks Redis).
         DIRECT: the read must see no particular write, so a quiet key may be loaded without
-        asking Redis (above).
+        asking Redis (above). EDGE: nginx's edge keeps the answer for long, so this process's
+        word (the near cache, a direct load) counts only once it has heard every marker that
+        reached it (near.caught_up); otherwise the read asks Redis, whose tombstone is there
+        before the write answers.
         """
         near_cache = self.near if near else None
+        if edge and (near_cache is not None or direct) and not self._caught_up():
+            near_cache, direct = None, False
         if near_cache is not None and (held := near_cache.get(key)) is not None:
             return Served(held.status, held.body, Outcome.HIT)
         admission_ms = self._admission_ms
@@ -140,6 +148,13 @@ class Cache:
         except CacheUnavailable:
             status, body = load(None)
             return Served(status, body, Outcome.BYPASS)
+
+    def _caught_up(self) -> bool:
+        """Whether this process has applied every marker that reached it (and has a near cache)."""
+        caught_up = self.near is not None and self.near.caught_up()
+        if not caught_up:
+            metrics.CACHE_EDGE_FILLS_BEHIND.inc()
+        return caught_up
 
     def _seen_here_lately(self, key: str) -> bool:
         """Whether this process loaded KEY directly within the admission window; if not, note

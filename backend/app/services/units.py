@@ -44,7 +44,7 @@ class Call:
 
     token: Token | None = None
     request_id: str = ""
-    # Its answer may be kept at the edge for long: from Redis, never from a near cache.
+    # Its answer may be kept at the edge for long (Cache.read's EDGE).
     for_edge: bool = False
     node: str = "none"
     cache: str = Outcome.BYPASS.value
@@ -167,11 +167,15 @@ class Units:
         if not self.cache_enabled or not may_use_cache(token):
             served = Served(*load(None), Outcome.BYPASS)
         else:
-            near = near_cache_allowed(token) and not call.for_edge
-            # Direct loads never fill the edge: an answer nginx keeps must have seen the key's
-            # tombstone in Redis, not a marker a busy worker may hear late (docs/caching.md).
-            direct = token is None and not call.for_edge
-            served = self.cache.read(key, load, near=near, direct=direct)
+            # An answer nginx keeps (for_edge) trusts this process's word only once it has
+            # heard every marker that reached it (Cache.read, docs/caching.md).
+            served = self.cache.read(
+                key,
+                load,
+                near=near_cache_allowed(token),
+                direct=token is None,
+                edge=call.for_edge,
+            )
         call.cache = served.outcome.value
         metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
         if served.direct:

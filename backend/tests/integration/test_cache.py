@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,6 +15,8 @@ from redis import Redis
 from redis.exceptions import AuthenticationError
 
 from app.cache import Cache, CachePolicy, Outcome
+from app.cache.entries import CHANGED_PREFIX
+from app.cache.near import NearCache
 from app.resilience.breaker import BreakerPolicy, CircuitBreaker, State
 from app.services import cache_keys
 from stack import apihttp
@@ -138,6 +142,48 @@ def test_a_missed_invalidation_reaches_redis_without_waiting_for_a_read(redis: R
     assert not cache.invalidate([key], "0-1-424242")
     eventually(lambda: redis.get(key) == b"T|0-1-424242", timeout=2)
     assert redis.get(f"changed:{key}") == b"0-1-424242"  # near caches hear of it too
+
+
+class Stalled(NearCache):
+    """A near cache whose listener, once GATE is cleared, sees a marker arrive but does not
+    read it: a worker busy with requests, whose listener thread is not scheduled."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis, CHANGED_PREFIX, ttl_s=30, max_entries=100, watch_s=0.5)
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def _wait(self, arrived: select.poll) -> None:
+        super()._wait(arrived)
+        self.gate.wait()
+
+
+def test_an_edge_fill_asks_redis_while_a_written_keys_marker_waits_unheard(redis: Redis) -> None:
+    """On real Redis: a write's marker reached a worker whose listener has not run yet. The
+    worker still believes the key unchanged (the hazard: a direct load from a lagging replica,
+    kept at the edge), but it is not caught up, so an edge fill asks Redis and meets the
+    write's tombstone; once the listener ran, the worker knows of the write."""
+    breaker = CircuitBreaker("redis", BreakerPolicy())
+    near = Stalled(redis)
+    near.start()
+    key = "c1:test:unheard"
+    eventually(lambda: near.caught_up() and near.unchanged(key), timeout=5)
+    near.gate.clear()
+    writer = Cache(redis, breaker, CachePolicy())
+    assert writer.invalidate([key], "0-1-777777")
+    eventually(lambda: not near.caught_up(), timeout=2)
+    assert near.unchanged(key)  # not heard yet
+    reader = Cache(redis, breaker, CachePolicy(), near)
+    told: list[str | None] = []
+
+    def load(tombstone: str | None) -> tuple[int, bytes]:
+        told.append(tombstone)
+        return 200, b'{"name":"new"}'
+
+    served = reader.read(key, load, direct=True, edge=True)
+    assert (served.direct, told) == (False, ["0-1-777777"])
+    near.gate.set()
+    eventually(lambda: near.caught_up() and not near.unchanged(key), timeout=2)
 
 
 def test_200_concurrent_requests_for_a_cold_key_load_it_once(api: Api, stack: Stack) -> None:

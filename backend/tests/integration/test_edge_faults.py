@@ -144,10 +144,11 @@ def quiet_users(
 def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     api: Api, stack: Stack, dbs: Databases, quiet_users: tuple[list[int], float]
 ) -> None:
-    """A quiet key (no write within a tombstone's lifetime) may be read without asking Redis
-    (app/cache/reads.py), but never to fill the edge: the first write to such a key must send
-    the edge's refill after its purge to a node that has the write, which only the tombstone in
-    Redis guarantees (a worker busy under load heard a write's marker 225 ms late)."""
+    """A quiet key (no write within a tombstone's lifetime) is read without asking Redis
+    (app/cache/reads.py), edge fills too: the first copies at the edge are loaded so. The first
+    write to such a key must still send the edge's refill after its purge to a node that has the
+    write: the worker has heard the write's marker by then, or knows that it has not yet
+    (near.caught_up: a worker busy under load once heard one 225 ms late) and asks Redis."""
     users, created_at = quiet_users
     # Quiet: every creation's tombstone has expired, and every worker has heard all markers for
     # longer than that (their subscriptions are older than the users: edge_on's `make up`
@@ -167,8 +168,8 @@ def test_the_first_write_to_a_quiet_key_is_read_fresh_with_a_lagging_replica(
     finally:
         delay_replicas(dbs, stack, 0)
     print(result.summary)
-    # every edge fill asked Redis: none was loaded directly
-    assert metric_total(stack, "cache_direct_loads_total") == direct_before
+    # the first copies at the edge were loaded directly, and no old version outlived the bound
+    assert metric_total(stack, "cache_direct_loads_total") > direct_before
     assert result.p99 <= BOUND_S, result.summary
     assert result.final_fresh, result.summary
 

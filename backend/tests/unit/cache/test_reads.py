@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 
 from app.cache import Cache, CachePolicy, Outcome
-from app.cache.entries import encode_entry, encode_tombstone, now_ms, parse
+from app.cache.entries import Entry, encode_entry, encode_tombstone, now_ms, parse
 from app.cache.near import NearCache
 from app.resilience.breaker import CircuitBreaker, State
 
@@ -210,6 +210,35 @@ def test_a_read_of_a_key_written_lately_asks_redis_for_the_writes_gtid(
     cache.near._invalidate([f"changed:{KEY}".encode()])  # the write's marker, heard
     served = cache.read(KEY, load, near=False, direct=True)
     assert (served.direct, load.told) == (False, ["0-1-11"])
+
+
+class Heard(NearCache):
+    """A near cache that has heard every marker for longer than a tombstone lives, and says
+    whether it has applied every marker that reached it as told (CAUGHT_UP)."""
+
+    def __init__(self, redis: fakeredis.FakeRedis, caught_up: bool) -> None:
+        super().__init__(redis, "changed:", ttl_s=30, max_entries=10, watch_s=30)
+        self.redirect_id, self._heard_since = 1, time.monotonic() - 31
+        self.is_caught_up = caught_up
+
+    def caught_up(self) -> bool:
+        return self.is_caught_up
+
+
+@pytest.mark.parametrize("caught_up", [True, False])
+def test_an_edge_fill_trusts_this_processs_word_only_once_it_heard_every_marker(
+    redis: fakeredis.FakeRedis, breaker: CircuitBreaker, caught_up: bool
+) -> None:
+    near = Heard(redis, caught_up)
+    cache = Cache(redis, breaker, CachePolicy(admission_window_s=60), near)
+    near.put("c1:user:8", Entry(200, b'{"id":8}', now_ms() + 60_000, 1, b""), near.mark(), 30)
+    quiet = cache.read(KEY, Loads(), direct=True, edge=True)
+    held = cache.read("c1:user:8", Loads(), direct=True, edge=True)
+    # Caught up: a quiet key loads directly and a held entry is served from the process.
+    # Behind: a marker may wait unheard, so both ask Redis (its tombstone is the truth).
+    assert quiet.direct is caught_up
+    assert (held.outcome is Outcome.HIT) is caught_up
+    assert (redis.dbsize() == 0) is caught_up
 
 
 @pytest.mark.parametrize(("direct", "admission_window_s"), [(False, 60), (True, 0)])
