@@ -143,7 +143,7 @@ class Units:
             node, value = self.router.read(fetch, floor, avoid=avoid, prefer=prefer, kind=kind)
             if call is not None:
                 call.node = node
-                metrics.DB_READS.labels(node).inc()
+                metrics.child(metrics.DB_READS, node).inc()
             return value
 
         try:
@@ -160,7 +160,7 @@ class Units:
         token = call.token
 
         def load(tombstone: str | None) -> tuple[int, bytes]:
-            metrics.CACHE_LOADS.labels(kind).inc()
+            metrics.child(metrics.CACHE_LOADS, kind).inc()
             document = self.read(fetch, call, read_floor(token, tombstone))
             return (200, json_bytes(document)) if document is not None else (404, missing.text)
 
@@ -177,7 +177,7 @@ class Units:
                 edge=call.for_edge,
             )
         call.cache = served.outcome.value
-        metrics.CACHE_REQUESTS.labels(served.outcome.value).inc()
+        metrics.child(metrics.CACHE_REQUESTS, served.outcome.value).inc()
         if served.direct:
             metrics.CACHE_DIRECT_LOADS.inc()
         return served
