@@ -96,7 +96,11 @@ def stages(repo: Path = REPO) -> str:
             lines.append(f"| {cells[0]} | {cells[1]} | {before} | {cells[9].strip('*')} |")
     if len(lines) == 2:
         lines.append("| (no `make bench` run yet) | – | – | – |")
-    return "\n".join(lines) + f"\n\nFrom `make bench` ({stamp(bench)}), on this machine."
+    return "\n".join(lines) + (
+        f"\n\nFrom `make bench` ({stamp(bench)}), on this machine. Each round measures every "
+        "stage side by side; a ratio is the median of the rounds' ratios, and req/s each stage's "
+        "median run, so the two may disagree when the machine's speed drifts between rounds."
+    )
 
 
 def refresh(repo: Path = REPO) -> None:

@@ -21,7 +21,9 @@ asking Redis: there is no tombstone whose GTID the read must see, and a first mi
 nothing anyway (admission). Its next read here within the window asks Redis, admitted at once
 (this process has seen it twice). Most reads of a Zipf mix's cold tail, and most of what nginx's
 edge asks for (it keeps the answer itself), never reach Redis. The stampede bound becomes one
-load per process, then the lock. Every other read takes the path above.
+load per process, then the lock. An edge fill takes this path (or a near-cache hit) only while
+its process has applied every marker that reached it (near.caught_up). Every other read takes
+the path above.
 """
 
 from __future__ import annotations

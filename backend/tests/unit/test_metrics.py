@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 
+from app.metrics import child
 from stack.settings import REPO
 
 
@@ -90,3 +92,14 @@ def test_every_series_the_dashboard_plots_is_one_the_code_exports() -> None:
     assert len({name for _, name in queried}) >= 20, "the parser lost the expressions"
     unknown = sorted((title, name) for title, name in queried if name not in series_defined())
     assert not unknown, f"plotted but never exported: {unknown}"
+
+
+def test_a_labelled_child_is_looked_up_once_and_counts_as_labels_would() -> None:
+    counter = Counter(
+        "unit_child_total", "A test counter", ["outcome"], registry=CollectorRegistry()
+    )
+    assert child(counter, "HIT") is child(counter, "HIT")
+    assert child(counter, "HIT") is not child(counter, "MISS")
+    child(counter, "HIT").inc()
+    child(counter, "HIT").inc()
+    assert counter.labels("HIT")._value.get() == 2
