@@ -153,7 +153,9 @@ class Cache:
 
     def _caught_up(self) -> bool:
         """Whether this process has applied every marker that reached it (and has a near cache)."""
-        caught_up = self.near is not None and self.near.caught_up()
+        if self.near is None:
+            return False
+        caught_up = self.near.caught_up()
         if not caught_up:
             metrics.CACHE_EDGE_FILLS_BEHIND.inc()
         return caught_up

@@ -102,19 +102,19 @@ def test_without_a_watch_nothing_is_vouched_for(redis: fakeredis.FakeRedis) -> N
     assert not near.unchanged("k")
 
 
-def subscribed(redis: fakeredis.FakeRedis) -> tuple[NearCache, socket.socket]:
+def subscribed(redis: fakeredis.FakeRedis) -> tuple[NearCache, socket.socket, socket.socket]:
     """A near cache whose subscription is one end of a socket pair; the other end, as Redis."""
     near = near_cache(redis)
     ours, redis_end = socket.socketpair()
     near._socket = ours
-    return near, redis_end
+    return near, ours, redis_end
 
 
 def test_it_is_caught_up_only_while_nothing_waits_in_its_subscription(
     redis: fakeredis.FakeRedis,
 ) -> None:
-    near, redis_end = subscribed(redis)
-    with redis_end, near._socket or redis_end:
+    near, ours, redis_end = subscribed(redis)
+    with ours, redis_end:
         assert near.caught_up()
         redis_end.sendall(b"*3\r\n$7\r\nmessage\r\n")  # a marker not yet read by the listener
         assert not near.caught_up()
@@ -123,8 +123,8 @@ def test_it_is_caught_up_only_while_nothing_waits_in_its_subscription(
 def test_it_is_not_caught_up_while_the_listener_applies_what_it_read(
     redis: fakeredis.FakeRedis,
 ) -> None:
-    near, redis_end = subscribed(redis)
-    with redis_end, near._socket or redis_end, near._reading:  # read, not yet applied
+    near, ours, redis_end = subscribed(redis)
+    with ours, redis_end, near._reading:  # read, not yet applied
         assert not near.caught_up()
 
 
