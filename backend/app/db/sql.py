@@ -32,3 +32,16 @@ def fetch_one(conn: Any, sql: str, params: tuple[Any, ...]) -> Row | None:
     """The first row of SQL, or None."""
     rows = fetch_all(conn, sql, params)
     return rows[0] if rows else None
+
+
+def fetch_value(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    """The first column of SQL's first row, or None when there is no row."""
+    if isinstance(conn, Connection):
+        return conn.exec_driver_sql(sql, params).scalar()
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    finally:
+        cursor.close()

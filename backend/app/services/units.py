@@ -155,14 +155,17 @@ class Units:
         self, key: str, kind: str, fetch: Callable[[Any], Any], call: Call, missing: NotFound
     ) -> Served:
         """A read answered from the cache under KEY, loaded with FETCH (once for all concurrent
-        askers): 200 with FETCH's document as JSON, or, when FETCH found nothing (None), 404 with
-        MISSING's text. Both are cached."""
+        askers): 200 with FETCH's document as JSON (or as it is, when FETCH gives the body
+        already encoded: bytes), or, when FETCH found nothing (None), 404 with MISSING's text.
+        Both are cached."""
         token = call.token
 
         def load(tombstone: str | None) -> tuple[int, bytes]:
             metrics.child(metrics.CACHE_LOADS, kind).inc()
             document = self.read(fetch, call, read_floor(token, tombstone))
-            return (200, json_bytes(document)) if document is not None else (404, missing.text)
+            if document is None:
+                return 404, missing.text
+            return 200, document if isinstance(document, bytes) else json_bytes(document)
 
         if not self.cache_enabled or not may_use_cache(token):
             served = Served(*load(None), Outcome.BYPASS)

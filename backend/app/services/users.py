@@ -63,15 +63,10 @@ def get_user(units: Units, call: Call, user_id: int) -> Served:
     return units.cached(
         cache_keys.user(existing(user_id)),
         "user",
-        lambda conn: user_document_or_none(user_rows.find_user(conn=conn, user_id=user_id)),
+        lambda conn: user_rows.find_user_body(conn=conn, user_id=user_id),
         call,
         NotFound("user", user_id),
     )
-
-
-def user_document_or_none(row: Document | None) -> Document | None:
-    """The user's document, or None when there is no user."""
-    return None if row is None else user_document(row)
 
 
 def update_user(

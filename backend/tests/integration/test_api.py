@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tests.integration.helpers import Api, Databases
+from app.db.queries import users as user_rows
+from app.schemas import json_bytes, user_document
+from tests.integration.helpers import Api, Databases, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +154,54 @@ def test_every_answer_through_nginx_forbids_content_sniffing(api: Api) -> None:
     ]
     assert [a.status_code for a in answers] == [200, 404, 200, 413]  # the 413 is nginx's own
     assert {a.headers.get("X-Content-Type-Options") for a in answers} == {"nosniff"}
+
+
+def test_the_database_renders_a_user_as_the_api_does(api: Api, dbs: Databases) -> None:
+    # A user's read body comes from MariaDB (GET_USER_BODY); a write's answer from Python
+    # (user_document). Byte for byte the same, for any name the API accepts and either kind of
+    # stats row: a client must not see a user change shape with the path its read took.
+    names = [("Ada", "Lovelace"), ('Quote " and \\', "</script>"), ("Zoë 日本 😀", "A\u2028Ω")]
+    users = [api.create_user(name, second) for name, second in names]
+    posted = users[0]["id"]
+    assert api.post(f"/api/users/{posted}/posts", json={"body": "hello"}).status_code == 201
+    stats = "SELECT COUNT(*) FROM user_stats WHERE user_id = %s AND post_count = 1"
+    eventually(lambda: dbs.scalar("primary", stats, posted) == 1, timeout=15, interval=0.1)
+    conn = dbs.connect("primary", as_app=True)
+    try:
+        for user in users:
+            row = user_rows.find_user(conn=conn, user_id=user["id"])
+            assert row is not None
+            want = json_bytes(user_document(row))
+            assert user_rows.find_user_body(conn=conn, user_id=user["id"]) == want
+        assert json.loads(want)["last_post_at"] is None
+        first = user_rows.find_user_body(conn=conn, user_id=posted)
+        assert first is not None
+        assert json.loads(first)["post_count"] == 1
+        assert json.loads(first)["last_post_at"].endswith("Z")
+        assert user_rows.find_user_body(conn=conn, user_id=MISSING) is None
+    finally:
+        conn.close()
+    # Through the API: the PATCH's answer (Python) and the read that follows it (the database,
+    # the write's tombstone making it load) are the same bytes.
+    patched = api.patch(f"/api/users/{users[1]['id']}", json={"name": "Grace 'Amazing'"})
+    assert patched.status_code == 200
+    assert api.get(f"/api/users/{users[1]['id']}").content == patched.content
+
+
+def test_a_row_the_api_would_refuse_is_still_rendered_as_valid_json(
+    api: Api, dbs: Databases
+) -> None:
+    # A name written past the API (DBeaver, the mysql CLI) may hold a control character: MariaDB
+    # escapes it in upper-case hex (\u000B) where Python writes lower case. Same JSON value.
+    user_id = api.create_user("Ctl", "Row")["id"]
+    dbs.query("primary", "UPDATE users SET name = %s WHERE id = %s", "a\x0bb\x01", user_id)
+    conn = dbs.connect("primary", as_app=True)
+    try:
+        row = user_rows.find_user(conn=conn, user_id=user_id)
+        body = user_rows.find_user_body(conn=conn, user_id=user_id)
+    finally:
+        conn.close()
+    assert row is not None
+    assert body is not None
+    assert json.loads(body) == user_document(row)
+    assert json.loads(body)["name"] == "a\x0bb\x01"
