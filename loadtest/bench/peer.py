@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,11 +44,26 @@ http {{
 """
 
 
+def refuse_taken(ports: tuple[int, ...]) -> None:
+    """Stop with a clear message if anything answers on PORTS: a peer left by an interrupted
+    run would otherwise be measured in place of this one (its own nginx and gunicorn fail to
+    bind, and the wait for /ping is answered by the old one)."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(
+                    f"port {port} is taken (a naive peer left running by an interrupted bench?): "
+                    "stop that process, or set BENCH_PEER_PORT / BENCH_PEER_API_PORT"
+                )
+
+
 @contextmanager
 def naive_peer(stack: Stack) -> Iterator[str]:
     """Run the naive peer (nginx + gunicorn) on its own ports until the block ends; its URL."""
     # Beside the state dir, not in it: `make up` (which the bench runs to toggle the edge cache)
     # takes any nginx whose command line names the state dir for an orphan of the stack.
+    refuse_taken((PEER_PORT, PEER_API_PORT))
     folder = stack.state.with_name(f"{stack.state.name}-bench-peer")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -81,6 +97,9 @@ def naive_peer(stack: Stack) -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{PEER_PORT}"
         wait_for(f"{url}/ping")
+        exited = [name for name, p in (("nginx", proxy), ("gunicorn", app)) if p.poll() is not None]
+        if exited:
+            raise SystemExit(f"the naive peer did not start: its {' and '.join(exited)} exited")
         print(f"naive peer: nginx :{PEER_PORT} over gunicorn, {workers} sync workers", flush=True)
         yield url
     finally:

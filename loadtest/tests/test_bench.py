@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
-from loadtest.bench import report
+from loadtest.bench import peer, report
 from loadtest.bench.report import Target, markdown
 from loadtest.bench.staircase import watch_s
 from loadtest.harness import accesslog
@@ -106,3 +107,14 @@ def test_stage_3_warms_past_its_near_caches_watch_unless_direct_loads_are_off() 
     assert watch_s(stack) == 30
     assert watch_s(Stack({"CACHE_TOMBSTONE_TTL_S": "2.5", "CACHE_DIRECT_LOADS": "true"})) == 3
     assert watch_s(Stack({"CACHE_TOMBSTONE_TTL_S": "30", "CACHE_DIRECT_LOADS": "false"})) == 0
+
+
+def test_the_peer_refuses_a_port_something_already_answers_on() -> None:
+    # A peer left by an interrupted run would be measured in place of the new one.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"port {port} is taken"):
+            peer.refuse_taken((port,))
+    peer.refuse_taken((port,))  # closed: free again
