@@ -13,10 +13,10 @@ from app.models import users
 
 User = dict[str, Any]
 # With the counters the queue's workers keep (user_stats; none yet: 0 posts).
+USERS_WITH_STATS = "FROM users u LEFT JOIN user_stats s ON s.user_id = u.id "
 USER_COLUMNS = (
     "SELECT u.id, u.name, u.second_name, u.created_at, u.updated_at, "
-    "COALESCE(s.post_count, 0) AS post_count, s.last_post_at "
-    "FROM users u LEFT JOIN user_stats s ON s.user_id = u.id "
+    "COALESCE(s.post_count, 0) AS post_count, s.last_post_at " + USERS_WITH_STATS
 )
 GET_USER = USER_COLUMNS + "WHERE u.id = %s"
 # The same user as the API's document (app.schemas.user_document, as json_bytes encodes it),
@@ -29,7 +29,8 @@ GET_USER_BODY = (
     "'updated_at', DATE_FORMAT(u.updated_at, '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), "
     "'post_count', COALESCE(s.post_count, 0), "
     "'last_post_at', DATE_FORMAT(s.last_post_at, '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'))) "
-    "FROM users u LEFT JOIN user_stats s ON s.user_id = u.id WHERE u.id = %s"
+    + USERS_WITH_STATS
+    + "WHERE u.id = %s"
 )
 LIST_USERS = USER_COLUMNS + "WHERE u.id > %s ORDER BY u.id LIMIT %s"
 
